@@ -1,0 +1,134 @@
+"""The LightningModule that trains a student (optionally against a frozen teacher)."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from entrenar_bench.data import random_shift
+from entrenar_bench.distill.objective import DistillationObjective
+
+EVAL_SPLITS = ("val", "test")
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The training loss became NaN or infinite: the run is recorded as failed."""
+
+
+class DistillationModule(L.LightningModule):
+    """Student + objective trained with Adam and cosine decay; the teacher stays frozen in eval mode.
+
+    The teacher sees exactly the batch the student sees (after augmentation), so its logits
+    always line up with the targets.
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        objective: DistillationObjective,
+        num_classes: int,
+        teacher: nn.Module | None = None,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        augment_shift: int = 0,
+        teacher_inputs: torch.Tensor | None = None,
+    ):
+        """``teacher_inputs``: the whole (un-augmented) training set, in the order of the indices
+        that the train loader yields as a third batch element; the teacher then runs once over it
+        at the start of fitting instead of once per batch."""
+        super().__init__()
+        self.student = student
+        self.objective = objective
+        self.teacher = teacher
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment_shift = augment_shift
+        if teacher_inputs is not None and (teacher is None or augment_shift):
+            raise ValueError("teacher outputs can be precomputed only for an un-augmented training set")
+        self.teacher_inputs = teacher_inputs
+        self.teacher_outputs: tuple[torch.Tensor, list[torch.Tensor]] | None = None
+        self.needs_hidden = bool(objective.layer_map or objective.attention_map)
+        self.eval_metrics = nn.ModuleDict(
+            {
+                split: MetricCollection(
+                    {"accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"), "loss": MeanMetric()}
+                )
+                for split in EVAL_SPLITS
+            }
+        )
+
+    def train(self, mode: bool = True) -> DistillationModule:
+        """Lightning switches the whole module to train mode; the teacher never leaves eval mode."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Student weights plus the objective's projections (part of the student's cost)."""
+        return [*self.student.parameters(), *self.objective.parameters()]
+
+    @torch.no_grad()
+    def _teacher_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.needs_hidden:
+            return self.teacher.forward_with_hidden(x)
+        return self.teacher(x), []
+
+    def on_fit_start(self) -> None:
+        if self.teacher_inputs is None:
+            return
+        chunks = [self._teacher_forward(x.to(self.device)) for x in self.teacher_inputs.split(1024)]
+        logits = torch.cat([c[0] for c in chunks])
+        hidden = [torch.cat([c[1][i] for c in chunks]) for i in range(len(chunks[0][1]))]
+        self.teacher_outputs = (logits, hidden)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        x = random_shift(x, self.augment_shift)
+        if self.needs_hidden:
+            logits, hidden = self.student.forward_with_hidden(x)
+        else:
+            logits, hidden = self.student(x), []
+        teacher_logits, teacher_hidden = None, []
+        if self.teacher_outputs is not None:
+            index = batch[2]
+            teacher_logits = self.teacher_outputs[0][index]
+            teacher_hidden = [h[index] for h in self.teacher_outputs[1]]
+        elif self.teacher is not None:
+            teacher_logits, teacher_hidden = self._teacher_forward(x)
+        terms = self.objective(logits, y, teacher_logits, hidden, teacher_hidden)
+        self.log("train/loss", terms["loss"], on_step=False, on_epoch=True)
+        return terms["loss"]
+
+    def on_train_epoch_end(self) -> None:
+        """Checked once an epoch, not every step, so a GPU never waits on a host sync per step."""
+        loss = float(self.trainer.callback_metrics["train/loss"])
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(f"training loss became {loss} in epoch {self.current_epoch}")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        x, y = batch
+        logits = self.student(x)
+        metrics = self.eval_metrics[EVAL_SPLITS[dataloader_idx]]
+        metrics["accuracy"].update(logits, y)
+        metrics["loss"].update(nn.functional.cross_entropy(logits, y, reduction="none"))
+
+    def on_test_epoch_end(self) -> None:
+        for split, metrics in self.eval_metrics.items():
+            for name, value in metrics.compute().items():
+                self.log(f"{split}/{name}", value, add_dataloader_idx=False)
+            metrics.reset()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.trainable_parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

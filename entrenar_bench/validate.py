@@ -1,0 +1,55 @@
+"""Checks on a composed config, run before anything trains. Each failure is one line."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig
+
+LOGIT_LOSSES = ("kl", "mse", "none")
+
+
+class ConfigError(CompactHydraException):
+    """An invalid setting; Hydra prints only this message (no traceback)."""
+
+
+def _number(cfg: DictConfig, key: str) -> float:
+    value = cfg
+    for part in key.split("."):
+        value = value[part]
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(cfg: DictConfig, key: str, minimum: int) -> None:
+    value = cfg
+    for part in key.split("."):
+        value = value[part]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first invalid setting."""
+    _integer(cfg, "seed", 0)
+    _integer(cfg, "train.epochs", 1)
+    if cfg.get("threads") is not None:
+        _integer(cfg, "threads", 1)
+    if _number(cfg, "train.lr") <= 0:
+        raise ConfigError(f"train.lr must be > 0, got {cfg.train.lr}")
+    d = cfg.distill
+    if d.logit_loss not in LOGIT_LOSSES:
+        raise ConfigError(f"distill.logit_loss must be one of {', '.join(LOGIT_LOSSES)}, got {d.logit_loss!r}")
+    if _number(cfg, "distill.temperature") <= 0:
+        raise ConfigError(f"distill.temperature must be > 0, got {d.temperature}")
+    if not 0.0 <= _number(cfg, "distill.alpha") <= 1.0:
+        raise ConfigError(f"distill.alpha must be between 0 and 1, got {d.alpha}")
+    for key in ("layer_weight", "attention_weight"):
+        if _number(cfg, f"distill.{key}") < 0:
+            raise ConfigError(f"distill.{key} must be >= 0, got {d[key]}")
+    if not isinstance(d.temperature_scaling, bool):
+        raise ConfigError(f"distill.temperature_scaling must be true or false, got {d.temperature_scaling!r}")
