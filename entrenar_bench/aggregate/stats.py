@@ -1,0 +1,148 @@
+"""Statistics for a handful of seeds per group, as the field recommends for n = 3–10.
+
+t-intervals (never normal approximations), Welch's t-test with its exact t distribution,
+Holm's step-down correction across the pairs of one report, Hedges' g, and the minimum
+detectable effect at 80% power so a null result says what it can rule out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestIndPower
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def describe(values: Sequence[float]) -> dict[str, Any]:
+    """n, mean, sample std (ddof=1) and the 95% t-interval of the mean."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    mean = float(x.mean()) if n else float("nan")
+    std = float(x.std(ddof=1)) if n > 1 else float("nan")
+    if n > 1:
+        half = stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
+        ci = [mean - half, mean + half]
+    else:
+        ci = [float("nan"), float("nan")]
+    return {"n": n, "mean": _clean(mean), "std": _clean(std), "ci95": [_clean(c) for c in ci]}
+
+
+def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cohen's d on the pooled SD, times the small-sample correction J = 1 − 3/(4(n₁+n₂)−9)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n1, n2 = len(a), len(b)
+    pooled = math.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
+    if pooled == 0:
+        return 0.0 if a.mean() == b.mean() else math.copysign(math.inf, a.mean() - b.mean())
+    return (a.mean() - b.mean()) / pooled * (1 - 3 / (4 * (n1 + n2) - 9))
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Welch's t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, 95% CI, g."""
+    result = stats.ttest_ind(a, b, equal_var=False)
+    ci = result.confidence_interval(0.95)
+    return {
+        "test": "welch",
+        "t": _clean(result.statistic),
+        "df": _clean(result.df),
+        "p_value": _clean(result.pvalue),
+        "mean_diff": float(np.mean(a) - np.mean(b)),
+        "ci95": [_clean(ci.low), _clean(ci.high)],
+        "hedges_g": _clean(hedges_g(a, b)),
+    }
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Paired t-test on matched seeds (a[i] and b[i] share seed i)."""
+    result = stats.ttest_rel(a, b)
+    ci = result.confidence_interval(0.95)
+    return {
+        "test": "paired",
+        "t": _clean(result.statistic),
+        "df": _clean(result.df),
+        "p_value": _clean(result.pvalue),
+        "mean_diff": float(np.mean(a) - np.mean(b)),
+        "ci95": [_clean(ci.low), _clean(ci.high)],
+        "hedges_g": _clean(hedges_g(a, b)),
+    }
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Secondary, rank-based check (at n=3 per group it can never reach p < 0.05)."""
+    return _clean(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment; undefined p-values stay undefined and are not counted."""
+    defined = [i for i, p in enumerate(p_values) if p is not None]
+    adjusted: list[float | None] = [None] * len(p_values)
+    if defined:
+        _, p_adj, _, _ = multipletests([p_values[i] for i in defined], method="holm")
+        for i, p in zip(defined, p_adj):
+            adjusted[i] = float(p)
+    return adjusted
+
+
+def minimum_detectable_effect(n1: int, n2: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """Smallest true mean difference a two-sided t-test detects with this power (in the metric's units)."""
+    if n1 < 2 or n2 < 2 or not sd or not math.isfinite(sd):
+        return None
+    d = TTestIndPower().solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1, alpha=alpha, power=power)
+    return float(d * sd)
+
+
+def anova(groups: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
+    """One-way ANOVA across every group of a sweep (needs two groups of two or more runs)."""
+    samples = [list(v) for v in groups.values() if len(v) >= 2]
+    if len(samples) < 2:
+        return None
+    result = stats.f_oneway(*samples)
+    df_between = len(samples) - 1
+    df_within = sum(len(s) for s in samples) - len(samples)
+    return {"F": _clean(result.statistic), "df": [df_between, df_within], "p_value": _clean(result.pvalue)}
+
+
+def pairwise(
+    groups: Mapping[str, Sequence[float]],
+    seeds: Mapping[str, Sequence[int]] | None = None,
+    test: str = "welch",
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    """Compare every pair (or the given pairs) of groups, Holm-adjusted across them.
+
+    Each entry: ``a``, ``b`` (labels; differences are ``a − b``), ``t``, ``df``, ``p_value``,
+    ``p_adjusted``, ``mean_diff``, ``ci95``, ``hedges_g``, ``mann_whitney_p``, ``mde_80``.
+    With ``test="paired"`` only the seeds both groups share are used.
+    """
+    pairs = list(pairs) if pairs is not None else list(itertools.combinations(groups, 2))
+    results = []
+    for a, b in pairs:
+        xa, xb = list(groups[a]), list(groups[b])
+        if test == "paired":
+            if seeds is None:
+                raise ValueError("a paired test needs the seed of every run")
+            by_a, by_b = dict(zip(seeds[a], xa)), dict(zip(seeds[b], xb))
+            shared = sorted(set(by_a) & set(by_b))
+            xa, xb = [by_a[s] for s in shared], [by_b[s] for s in shared]
+        entry: dict[str, Any] = {"a": a, "b": b, "n_a": len(xa), "n_b": len(xb)}
+        if len(xa) >= 2 and len(xb) >= 2:
+            entry.update(paired(xa, xb) if test == "paired" else welch(xa, xb))
+            entry["mann_whitney_p"] = mann_whitney(xa, xb)
+            sd = math.sqrt((np.var(xa, ddof=1) + np.var(xb, ddof=1)) / 2)
+            entry["mde_80"] = minimum_detectable_effect(len(xa), len(xb), sd)
+        else:
+            entry.update(test=test, t=None, df=None, p_value=None, mean_diff=None, ci95=[None, None],
+                         hedges_g=None, mann_whitney_p=None, mde_80=None)
+        results.append(entry)
+    for entry, p_adj in zip(results, holm([r["p_value"] for r in results])):
+        entry["p_adjusted"] = p_adj
+    return results

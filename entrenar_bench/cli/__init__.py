@@ -1,0 +1,1 @@
+"""The ``entrenar-bench`` and ``entrenar`` command lines: options -> Hydra overrides -> multirun -> aggregate."""

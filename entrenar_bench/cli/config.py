@@ -1,0 +1,73 @@
+"""Compose and check the configs of a sweep in the wrapper, before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.validate import validate_config
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _bad_override(e: Exception) -> UsageError:
+    return UsageError(f"bad override: {' '.join(str(e).split())}")
+
+
+def compose_config(overrides: Sequence[str], hydra_config: bool = False) -> DictConfig:
+    """Compose ``conf/config.yaml`` with overrides, as the app would; UsageError on any problem."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=hydra_config)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise _bad_override(e) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
+    """Every job's overrides, expanded as Hydra's basic sweeper does (sweeper params, then ours),
+    and the composed config of the first job (with its ``hydra`` node)."""
+    parser = OverridesParser.create()
+    try:
+        first = [
+            f"{o.key_or_group}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
+            for o in parser.parse_overrides(list(overrides))
+        ]
+        cfg = compose_config(first, hydra_config=True)
+        params = cfg.hydra.sweeper.get("params") or {}
+        arguments = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+        batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    except HydraException as e:
+        raise _bad_override(e) from None
+    return [job for batch in batches for job in batch], cfg
+
+
+def check_jobs(jobs: Sequence[Sequence[str]]) -> None:
+    """Compose and validate each distinct job config, so a bad value stops the sweep before it starts.
+
+    Jobs that differ only in an integer seed share a config; one of them stands for all.
+    """
+    seen = set()
+    for job in jobs:
+        others = tuple(o for o in job if not o.startswith("seed="))
+        seed = next((o.split("=", 1)[1] for o in job if o.startswith("seed=")), "0")
+        if others in seen and seed.isdigit():
+            continue
+        seen.add(others)
+        try:
+            validate_config(compose_config(job))
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(str(e)) from None

@@ -1,0 +1,57 @@
+"""``entrenar-bench <COMMAND>``: each command registers its own sub-parser and handler."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from entrenar_bench.cli import aggregate_cmd, sweeps
+from entrenar_bench.cli.errors import NoResults, UsageError
+
+COMMAND_MODULES = (sweeps, aggregate_cmd)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad options in one line (no usage dump) and exits 2."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message)
+
+
+def build_parser(prog: str = "entrenar-bench", modules: Sequence = COMMAND_MODULES) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog, description="Distillation benchmarking: sweeps, comparisons, ablations, costs.")
+    commands = parser.add_subparsers(dest="command", metavar="<COMMAND>", parser_class=OneLineParser, required=True)
+    for module in modules:
+        module.register(commands)
+    return parser
+
+
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Everything after a lone ``--`` is a Hydra override passed through unchanged."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def run_cli(argv: Sequence[str] | None, prog: str, modules: Sequence) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    own, passthrough = split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser(prog, modules)
+    try:
+        args = parser.parse_args(own)
+        args.overrides = passthrough
+        return args.handler(args) or 0
+    except (UsageError, NoResults) as e:
+        sub = getattr(e, "command", None)
+        print(f"{prog}{' ' + sub if sub else ''}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    sys.exit(run_cli(argv, "entrenar-bench", COMMAND_MODULES))
