@@ -55,3 +55,7 @@ def run_cli(argv: Sequence[str] | None, prog: str, modules: Sequence) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(run_cli(argv, "entrenar-bench", COMMAND_MODULES))
+
+
+if __name__ == "__main__":
+    main()

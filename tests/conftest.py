@@ -1,0 +1,69 @@
+"""Shared fixtures: a throwaway outputs/ root, fast training settings, CLI and app runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "entrenar_bench" / "conf"
+
+# Few epochs: tests check behaviour, not accuracy (the accuracy claims are checked by real sweeps).
+FAST = ["train.epochs=2", "teacher.train.epochs=2"]
+
+
+@pytest.fixture(scope="session")
+def bench_home(tmp_path_factory) -> Path:
+    """One ENTRENAR_BENCH_HOME for the session, so the fast teacher is trained once and shared."""
+    home = tmp_path_factory.mktemp("bench_home")
+    os.environ["ENTRENAR_BENCH_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture
+def compose_cfg(bench_home):
+    """Compose the app's config with overrides, as ``python -m entrenar_bench.run`` would."""
+
+    def _compose(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=list(overrides))
+
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def _env(bench_home: Path) -> dict[str, str]:
+    return {**os.environ, "ENTRENAR_BENCH_HOME": str(bench_home), "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.fixture
+def run_app(bench_home):
+    """Run ``python -m entrenar_bench.run ARGS`` in a subprocess; returns CompletedProcess."""
+
+    def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "entrenar_bench.run", *args], capture_output=True, text=True,
+                              env=_env(bench_home), cwd=bench_home, timeout=timeout)
+
+    return _run
+
+
+@pytest.fixture
+def run_cli(bench_home):
+    """Run ``entrenar-bench ARGS`` in a subprocess; returns CompletedProcess."""
+
+    def _run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "entrenar_bench.cli.main", *args], capture_output=True,
+                              text=True, env=_env(bench_home), cwd=bench_home, timeout=timeout)
+
+    return _run
+
+
+def read_results(sweep_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).glob("*/result.json"))]
