@@ -20,7 +20,7 @@ class ConvNet(nn.Module):
     """conv(c1)-ReLU-conv(c2)-ReLU-pool-fc(hidden)-ReLU-dropout-fc(classes).
 
     Works on images ``(C, H, W)`` and on 1-D signals ``(C, L)``.
-    Hidden states: both conv maps and the fc activation.
+    Hidden states: each conv block's output (the last one after pooling) and the fc activation.
     """
 
     def __init__(
@@ -51,7 +51,8 @@ class ConvNet(nn.Module):
         for conv in self.convs:
             x = torch.relu(conv(x))
             maps.append(x)
-        return self.pool(x), maps
+        maps[-1] = x = self.pool(x)
+        return x, maps
 
     def forward_with_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pooled, maps = self._features(x)

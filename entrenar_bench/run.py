@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from entrenar_bench import __version__
+from entrenar_bench.distill.ablation import FULL, apply_ablation, parse_ablate
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective, DistillSettings
 from entrenar_bench.distill.teacher import build_model, load_teacher
@@ -38,9 +39,11 @@ class RunFailed(CompactHydraException):
     """Training raised or diverged; the failure is recorded in result.json."""
 
 
-def distill_settings(distill_cfg: DictConfig) -> DistillSettings:
+def distill_settings(cfg: DictConfig) -> DistillSettings:
+    """The strategy's settings with the components named by ``ablate`` switched off."""
     fields = {f.name for f in dataclasses.fields(DistillSettings)}
-    return DistillSettings(**{k: v for k, v in distill_cfg.items() if k in fields})
+    settings = DistillSettings(**{k: v for k, v in cfg.distill.items() if k in fields})
+    return apply_ablation(settings, parse_ablate(cfg.get("ablate", FULL)))
 
 
 def _hidden_probe(model: torch.nn.Module, input_shape: tuple[int, ...], role: str) -> list[torch.Tensor]:
@@ -59,7 +62,7 @@ def train_student(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    settings = distill_settings(cfg.distill)
+    settings = distill_settings(cfg)
     teacher, teacher_info = None, None
     if settings.needs_teacher:
         teacher, teacher_dir = load_teacher(cfg, datamodule)
@@ -129,7 +132,7 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "status": FAILED,
         "seed": cfg.seed,
-        "distill": dataclasses.asdict(distill_settings(cfg.distill)),
+        "distill": dataclasses.asdict(distill_settings(cfg)),
         "config": job_config,
         "config_hash": digest,
         "overrides": overrides,

@@ -7,6 +7,8 @@ from numbers import Real
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
+from entrenar_bench.distill.ablation import FULL, parse_ablate
+
 LOGIT_LOSSES = ("kl", "mse", "none")
 
 
@@ -51,5 +53,9 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("layer_weight", "attention_weight"):
         if _number(cfg, f"distill.{key}") < 0:
             raise ConfigError(f"distill.{key} must be >= 0, got {d[key]}")
+    try:
+        parse_ablate(cfg.get("ablate", FULL))
+    except ValueError as e:
+        raise ConfigError(f"ablate: {e}") from None
     if not isinstance(d.temperature_scaling, bool):
         raise ConfigError(f"distill.temperature_scaling must be true or false, got {d.temperature_scaling!r}")

@@ -7,6 +7,8 @@ import json
 import math
 from typing import Any
 
+from entrenar_bench.aggregate.text import table, title  # noqa: F401  (re-exported for commands)
+
 FORMATS = ("text", "json")
 
 
@@ -33,15 +35,3 @@ def emit(fmt: str, document: dict[str, Any], text: str) -> None:
         print(json.dumps(_finite(document), indent=2))
     else:
         print(text)
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """The spec's plain tables: ``Temp  | Accuracy | ...`` with a ``------|----`` rule."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    rule = "-|-".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def title(text: str) -> str:
-    return f"{text}\n{'=' * len(text)}"
