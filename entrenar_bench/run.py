@@ -143,9 +143,7 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
     try:
         record.update(train_student(cfg))
         record["status"] = COMPLETED
-    except ConfigError:
-        raise
-    except Exception as e:  # any training failure is recorded, never lost
+    except Exception as e:  # any failure after validation is recorded, never lost
         record["error"] = f"{type(e).__name__}: {e}"
         record["finished_at"] = _now()
         write_result(run_dir, record)

@@ -38,11 +38,13 @@ def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def run_cli(argv: Sequence[str] | None, prog: str, modules: Sequence) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
-    own, passthrough = split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, passthrough = split_passthrough(argv)
     parser = build_parser(prog, modules)
     try:
         args = parser.parse_args(own)
         args.overrides = passthrough
+        args.argv = argv
         return args.handler(args) or 0
     except (UsageError, NoResults) as e:
         sub = getattr(e, "command", None)

@@ -1,0 +1,128 @@
+"""``temperature``, ``alpha``, ``compare`` and ``ablation``: options -> overrides -> multirun -> report."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from entrenar_bench import bench
+from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.cli.launch import add_resume_option, run_or_resume
+from entrenar_bench.cli.output import add_format_option, emit
+from entrenar_bench.distill.ablation import COMPONENTS
+from entrenar_bench.research.link import add_artifact_option, check_artifact, link_sweep
+
+OVERRIDES_EPILOG = "Hydra overrides after a lone `--` are passed through (e.g. -- data=mnist1d launcher=joblib)."
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], list[str]],
+            range_info: dict | None = None) -> int:
+    """Check inputs, run (or resume) the sweep, link it to an artifact, print the report."""
+    if args.artifact:
+        check_artifact(Path(args.artifact))
+    overrides = [] if args.resume else [*planned(), *args.overrides]
+    started = datetime.now(timezone.utc)
+    sweep_dir = run_or_resume(args, sweep_type, overrides)
+    if args.artifact:
+        link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
+    result = bench.report(sweep_type, sweep_dir, None if args.resume else range_info)
+    emit(args.format, result.document, result.text)
+    return 0
+
+
+def _param_sweep(name: str):
+    def handler(args: argparse.Namespace) -> int:
+        range_info = {"start": args.start, "end": args.end, "step": args.step}
+        return execute(args, name, lambda: bench.param_sweep_overrides(name, args.start, args.end, args.step,
+                                                                      args.runs), range_info)
+    return handler
+
+
+def _compare(args: argparse.Namespace) -> int:
+    return execute(args, "compare", lambda: bench.compare_overrides(args.strategies, args.runs))
+
+
+def read_base(path: str | None) -> list[str]:
+    """``--base`` YAML: a mapping of config values (nested or dotted keys) or a list of overrides."""
+    if path is None:
+        return []
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--base {path}: no such file")
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as e:
+        raise UsageError(f"--base {path}: not valid YAML ({' '.join(str(e).split())[:160]})") from None
+    if content is None:
+        return []
+    if isinstance(content, dict):
+        return bench.mapping_to_overrides(content)
+    if isinstance(content, list) and all(isinstance(o, str) for o in content):
+        return content
+    raise UsageError(f"--base {path}: expected a mapping of config values or a list of overrides")
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    base = read_base(args.base)
+    return execute(args, "ablation", lambda: bench.ablation_overrides(args.components, args.runs, base))
+
+
+def _common(parser: argparse.ArgumentParser, runs: int) -> None:
+    parser.add_argument("--runs", type=positive_int, default=runs, help=f"runs (seeds) per point (default: {runs})")
+    add_format_option(parser)
+    add_resume_option(parser)
+    add_artifact_option(parser)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    for name, (start, end, step), what in (
+        ("temperature", (1.0, 8.0, 0.5), "Sweep temperature hyperparameter"),
+        ("alpha", (0.0, 1.0, 0.1), "Sweep alpha hyperparameter"),
+    ):
+        p = commands.add_parser(name, help=what, description=f"{what} (kd; T² scaling).", epilog=OVERRIDES_EPILOG)
+        p.add_argument("--start", type=number, default=start, help=f"starting {name} (default: {start})")
+        p.add_argument("--end", type=number, default=end, help=f"ending {name}, inclusive (default: {end})")
+        p.add_argument("--step", type=number, default=step, help=f"{name} step size (default: {step})")
+        _common(p, 3)
+        p.set_defaults(handler=_param_sweep(name))
+
+    p = commands.add_parser("compare", help="Compare distillation strategies", epilog=OVERRIDES_EPILOG,
+                            description="Compare distillation strategies head-to-head (Welch's t-test, Holm).")
+    p.add_argument("--strategies", type=comma_list, default=list(bench.STRATEGIES),
+                   help="comma-separated strategies: kd, progressive, attention, mse, combined, and none "
+                        "(the student alone) (default: all five)")
+    _common(p, 5)
+    p.set_defaults(handler=_compare)
+
+    p = commands.add_parser("ablation", help="Run ablation study", epilog=OVERRIDES_EPILOG,
+                            description="Remove each component (and each pair) from the combined objective.")
+    p.add_argument("--base", metavar="CONFIG", help="base configuration file (YAML of config values or overrides)")
+    p.add_argument("--components", type=comma_list, default=list(COMPONENTS),
+                   help=f"components to ablate: {', '.join(COMPONENTS)} (default: all)")
+    _common(p, 3)
+    p.set_defaults(handler=_ablation)
