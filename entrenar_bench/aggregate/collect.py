@@ -144,8 +144,8 @@ def collect(sweep_dir: Path | str) -> Collection:
         raise SweepError(f"{sweep_dir}: no runs found (no job directories with result.json or .hydra/)")
     runs = pd.DataFrame(rows)
     config_cols = [c for c in runs.columns if c.startswith("cfg:")]
-    completed = runs[runs["status"] == COMPLETED]
-    group_keys = [c for c in config_cols if completed[c].astype(str).nunique(dropna=False) > 1]
+    recorded = runs[runs["status"] != MISSING]  # failed runs too: their config still names their group
+    group_keys = [c for c in config_cols if recorded[c].astype(str).nunique(dropna=False) > 1]
     runs["group"] = _labels(runs, group_keys)
     return Collection(sweep_dir, runs, problems, [c[4:] for c in group_keys])
 
@@ -165,7 +165,7 @@ def _labels(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
     """A readable group label: the values of the keys that vary across the sweep."""
     if not keys:
         return pd.Series(["all"] * len(runs), index=runs.index)
-    keys = _label_keys(runs[runs["status"] == COMPLETED], keys)
+    keys = _label_keys(runs[runs["status"] != MISSING], keys)
     if len(keys) == 1:
         return runs[keys[0]].map(_fmt)
     return runs[keys].apply(lambda r: ",".join(f"{k[4:]}={_fmt(v)}" for k, v in r.items()), axis=1)

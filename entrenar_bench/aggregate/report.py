@@ -16,7 +16,7 @@ METRICS = ("accuracy", "loss", "time_s", "peak_memory_gb")
 
 
 def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any]]:
-    """One entry per group: label, n, failed/missing counts, and describe() of each metric."""
+    """One entry per group with a completed run: label, n, failed/missing counts, describe() of each metric."""
     runs = collection.runs
     summaries = []
     for label, rows in runs.groupby("group", sort=False):
@@ -32,7 +32,7 @@ def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any
             values = pd.to_numeric(done[metric], errors="coerce").dropna().tolist() if metric in done else []
             entry[metric] = stats.describe(values)
         summaries.append(entry)
-    summaries = [s for s in summaries if s["group"] != "?"]  # runs with no record (never started)
+    summaries = [s for s in summaries if s["n"]]  # groups with no completed run appear under failures only
     return sorted(summaries, key=sort_key) if sort_key else summaries
 
 
