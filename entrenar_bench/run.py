@@ -26,9 +26,11 @@ from entrenar_bench import __version__
 from entrenar_bench.distill.ablation import FULL, apply_ablation, parse_ablate
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective, DistillSettings
-from entrenar_bench.distill.teacher import build_model, load_teacher
+from entrenar_bench.distill.teacher import load_teacher
 from entrenar_bench.distill.training import fit_and_evaluate
+from entrenar_bench.finetune import build_student, load_base_student
 from entrenar_bench.models import count_parameters
+from entrenar_bench.placement import place_job
 from entrenar_bench.record import COMPLETED, FAILED, CorruptRecord, config_hash, read_result, write_result
 from entrenar_bench.validate import ConfigError, validate_config
 
@@ -58,8 +60,7 @@ def _hidden_probe(model: torch.nn.Module, input_shape: tuple[int, ...], role: st
 
 def train_student(cfg: DictConfig) -> dict[str, Any]:
     """Set up data, teacher and student from config; train; return the record's measured fields."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    cfg = place_job(cfg)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     settings = distill_settings(cfg)
@@ -67,8 +68,9 @@ def train_student(cfg: DictConfig) -> dict[str, Any]:
     if settings.needs_teacher:
         teacher, teacher_dir = load_teacher(cfg, datamodule)
         teacher_info = {"cache": str(teacher_dir), "params": count_parameters(teacher)}
+    base = load_base_student(cfg, datamodule)  # before seeding: training a base seeds the RNG itself
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    student = build_model(cfg.student.model, datamodule)
+    student, finetune_info = build_student(cfg, datamodule, base)
     student_hidden, teacher_hidden = [], []
     if settings.needs_hidden:
         student_hidden = _hidden_probe(student, datamodule.input_shape, "student")
@@ -101,6 +103,7 @@ def train_student(cfg: DictConfig) -> dict[str, Any]:
             "teacher": teacher_info["params"] if teacher_info else None,
         },
         "teacher": teacher_info,
+        "finetune": finetune_info,
     }
 
 

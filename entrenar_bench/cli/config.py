@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,10 +14,38 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from entrenar_bench import placement  # noqa: F401  (registers the launcher configs' resolvers)
 from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.validate import validate_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+# launcher -> (Hydra plugin module, the pyproject extra that installs it)
+LAUNCHER_PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+}
+
+
+def plugin_installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_launchers(overrides: Sequence) -> None:
+    """A ``launcher=NAME`` whose Hydra plugin is not installed: one line naming the extra to install."""
+    for override in overrides:
+        if override.key_or_group != "launcher" or override.is_delete():
+            continue
+        values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
+        for name in values:
+            module, extra = LAUNCHER_PLUGINS.get(str(name), (None, None))
+            if module and not plugin_installed(module):
+                raise UsageError(f"launcher={name} needs the [{extra}] extra: pip install 'entrenar-bench[{extra}]'")
 
 
 def _bad_override(e: Exception) -> UsageError:
@@ -40,6 +69,7 @@ def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
     and the composed config of the first job (with its ``hydra`` node)."""
     parser = OverridesParser.create()
     try:
+        check_launchers(parser.parse_overrides(list(overrides)))
         first = [
             f"{o.key_or_group}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
             for o in parser.parse_overrides(list(overrides))

@@ -3,10 +3,15 @@
 The child is plain ``python -m entrenar_bench.run -m +bench=<task> ...``: the wrapper adds
 nothing Hydra does not already do, so a sweep run by hand or on a cluster is the same thing.
 Its log goes to ``<sweep dir>/sweep.log``.
+
+Resume: the same multirun, rerun into the same directory (overrides read back from
+Hydra's ``multirun.yaml``); each job skips itself if its ``result.json`` says completed,
+so only failed, killed or never-started jobs train again.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -17,10 +22,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from entrenar_bench.cli.config import check_jobs, expand_jobs
+from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.record import RESULT_FILE
 
 stderr = Console(stderr=True)
@@ -33,15 +40,16 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def sweep_statuses(sweep_dir: Path) -> dict[str, str]:
-    """Status of every job directory that has a result.json, keyed by directory name."""
+def sweep_statuses(sweep_dir: Path) -> dict[str, tuple[str, int]]:
+    """``(status, mtime_ns)`` of every job directory that has a result.json, keyed by directory name."""
     statuses = {}
     if not sweep_dir.is_dir():
         return statuses
     with os.scandir(sweep_dir) as entries:
         for entry in entries:
+            path = Path(entry.path, RESULT_FILE)
             try:
-                statuses[entry.name] = json.loads(Path(entry.path, RESULT_FILE).read_text())["status"]
+                statuses[entry.name] = (json.loads(path.read_text())["status"], path.stat().st_mtime_ns)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return statuses
@@ -53,19 +61,26 @@ def new_sweep_dir(output_dir: str, task_name: str) -> Path:
 
 
 def run_sweep(task_name: str, overrides: Sequence[str], sweep_dir: Path | None = None) -> Path:
-    """Check every job's config, run the multirun, return its sweep directory.
+    """Check every job's config, run the ``+bench=<task_name>`` multirun, return its sweep directory.
 
     Jobs already completed in ``sweep_dir`` are skipped by the jobs themselves (resume).
     """
-    overrides = [f"+bench={task_name}", *overrides]
+    return launch_multirun(task_name, [f"+bench={task_name}", *overrides], sweep_dir)
+
+
+def launch_multirun(task_name: str, overrides: Sequence[str], sweep_dir: Path | None = None) -> Path:
+    """Run ``python -m entrenar_bench.run -m OVERRIDES`` into ``sweep_dir`` (new if None), showing progress."""
+    overrides = list(overrides)
     jobs, first = expand_jobs(overrides)
     check_jobs(jobs)
     sweep_dir = sweep_dir or new_sweep_dir(first.paths.output_dir, task_name)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "entrenar_bench.run", "-m", *overrides,
                f"hydra.sweep.dir={quote_value(str(sweep_dir))}"]
-    stderr.print(f"sweep: {len(jobs)} runs -> {sweep_dir}", highlight=False)
     before = sweep_statuses(sweep_dir)
+    done_before = sum(1 for status, _ in before.values() if status == "completed")
+    stderr.print(f"sweep: {len(jobs)} runs -> {sweep_dir}" + (f" ({done_before} already completed)" if before else ""),
+                 highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
@@ -84,8 +99,47 @@ def run_sweep(task_name: str, overrides: Sequence[str], sweep_dir: Path | None =
     return sweep_dir
 
 
-def _update(bar: Progress, task, sweep_dir: Path, before: dict[str, str]) -> None:
+def _update(bar: Progress, task, sweep_dir: Path, before: dict[str, tuple[str, int]]) -> None:
+    """Completed jobs count as done; failed ones only once this sweep wrote their record."""
     now = sweep_statuses(sweep_dir)
-    done = sum(1 for name, status in now.items() if status == "completed")
-    failed = sum(1 for name, status in now.items() if status == "failed" and before.get(name) != "failed")
+    done = sum(1 for status, _ in now.values() if status == "completed")
+    failed = sum(1 for name, entry in now.items() if entry[0] == "failed" and before.get(name) != entry)
     bar.update(task, completed=done + failed, failed=failed)
+
+
+def recorded_overrides(sweep_dir: Path, task_name: str) -> list[str]:
+    """The overrides a sweep was started with, from Hydra's ``multirun.yaml``; UsageError if it is
+    not a sweep directory of this command."""
+    path = sweep_dir / "multirun.yaml"
+    if not sweep_dir.is_dir():
+        raise UsageError(f"--resume {sweep_dir}: no such directory")
+    try:
+        recorded = yaml.safe_load(path.read_text())
+        task = list(recorded["hydra"]["overrides"]["task"])
+        hydra = [o for o in recorded["hydra"]["overrides"]["hydra"]
+                 if not o.startswith(("hydra.sweep.dir=", "hydra.mode="))]
+        recorded_task = recorded.get("task_name")
+    except FileNotFoundError:
+        raise UsageError(f"--resume {sweep_dir}: not a sweep directory (no multirun.yaml)") from None
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+        raise UsageError(f"--resume {sweep_dir}: unreadable multirun.yaml ({type(e).__name__})") from None
+    if recorded_task != task_name:
+        raise UsageError(f"--resume {sweep_dir}: a {recorded_task!r} sweep, not {task_name!r}; "
+                         f"resume it with the command that started it")
+    return [*task, *hydra]
+
+
+def run_or_resume(args: argparse.Namespace, task_name: str, overrides: Sequence[str]) -> Path:
+    """A new ``task_name`` sweep with ``overrides``, or, with ``args.resume``, the recorded sweep
+    rerun into its own directory (completed jobs skip themselves)."""
+    if not getattr(args, "resume", None):
+        return run_sweep(task_name, overrides)
+    if getattr(args, "overrides", None):
+        raise UsageError("--resume reruns the sweep exactly as recorded; drop the overrides after --")
+    sweep_dir = Path(args.resume).resolve()
+    return launch_multirun(task_name, recorded_overrides(sweep_dir, task_name), sweep_dir)
+
+
+def add_resume_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", metavar="DIR",
+                        help="rerun an interrupted sweep in DIR: completed runs are kept, failed or missing ones run")

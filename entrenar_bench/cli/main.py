@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from entrenar_bench.cli import aggregate_cmd, sweeps
+from entrenar_bench.cli import aggregate_cmd, research, sweeps
 from entrenar_bench.cli.errors import NoResults, UsageError
 
-COMMAND_MODULES = (sweeps, aggregate_cmd)
+COMMAND_MODULES = (sweeps, aggregate_cmd, research)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -57,6 +57,11 @@ def run_cli(argv: Sequence[str] | None, prog: str, modules: Sequence) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(run_cli(argv, "entrenar-bench", COMMAND_MODULES))
+
+
+def entrenar_main(argv: Sequence[str] | None = None) -> None:
+    """``entrenar research ...``: the research commands alone."""
+    sys.exit(run_cli(argv, "entrenar", (research,)))
 
 
 if __name__ == "__main__":

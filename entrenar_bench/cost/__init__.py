@@ -1,0 +1,1 @@
+"""Cost-performance analysis: GPU cost models, measured configuration points, Pareto frontier, recommendations."""

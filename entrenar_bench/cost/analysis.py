@@ -1,0 +1,232 @@
+"""Cost-performance analysis of measured configurations: pricing, Pareto frontier, recommendation.
+
+    analysis = CostPerformanceAnalysis(CostModel.a100_80gb())
+    pareto = analysis.compute_pareto_frontier(points)
+    recommendation = analysis.recommend(points, Constraints(max_cost=50.0, min_accuracy=0.85))
+
+A ``ConfigPoint`` holds what was measured (mean accuracy, mean training hours on its device, peak
+memory); the analysis prices it on its GPU by the formula in ``cost/model.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from entrenar_bench.aggregate.stats import welch
+from entrenar_bench.cost.model import CostModel, measured_factor
+from entrenar_bench.cost.pareto import non_dominated
+
+OBJECTIVES = {"cost": False, "accuracy": True, "memory": False, "time": False}  # name -> maximize?
+DEFAULT_OBJECTIVES = ("cost", "accuracy")
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class ConfigPoint:
+    """One configuration, measured.
+
+    ``hours``: mean training wall time of its runs on ``device`` (None = already A100-80GB hours);
+    ``memory_gb``: the largest measured peak over its runs; ``accuracies``: each run's accuracy
+    (for Welch's test); ``details``: method, rank, learning rate, batch size... from its config.
+    """
+
+    name: str
+    accuracy: float
+    hours: float
+    memory_gb: float
+    accuracy_std: float | None = None
+    accuracies: tuple[float, ...] = ()
+    device: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits a recommendation must meet; None = no limit. Time in hours, memory in GB, cost in USD."""
+
+    max_cost: float | None = None
+    min_accuracy: float | None = None
+    max_time: float | None = None
+    max_memory: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a number, got {value!r}")
+            if value < 0:
+                raise ValueError(f"{f.name} must be >= 0, got {value:g}")
+        if self.min_accuracy is not None and self.min_accuracy > 1:
+            raise ValueError(f"min_accuracy must be between 0 and 1, got {self.min_accuracy:g}")
+
+    def described(self) -> list[str]:
+        return [text for text, value in (
+            (f"Budget: ${self.max_cost:g}" if self.max_cost is not None else "", self.max_cost),
+            (f"Min Accuracy: {self.min_accuracy:g}" if self.min_accuracy is not None else "", self.min_accuracy),
+            (f"Max Time: {self.max_time:g} h" if self.max_time is not None else "", self.max_time),
+            (f"Max Memory: {self.max_memory:g} GB" if self.max_memory is not None else "", self.max_memory),
+        ) if value is not None]
+
+
+@dataclass
+class PricedPoint:
+    """A point priced on one GPU: ``hours`` and ``cost`` on it, and ``pareto`` over the analysed set."""
+
+    point: ConfigPoint
+    hours: float
+    cost: float
+    factor_assumed: bool
+    fits_gpu_memory: bool
+    pareto: bool = False
+
+    @property
+    def accuracy_per_dollar(self) -> float:
+        return self.point.accuracy / self.cost if self.cost > 0 else math.inf
+
+    def objective(self, name: str) -> float:
+        return {"cost": self.cost, "accuracy": self.point.accuracy, "memory": self.point.memory_gb,
+                "time": self.hours}[name]
+
+
+@dataclass
+class Recommendation:
+    """The most accurate configuration that meets every constraint (ties: the cheaper), and why."""
+
+    constraints: Constraints
+    best: PricedPoint | None
+    priced: list[PricedPoint]
+    violations: dict[str, list[str]]
+    rationale: list[str] = field(default_factory=list)
+    cheaper: PricedPoint | None = None
+    more_accurate: PricedPoint | None = None
+    vs_cheaper: dict[str, Any] | None = None
+    nearest: PricedPoint | None = None
+
+    @property
+    def feasible(self) -> list[PricedPoint]:
+        return [p for p in self.priced if not self.violations[p.point.name]]
+
+
+def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(objectives))
+    unknown = [o for o in chosen if o not in OBJECTIVES]
+    if unknown or len(chosen) < 2:
+        raise ValueError(f"objectives must be two or more of {', '.join(OBJECTIVES)}; got {', '.join(objectives)}")
+    return chosen
+
+
+class CostPerformanceAnalysis:
+    """Prices measured points on one GPU's cost model."""
+
+    def __init__(self, cost_model: CostModel):
+        self.cost_model = cost_model
+
+    def price(self, point: ConfigPoint) -> PricedPoint:
+        factor, assumed = measured_factor(point.device)
+        hours = self.cost_model.hours(point.hours, factor)
+        return PricedPoint(point, hours, self.cost_model.cost(hours), assumed,
+                           point.memory_gb <= self.cost_model.memory_gb)
+
+    def analyze(self, points: Sequence[ConfigPoint], objectives: Sequence[str] = DEFAULT_OBJECTIVES
+                ) -> list[PricedPoint]:
+        """Every point priced, with its Pareto flag over ``objectives`` (cost ↓, accuracy ↑, memory ↓, time ↓)."""
+        names = check_objectives(objectives)
+        priced = [self.price(p) for p in points]
+        flags = non_dominated([[p.objective(o) for o in names] for p in priced], [OBJECTIVES[o] for o in names])
+        for p, flag in zip(priced, flags):
+            p.pareto = flag
+        return priced
+
+    def compute_pareto_frontier(self, points: Sequence[ConfigPoint],
+                                objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> list[ConfigPoint]:
+        """The non-dominated points, in input order; exact duplicates both stay."""
+        return [p.point for p in self.analyze(points, objectives) if p.pareto]
+
+    @staticmethod
+    def cost_efficiency_winner(priced: Sequence[PricedPoint]) -> PricedPoint | None:
+        """Highest accuracy per dollar."""
+        return max(priced, key=lambda p: p.accuracy_per_dollar, default=None)
+
+    def violations(self, p: PricedPoint, c: Constraints) -> list[tuple[str, float]]:
+        """Each constraint ``p`` breaks, with its shortfall relative to the larger of value and limit."""
+        gpu = self.cost_model
+        out = []
+        for broken, text, value, limit in (
+            (c.max_cost is not None and p.cost > c.max_cost,
+             f"cost ${p.cost:.3g} > max cost ${c.max_cost:g}", p.cost, c.max_cost),
+            (c.min_accuracy is not None and p.point.accuracy < c.min_accuracy,
+             f"accuracy {p.point.accuracy:.4f} < min accuracy {c.min_accuracy:g}", p.point.accuracy, c.min_accuracy),
+            (c.max_time is not None and p.hours > c.max_time,
+             f"time {p.hours:.3g} h > max time {c.max_time:g} h", p.hours, c.max_time),
+            (c.max_memory is not None and p.point.memory_gb > c.max_memory,
+             f"peak memory {p.point.memory_gb:.3g} GB > max memory {c.max_memory:g} GB", p.point.memory_gb,
+             c.max_memory),
+            (not p.fits_gpu_memory,
+             f"peak memory {p.point.memory_gb:.3g} GB > the {gpu.name}'s {gpu.memory_gb:g} GB", p.point.memory_gb,
+             gpu.memory_gb),
+        ):
+            if broken:
+                out.append((text, abs(value - limit) / max(abs(value), abs(limit))))
+        return out
+
+    def recommend(self, points: Sequence[ConfigPoint], constraints: Constraints = Constraints()) -> Recommendation:
+        """The most accurate point meeting every constraint (ties: the cheaper), with computed rationale,
+        a cheaper and a more accurate Pareto alternative, and Welch's test against the cheaper one.
+        With nothing feasible, ``best`` is None and ``nearest`` is the point with the smallest summed shortfall.
+        """
+        priced = self.analyze(points)
+        broken = {p.point.name: self.violations(p, constraints) for p in priced}
+        rec = Recommendation(constraints, None, priced, {k: [t for t, _ in v] for k, v in broken.items()})
+        feasible = sorted(rec.feasible, key=lambda p: (-p.point.accuracy, p.cost))
+        if not feasible:
+            rec.nearest = min(priced, key=lambda p: sum(s for _, s in broken[p.point.name]), default=None)
+            return rec
+        best = rec.best = feasible[0]
+        frontier = [p for p in priced if p.pareto and p is not best]
+        rec.cheaper = max((p for p in frontier if p.cost < best.cost),
+                          key=lambda p: (p.point.accuracy, -p.cost), default=None)
+        rec.more_accurate = min((p for p in frontier if p.point.accuracy > best.point.accuracy),
+                                key=lambda p: (p.cost, -p.point.accuracy), default=None)
+        rec.rationale = self._rationale(rec, feasible)
+        return rec
+
+    def _rationale(self, rec: Recommendation, feasible: list[PricedPoint]) -> list[str]:
+        best = rec.best
+        given = rec.constraints.described()
+        within = "within budget" if given and given[0].startswith("Budget") and len(given) == 1 else \
+            "within the constraints" if given else "of all configurations"
+        if len(feasible) > 1:
+            runner = feasible[1]
+            lines = [f"Best accuracy {within}: {best.point.accuracy:.4f} vs {runner.point.accuracy:.4f} "
+                     f"({runner.point.name}), {len(feasible)} of {len(rec.priced)} configurations feasible"]
+        else:
+            lines = [f"The only configuration of {len(rec.priced)} that meets every constraint"]
+        full = [p for p in rec.priced if p.point.details.get("method") == "full" and p is not best]
+        if full and best.cost > 0:
+            ratio = full[0].cost / best.cost
+            verdict = f"{ratio:.1f}x cost savings" if ratio >= 1 else f"{1 / ratio:.1f}x the cost"
+            lines.append(f"{verdict} vs full fine-tuning (${best.cost:.3g} vs ${full[0].cost:.3g})")
+        if best.pareto:
+            lines.append("Pareto optimal configuration (no other is cheaper and at least as accurate)")
+        else:
+            by = [p.point.name for p in rec.priced if p.pareto and p.cost <= best.cost
+                  and p.point.accuracy >= best.point.accuracy]
+            lines.append(f"Not Pareto optimal: dominated by {', '.join(by)}")
+        cheaper = rec.cheaper
+        if cheaper and len(best.point.accuracies) >= 2 and len(cheaper.point.accuracies) >= 2:
+            test = welch(best.point.accuracies, cheaper.point.accuracies)
+            rec.vs_cheaper = {"vs": cheaper.point.name, **test}
+            p = test["p_value"]
+            n = f"n = {len(best.point.accuracies)} vs {len(cheaper.point.accuracies)}"
+            if p is None or p >= SIGNIFICANCE:
+                lines.append(f"Not significantly more accurate than the cheaper {cheaper.point.name} "
+                             f"(Welch p = {'n/a' if p is None else f'{p:.3f}'}, {n})")
+            else:
+                lines.append(f"Significantly more accurate than the cheaper {cheaper.point.name} "
+                             f"(Welch p = {p:.3f}, {n})")
+        return lines

@@ -1,0 +1,131 @@
+"""Cost-performance configurations: a YAML list of named configurations, each a list of Hydra overrides.
+
+    - name: LoRA r=8
+      overrides: [finetune=lora, finetune.r=8]
+
+Hydra's basic sweeper sweeps keys, not override lists, so each configuration becomes an option of
+the ``cost_config`` config group: a ``# @package _global_`` file whose defaults list holds the
+group overrides (``finetune=lora`` -> ``override /finetune: lora``) and whose body holds the value
+overrides, plus ``configuration: <name>`` (the key runs are grouped by). One multirun then sweeps
+``+cost_config`` over the options and ``seed`` over the runs. The packaged options in
+``conf/cost_config/`` are generated from ``configurations.yaml`` by ``python -m entrenar_bench.cost.configs``
+(a test keeps them in sync); the CLI writes the options of the file it runs into the sweep directory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from entrenar_bench.cli.config import CONF_DIR, compose_config
+from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.finetune import check_finetune
+from entrenar_bench.validate import ConfigError, validate_config
+
+DEFAULT_CONFIGS = Path(__file__).with_name("configurations.yaml")
+GROUP = "cost_config"
+BENCH = "cost_performance"
+NAME_KEY = "configuration"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    name: str
+    overrides: tuple[str, ...]
+
+    @property
+    def option(self) -> str:
+        """The config-group option name: the name in lower case, runs of other characters as ``_``."""
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_")
+
+
+def read_configurations(path: Path | str = DEFAULT_CONFIGS) -> list[Configuration]:
+    """Parse a configurations file; UsageError (one line) on a missing or malformed one."""
+    where = f"--configs {path}"
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"{where}: no such file")
+    try:
+        content = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as e:
+        raise UsageError(f"{where}: not valid YAML ({' '.join(str(e).split())[:160]})") from None
+    expected = "expected a list of {name: ..., overrides: [...]} entries"
+    if not isinstance(content, list) or not content:
+        raise UsageError(f"{where}: {expected}")
+    configurations, options = [], {}
+    for i, item in enumerate(content, 1):
+        if (not isinstance(item, dict) or set(item) != {"name", "overrides"} or not isinstance(item["name"], str)
+                or not item["name"].strip() or not isinstance(item["overrides"], list)
+                or not all(isinstance(o, str) for o in item["overrides"])):
+            raise UsageError(f"{where}: entry {i}: {expected}")
+        configuration = Configuration(item["name"].strip(), tuple(item["overrides"]))
+        if not configuration.option:
+            raise UsageError(f"{where}: entry {i}: the name needs a letter or digit")
+        if configuration.option in options:
+            raise UsageError(f"{where}: entries {options[configuration.option]} and {i} have the same name "
+                             f"({configuration.name!r})")
+        options[configuration.option] = i
+        configurations.append(configuration)
+    return configurations
+
+
+def check_configuration(configuration: Configuration) -> set[str]:
+    """Compose and validate the configuration as a job would see it; return the config groups it may select."""
+    overrides = [f"+bench={BENCH}", *configuration.overrides]
+    try:
+        cfg = compose_config(overrides, hydra_config=True)
+        validate_config(cfg)
+        check_finetune(cfg)
+    except (UsageError, ConfigError, ValueError) as e:
+        raise UsageError(f"configuration {configuration.name!r}: {e}") from None
+    return set(cfg.hydra.runtime.choices)
+
+
+def option_yaml(configuration: Configuration, groups: set[str], source: str) -> str:
+    """The ``cost_config`` option that applies this configuration's overrides."""
+    defaults: list = []
+    values = OmegaConf.create({NAME_KEY: configuration.name})
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(configuration.overrides))
+    except HydraException as e:
+        raise UsageError(f"configuration {configuration.name!r}: bad override: {' '.join(str(e).split())}") from None
+    for o in parsed:
+        if o.is_sweep_override() or o.is_delete() or o.package is not None:
+            raise UsageError(f"configuration {configuration.name!r}: {o.input_line!r}: a configuration takes plain "
+                             "key=value and group=option overrides (no sweeps, deletions or @packages)")
+        if o.key_or_group in groups:
+            defaults.append({(f"/{o.key_or_group}" if o.is_add() else f"override /{o.key_or_group}"): o.value()})
+        else:
+            OmegaConf.update(values, o.key_or_group, o.value(), merge=True, force_add=True)
+    header = (f"# @package _global_\n# Configuration {configuration.name!r} from {source}; generated, do not edit.\n"
+              f"# Overrides: {' '.join(configuration.overrides) or '(none)'}\n")
+    body = OmegaConf.to_yaml(values)
+    return header + yaml.safe_dump({"defaults": [*defaults, "_self_"]}, sort_keys=False) + body
+
+
+def write_options(configurations: Sequence[Configuration], directory: Path, source: str, prefix: str = "") -> list[str]:
+    """Check each configuration, then write its option to ``directory/cost_config/``; return the option names."""
+    texts = {f"{prefix}{c.option}": option_yaml(c, check_configuration(c), source) for c in configurations}
+    group = directory / GROUP
+    group.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (group / f"{name}.yaml").write_text(text)
+    return list(texts)
+
+
+def main() -> None:
+    """Regenerate the packaged options from the default configurations file."""
+    source = f"entrenar_bench/cost/{DEFAULT_CONFIGS.name}"
+    names = write_options(read_configurations(), CONF_DIR, source)
+    print(f"wrote {len(names)} options to {CONF_DIR / GROUP}: {', '.join(names)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Measured configuration points from a cost-performance sweep directory (the runs on disk).
+
+Runs are grouped by their ``configuration`` key (set by each ``cost_config`` option). Per
+configuration: accuracy = mean (and sample std) of the completed runs' test accuracy; hours = mean
+measured training wall time / 3600; memory = the largest measured peak; device = where they ran.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from entrenar_bench.aggregate.collect import Collection, collect
+from entrenar_bench.aggregate.stats import describe
+from entrenar_bench.cost.analysis import ConfigPoint
+from entrenar_bench.cost.configs import NAME_KEY
+from entrenar_bench.record import CorruptRecord, read_result
+
+COLUMN = f"cfg:{NAME_KEY}"
+METHODS = {"lora": "LoRA", "full": "Full fine-tune", "none": "From scratch"}
+DETAILS = {  # detail -> config key
+    "rank": "finetune.r", "alpha": "finetune.alpha", "learning_rate": "train.lr", "batch_size": "data.batch_size",
+    "epochs": "train.epochs", "distill": "distill.name", "student": "student.name",
+}
+
+
+class NotCostSweep(ValueError):
+    """The directory holds no cost-performance runs."""
+
+
+def _job_order(job: Any) -> float:
+    try:
+        return float(job)
+    except (TypeError, ValueError):
+        return math.inf
+
+
+def _record_fields(sweep_dir: Path, jobs: list[str]) -> tuple[int | None, str | None]:
+    """Trainable parameters and how peak memory was measured, from the first readable record."""
+    for job in jobs:
+        try:
+            record = read_result(sweep_dir / job)
+        except CorruptRecord:
+            continue
+        if record:
+            return (record.get("params") or {}).get("trainable"), record.get("peak_memory_kind")
+    return None, None
+
+
+def _details(rows: pd.DataFrame, sweep_dir: Path) -> dict[str, Any]:
+    first = rows.iloc[0]
+    method = first.get("cfg:finetune.method", "none")
+    details: dict[str, Any] = {"method": method, "method_name": METHODS.get(method, str(method))}
+    for name, key in DETAILS.items():
+        value = first.get(f"cfg:{key}")
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            details[name] = value.item() if hasattr(value, "item") else value
+    details["trainable_params"], details["memory_kind"] = _record_fields(sweep_dir, list(rows["job"]))
+    return details
+
+
+def points_from_collection(collection: Collection) -> list[ConfigPoint]:
+    """One point per configuration with at least one completed run, in sweep order."""
+    runs = collection.runs
+    if COLUMN not in runs or runs[COLUMN].dropna().empty:
+        raise NotCostSweep(f"{collection.sweep_dir}: no cost-performance runs (no completed run sets "
+                           f"'{NAME_KEY}'; run entrenar-bench cost-performance)")
+    done = collection.completed.dropna(subset=[COLUMN])
+    groups = sorted(done.groupby(COLUMN, sort=False), key=lambda g: min(_job_order(j) for j in g[1]["job"]))
+    points = []
+    for name, rows in groups:
+        accuracies = tuple(float(a) for a in rows["accuracy"])
+        devices = sorted(set(rows["device"].dropna().astype(str)))
+        points.append(ConfigPoint(
+            name=str(name),
+            accuracy=describe(accuracies)["mean"],
+            accuracy_std=describe(accuracies)["std"],
+            accuracies=accuracies,
+            hours=float(rows["time_s"].astype(float).mean()) / 3600.0,
+            memory_gb=float(rows["peak_memory_gb"].astype(float).max()),
+            device=devices[0] if len(devices) == 1 else f"mixed: {'; '.join(devices)}",
+            details=_details(rows, collection.sweep_dir),
+        ))
+    return points
+
+
+def points_from_sweep(sweep_dir: Path | str) -> tuple[list[ConfigPoint], Collection]:
+    """Read a sweep directory; SweepError if it is not one, NotCostSweep if it holds no cost-performance run."""
+    collection = collect(Path(sweep_dir))
+    return points_from_collection(collection), collection

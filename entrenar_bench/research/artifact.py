@@ -1,0 +1,86 @@
+"""``artifact.yaml``: read (with one-line errors), write atomically, update under a file lock.
+
+An artifact is a YAML mapping whose ``schema`` is :data:`SCHEMA`; any other file is refused,
+so a config or a results file is never mistaken for one and overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock
+
+from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.record import write_text_atomic
+
+SCHEMA = "entrenar-bench/research-artifact/1"
+TYPES = ("dataset", "model", "software", "paper", "report")
+REQUIRED = {"id": str, "title": str, "type": str, "created": str}
+
+
+def utc_now() -> str:
+    return format_time(datetime.now(timezone.utc))
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a ``Z``: sorts and compares as written."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+def load_artifact(path: Path) -> dict[str, Any]:
+    """The artifact at ``path``; UsageError naming the problem if it is missing, malformed or not one."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such artifact (create one with `research init`)") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as e:
+        raise UsageError(f"{path}: cannot read artifact ({e.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{path}: malformed artifact, not valid YAML ({' '.join(str(e).split())[:160]})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise UsageError(f"{path}: not a research artifact (no 'schema: {SCHEMA}'; create one with `research init`)")
+    problem = _malformed(data)
+    if problem:
+        raise UsageError(f"{path}: malformed artifact: {problem}")
+    return data
+
+
+def _malformed(data: dict[str, Any]) -> str | None:
+    for key, kind in REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            return f"'{key}' missing or not a {kind.__name__}"
+    if data["type"] not in TYPES:
+        return f"unknown type {data['type']!r} (expected one of {', '.join(TYPES)})"
+    prereg = data.get("preregistration")
+    if prereg is not None and not (isinstance(prereg, dict) and isinstance(prereg.get("amendments", []), list)
+                                   and isinstance(prereg.get("config_files"), dict)):
+        return "'preregistration' is not a mapping with 'config_files' and a list of 'amendments'"
+    sweeps = data.get("sweeps", [])
+    if not isinstance(sweeps, list) or not all(isinstance(s, dict) and isinstance(s.get("dir"), str) for s in sweeps):
+        return "'sweeps' is not a list of mappings with a 'dir'"
+    return None
+
+
+def save_artifact(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+@contextmanager
+def update_artifact(path: Path) -> Iterator[dict[str, Any]]:
+    """Load, let the caller change, save: under a lock, so two sweeps linking at once both land."""
+    load_artifact(path)  # a missing or foreign file is refused before any lock file is made beside it
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        data = load_artifact(path)
+        yield data
+        save_artifact(path, data)
