@@ -10,13 +10,18 @@ from entrenar_bench.aggregate.report import (
     _fmt, accuracy_samples, failure_text, failures, group_summaries, significance_text,
 )
 from entrenar_bench.aggregate.text import table, title
-from entrenar_bench.distill.ablation import FULL, describe, parse_ablate
+from entrenar_bench.distill.ablation import COMPONENTS, FULL, describe, parse_ablate
 
 PARAM_SWEEPS = {
     # sweep_type: (config key, table header, plot label)
     "temperature": ("distill.temperature", "Temp", "temperature T"),
     "alpha": ("distill.alpha", "Alpha", "alpha"),
 }
+
+
+def _value(x: float) -> str:
+    """1.0, 1.5, 0.25: at least one decimal, no float noise."""
+    return f"{x:.1f}" if x == round(x, 1) else f"{x:g}"
 
 
 def _group_value(collection: Collection, group: str, key: str) -> Any:
@@ -85,14 +90,13 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
         "problems": collection.problems,
     }
     heading = f"{sweep_type.capitalize()} Sweep Results"
-    rows = [[f"{r[sweep_type]:g}" if r[sweep_type] % 1 else f"{r[sweep_type]:.1f}", _fmt(r["accuracy"]),
-             _fmt(r["loss"]), "±" + _fmt(r["std_dev"])] for r in results]
+    rows = [[_value(r[sweep_type]), _fmt(r["accuracy"]), _fmt(r["loss"]), "±" + _fmt(r["std_dev"])] for r in results]
     lines = [title(heading), "", table([header, "Accuracy", "Loss", "Std Dev"], rows), ""]
     if best:
-        lines.append(f"Best {sweep_type}: {best['value']:g} (accuracy: {best['accuracy']['mean']:.3f})")
+        lines.append(f"Best {sweep_type}: {_value(best['value'])} (accuracy: {best['accuracy']['mean']:.3f})")
     if test:
         verdict = "significant" if test["significant"] else "not significant"
-        lines.append(f"Best vs runner-up ({runner['value']:g}): {test['mean_diff']:+.4f}, "
+        lines.append(f"Best vs runner-up ({_value(runner['value'])}): {test['mean_diff']:+.4f}, "
                      f"Welch p = {test['p_value']:.3g} ({verdict} at 0.05)")
     a = document["statistical_analysis"]["anova"]
     if a:
@@ -158,7 +162,8 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
     summaries = group_summaries(collection)
     for s in summaries:
         s["removed"] = parse_ablate(str(_group_value(collection, s["group"], "ablate")))
-    summaries.sort(key=lambda s: (len(s["removed"]), s["removed"]))
+    order = list(COMPONENTS)
+    summaries.sort(key=lambda s: (len(s["removed"]), [order.index(n) for n in s["removed"]]))
     full = next((s for s in summaries if not s["removed"]), None)
     versus = {}
     if full:
