@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from common import (ROOT, accuracies, bench_home, cli, compare_args, home_argument, machine, median, ratio_line, run,
                     warm_teacher)
 
@@ -35,11 +37,10 @@ def plan(strategies: list[str], runs: int, overrides: list[str], home: Path) -> 
             cfg = compose_config([f"distill={strategy}", f"seed={seed}", *overrides])
             if cfg.data._target_ != "entrenar_bench.data.DigitsDataModule" or cfg.train.augment_shift:
                 sys.exit("the plain loop reproduces the digits data without augmentation only")
-            container = lambda node: json.loads(json.dumps(dict(node)))
             jobs.append({
                 "distill": dataclasses.asdict(distill_settings(cfg)), "seed": seed, "epochs": cfg.train.epochs,
                 "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "batch_size": cfg.data.batch_size,
-                "student": container(cfg.student.model), "teacher": container(cfg.teacher.model),
+                "student": OmegaConf.to_container(cfg.student.model), "teacher": OmegaConf.to_container(cfg.teacher.model),
                 "teacher_weights": str(Path(cfg.paths.cache_dir).resolve() / "teachers"
                                        / teacher_key(cfg.teacher, cfg.data) / "teacher.pt"),
             })

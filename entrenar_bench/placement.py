@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import os
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -39,6 +38,8 @@ def joblib_workers(n_jobs: int | None, jobs_per_gpu: int, accelerator: str) -> i
     """``n_jobs`` if given; else ``jobs_per_gpu`` x visible GPUs on a GPU trainer, else usable cores."""
     if n_jobs is not None:
         return int(n_jobs)
+    import torch  # here, not at the top: the CLI registers these resolvers without importing torch
+
     if wants_gpu(accelerator) and torch.cuda.device_count() > 0:
         return int(jobs_per_gpu) * torch.cuda.device_count()
     return usable_cores()
@@ -84,6 +85,8 @@ def place_job(cfg: DictConfig) -> DictConfig:
 
     Called after the job's config hash is taken: placement never changes what a run computes.
     """
+    import torch
+
     threads = cfg.threads or max(1, usable_cores() // parallel_jobs(cfg))
     torch.set_num_threads(threads)
     if not (wants_gpu(cfg.trainer.accelerator) and torch.cuda.is_available()):

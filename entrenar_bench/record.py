@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 RESULT_FILE = "result.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 COMPLETED = "completed"
 FAILED = "failed"
 
@@ -40,6 +42,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -32,7 +32,7 @@ def basic(run_app, tmp_path_factory):
 
 def _same_table(collection, reference):
     assert list(collection.runs.columns) == list(reference.runs.columns)
-    assert collection.group_keys == reference.group_keys == ["distill.name"]
+    assert collection.group_keys == reference.group_keys and "distill.name" in reference.group_keys
     assert (collection.runs["status"] == "completed").all() and not collection.problems
     got = collection.runs[KEYS].sort_values(["group", "seed"]).reset_index(drop=True)
     want = reference.runs[KEYS].sort_values(["group", "seed"]).reset_index(drop=True)

@@ -13,16 +13,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entrenar_bench.cli import research
 from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.cli.main import COMMAND_MODULES, run_cli
+from entrenar_bench.cli.main import COMMAND_MODULES, entrenar_main, run_cli
 from entrenar_bench.research import digest
 from entrenar_bench.research.link import check_artifact, link_sweep
 from entrenar_bench.research.prereg import integrity_problems
 
 
 def entrenar(*argv: str) -> int:
-    return run_cli(list(argv), "entrenar", (research,))
+    """The ``entrenar`` console script, in process."""
+    with pytest.raises(SystemExit) as done:
+        entrenar_main(list(argv))
+    return done.value.code
 
 
 def one_line_error(capsys, *fragments: str) -> str:
@@ -144,16 +146,51 @@ def test_links_are_flagged_before_preregistration_and_after_a_config_change(arti
     registered = datetime.fromisoformat(load(artifact)["preregistration"]["timestamp"].replace("Z", "+00:00"))
     link_sweep(artifact, sweep, registered - timedelta(minutes=5), ["early"])
     link_sweep(artifact, sweep, datetime.now(timezone.utc), ["clean"])
+    moment = datetime.now(timezone.utc)
+    assert entrenar("research", "preregister", str(artifact), "--hypothesis", "h2", "--methods", "m2") == 0
+    link_sweep(artifact, sweep, moment, ["before amendment"])
     (conf / "distill" / "kd.yaml").write_text((conf / "distill" / "kd.yaml").read_text() + "# edited\n")
     link_sweep(artifact, sweep, datetime.now(timezone.utc), ["after edit"])
     data = load(artifact)
     flags = [[f["flag"] for f in s["flags"]] for s in data["sweeps"]]
-    assert flags == [["not_preregistered"], ["started_before_preregistration"], [], ["config_changed"]]
-    assert "~distill/kd.yaml" in data["sweeps"][3]["flags"][0]["detail"]
-    assert data["sweeps"][3]["config_digest"] != data["preregistration"]["config_digest"]
+    assert flags == [["not_preregistered"], ["started_before_preregistration"], [], ["started_before_amendment"],
+                     ["config_changed"]]
+    assert "~distill/kd.yaml" in data["sweeps"][4]["flags"][0]["detail"]
+    assert data["sweeps"][4]["config_digest"] != data["preregistration"]["config_digest"]
     assert integrity_problems(data) == []
-    data["sweeps"][3]["flags"] = []
-    assert integrity_problems(data) == ["sweep link 4 was edited after it was recorded (record_sha256 does not match)"]
+    data["sweeps"][4]["flags"] = []
+    assert integrity_problems(data) == ["sweep link 5 was edited after it was recorded (record_sha256 does not match)"]
+
+
+def test_bundle_folder_leaves_out_checkpoints_unless_asked(artifact, tmp_path):
+    sweep = tmp_path / "outputs" / "temperature" / "stamp"
+    (sweep / "0" / "checkpoints").mkdir(parents=True)
+    (sweep / "0" / "result.json").write_text("{}")
+    (sweep / "0" / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (sweep / "0" / "model.pt").write_bytes(b"weights")
+    link_sweep(preregistered(artifact), sweep, datetime.now(timezone.utc), ["entrenar-bench", "temperature"])
+    inside = Path("sweeps/01-temperature-stamp/0")
+    for options, expected in (([], {"result.json"}), (["--checkpoints"], {"result.json", "model.pt", "last.ckpt"})):
+        out = tmp_path / f"bundle{len(options)}"
+        assert entrenar("research", "bundle", str(artifact), "-o", str(out), *options) == 0
+        assert {p.name for p in (out / inside).rglob("*") if p.is_file()} == expected
+        assert entrenar("research", "verify", str(out)) == 0
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "no such bundle"),
+    ("text file", "not a bundle"),
+    ("empty folder", "not a bundle (no SHA256SUMS)"),
+    ("escaping manifest", "line 1 is not"),
+])
+def test_verify_refuses_what_is_not_a_bundle(tmp_path, capsys, kind, message):
+    target = {"missing": tmp_path / "nothing", "text file": tmp_path / "notes.txt"}.get(kind, tmp_path)
+    if kind == "text file":
+        target.write_text("hi")
+    if kind == "escaping manifest":
+        (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  ../../etc/passwd\n")
+    assert entrenar("research", "verify", str(target)) == 2
+    one_line_error(capsys, message)
 
 
 def zip_with(path: Path, name: str, symlink: bool = False) -> Path:

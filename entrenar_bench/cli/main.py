@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from entrenar_bench.cli import aggregate_cmd, research, sweeps
+from entrenar_bench.cli import aggregate_cmd, cost, research, sweeps
 from entrenar_bench.cli.errors import NoResults, UsageError
 
-COMMAND_MODULES = (sweeps, aggregate_cmd, research)
+COMMAND_MODULES = (sweeps, cost, aggregate_cmd, research)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -20,8 +20,14 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+DESCRIPTIONS = {
+    "entrenar-bench": "Distillation benchmarking: sweeps, comparisons, ablations, costs, research artifacts.",
+    "entrenar": "Research artifacts: init, preregister, bundle, verify.",
+}
+
+
 def build_parser(prog: str = "entrenar-bench", modules: Sequence = COMMAND_MODULES) -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=prog, description="Distillation benchmarking: sweeps, comparisons, ablations, costs.")
+    parser = OneLineParser(prog=prog, description=DESCRIPTIONS.get(prog))
     commands = parser.add_subparsers(dest="command", metavar="<COMMAND>", parser_class=OneLineParser, required=True)
     for module in modules:
         module.register(commands)

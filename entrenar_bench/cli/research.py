@@ -8,14 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.cli.output import add_format_option, emit
-from entrenar_bench.record import write_text_atomic
 from entrenar_bench.research import bundle as bundling
 from entrenar_bench.research import verify as verifying
-from entrenar_bench.research.artifact import SCHEMA, TYPES, utc_now
+from entrenar_bench.research.artifact import SCHEMA, TYPES, save_artifact, utc_now
 from entrenar_bench.research.environment import tool_version
 from entrenar_bench.research.prereg import preregister
 
@@ -45,7 +42,7 @@ def _init(args: argparse.Namespace) -> int:
     artifact = {"schema": SCHEMA, "id": args.id, "title": args.title, "type": args.type, "created": utc_now(),
                 "authors": args.author or git_author(), "tool": {"name": "entrenar-bench", "version": tool_version()},
 }
-    write_text_atomic(path, yaml.safe_dump(artifact, sort_keys=False, allow_unicode=True))
+    save_artifact(path, artifact)
     emit(args.format, {"artifact": str(path), **artifact}, f"created {path} ({args.type} {args.id!r})")
     return 0
 

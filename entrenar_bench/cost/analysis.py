@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from entrenar_bench.aggregate.stats import welch
-from entrenar_bench.cost.model import CostModel, measured_factor
+from entrenar_bench.cost.model import CostModel, measured_factor, money
 from entrenar_bench.cost.pareto import non_dominated
 
 OBJECTIVES = {"cost": False, "accuracy": True, "memory": False, "time": False}  # name -> maximize?
@@ -154,25 +154,22 @@ class CostPerformanceAnalysis:
 
     def violations(self, p: PricedPoint, c: Constraints) -> list[tuple[str, float]]:
         """Each constraint ``p`` breaks, with its shortfall relative to the larger of value and limit."""
-        gpu = self.cost_model
-        out = []
-        for broken, text, value, limit in (
-            (c.max_cost is not None and p.cost > c.max_cost,
-             f"cost ${p.cost:.3g} > max cost ${c.max_cost:g}", p.cost, c.max_cost),
-            (c.min_accuracy is not None and p.point.accuracy < c.min_accuracy,
-             f"accuracy {p.point.accuracy:.4f} < min accuracy {c.min_accuracy:g}", p.point.accuracy, c.min_accuracy),
-            (c.max_time is not None and p.hours > c.max_time,
-             f"time {p.hours:.3g} h > max time {c.max_time:g} h", p.hours, c.max_time),
-            (c.max_memory is not None and p.point.memory_gb > c.max_memory,
-             f"peak memory {p.point.memory_gb:.3g} GB > max memory {c.max_memory:g} GB", p.point.memory_gb,
-             c.max_memory),
-            (not p.fits_gpu_memory,
-             f"peak memory {p.point.memory_gb:.3g} GB > the {gpu.name}'s {gpu.memory_gb:g} GB", p.point.memory_gb,
-             gpu.memory_gb),
-        ):
-            if broken:
-                out.append((text, abs(value - limit) / max(abs(value), abs(limit))))
-        return out
+        gpu, acc, mem = self.cost_model, p.point.accuracy, p.point.memory_gb
+        checks = []  # (limit, broken?, text)
+        if c.max_cost is not None:
+            checks.append((p.cost, c.max_cost, p.cost > c.max_cost, f"cost {money(p.cost)} > max cost ${c.max_cost:g}"))
+        if c.min_accuracy is not None:
+            checks.append((acc, c.min_accuracy, acc < c.min_accuracy,
+                           f"accuracy {acc:.4f} < min accuracy {c.min_accuracy:g}"))
+        if c.max_time is not None:
+            checks.append((p.hours, c.max_time, p.hours > c.max_time, f"time {p.hours:.3g} h > max time {c.max_time:g} h"))
+        if c.max_memory is not None:
+            checks.append((mem, c.max_memory, mem > c.max_memory,
+                           f"peak memory {mem:.3g} GB > max memory {c.max_memory:g} GB"))
+        checks.append((mem, gpu.memory_gb, not p.fits_gpu_memory,
+                       f"peak memory {mem:.3g} GB > the {gpu.name}'s {gpu.memory_gb:g} GB"))
+        return [(text, abs(value - limit) / max(abs(value), abs(limit))) for value, limit, broken, text in checks
+                if broken]
 
     def recommend(self, points: Sequence[ConfigPoint], constraints: Constraints = Constraints()) -> Recommendation:
         """The most accurate point meeting every constraint (ties: the cheaper), with computed rationale,
@@ -209,8 +206,8 @@ class CostPerformanceAnalysis:
         full = [p for p in rec.priced if p.point.details.get("method") == "full" and p is not best]
         if full and best.cost > 0:
             ratio = full[0].cost / best.cost
-            verdict = f"{ratio:.1f}x cost savings" if ratio >= 1 else f"{1 / ratio:.1f}x the cost"
-            lines.append(f"{verdict} vs full fine-tuning (${best.cost:.3g} vs ${full[0].cost:.3g})")
+            verdict = f"{ratio:.1f}x cost savings vs" if ratio >= 1 else f"{1 / ratio:.1f}x the cost of"
+            lines.append(f"{verdict} full fine-tuning ({money(best.cost)} vs {money(full[0].cost)})")
         if best.pareto:
             lines.append("Pareto optimal configuration (no other is cheaper and at least as accurate)")
         else:

@@ -7,7 +7,7 @@ Hydra's basic sweeper sweeps keys, not override lists, so each configuration bec
 the ``cost_config`` config group: a ``# @package _global_`` file whose defaults list holds the
 group overrides (``finetune=lora`` -> ``override /finetune: lora``) and whose body holds the value
 overrides, plus ``configuration: <name>`` (the key runs are grouped by). One multirun then sweeps
-``+cost_config`` over the options and ``seed`` over the runs. The packaged options in
+``cost_config`` over the options and ``seed`` over the runs. The packaged options in
 ``conf/cost_config/`` are generated from ``configurations.yaml`` by ``python -m entrenar_bench.cost.configs``
 (a test keeps them in sync); the CLI writes the options of the file it runs into the sweep directory.
 """
@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from entrenar_bench.cli.config import CONF_DIR, compose_config
 from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.finetune import check_finetune
-from entrenar_bench.validate import ConfigError, validate_config
+from entrenar_bench.validate import validate_config
 
 DEFAULT_CONFIGS = Path(__file__).with_name("configurations.yaml")
 GROUP = "cost_config"
@@ -76,43 +76,49 @@ def read_configurations(path: Path | str = DEFAULT_CONFIGS) -> list[Configuratio
     return configurations
 
 
-def check_configuration(configuration: Configuration) -> set[str]:
-    """Compose and validate the configuration as a job would see it; return the config groups it may select."""
-    overrides = [f"+bench={BENCH}", *configuration.overrides]
-    try:
-        cfg = compose_config(overrides, hydra_config=True)
-        validate_config(cfg)
-        check_finetune(cfg)
-    except (UsageError, ConfigError, ValueError) as e:
-        raise UsageError(f"configuration {configuration.name!r}: {e}") from None
-    return set(cfg.hydra.runtime.choices)
-
-
-def option_yaml(configuration: Configuration, groups: set[str], source: str) -> str:
-    """The ``cost_config`` option that applies this configuration's overrides."""
-    defaults: list = []
-    values = OmegaConf.create({NAME_KEY: configuration.name})
+def parse_overrides(configuration: Configuration) -> list:
+    """The configuration's overrides parsed by Hydra; only plain key=value and group=option ones."""
     try:
         parsed = OverridesParser.create().parse_overrides(list(configuration.overrides))
     except HydraException as e:
         raise UsageError(f"configuration {configuration.name!r}: bad override: {' '.join(str(e).split())}") from None
     for o in parsed:
         if o.is_sweep_override() or o.is_delete() or o.package is not None:
-            raise UsageError(f"configuration {configuration.name!r}: {o.input_line!r}: a configuration takes plain "
-                             "key=value and group=option overrides (no sweeps, deletions or @packages)")
+            raise UsageError(f"configuration {configuration.name!r}: bad override {o.input_line!r}: a configuration "
+                             "takes plain key=value and group=option overrides (no sweeps, deletions or @packages)")
+    return parsed
+
+
+def check_configuration(configuration: Configuration) -> set[str]:
+    """Compose and validate the configuration as a job would see it; return the config groups it may select."""
+    try:
+        cfg = compose_config([f"+bench={BENCH}", *configuration.overrides], hydra_config=True)
+        validate_config(cfg)
+        check_finetune(cfg)
+    except Exception as e:  # any composition or validation problem is the configuration's
+        raise UsageError(f"configuration {configuration.name!r}: {e}") from None
+    return set(cfg.hydra.runtime.choices)
+
+
+def option_yaml(configuration: Configuration, source: str) -> str:
+    """The ``cost_config`` option that applies this configuration's overrides (checked first)."""
+    parsed = parse_overrides(configuration)
+    groups = check_configuration(configuration)
+    defaults: list = []
+    values = OmegaConf.create({NAME_KEY: configuration.name})
+    for o in parsed:
         if o.key_or_group in groups:
             defaults.append({(f"/{o.key_or_group}" if o.is_add() else f"override /{o.key_or_group}"): o.value()})
         else:
             OmegaConf.update(values, o.key_or_group, o.value(), merge=True, force_add=True)
     header = (f"# @package _global_\n# Configuration {configuration.name!r} from {source}; generated, do not edit.\n"
               f"# Overrides: {' '.join(configuration.overrides) or '(none)'}\n")
-    body = OmegaConf.to_yaml(values)
-    return header + yaml.safe_dump({"defaults": [*defaults, "_self_"]}, sort_keys=False) + body
+    return header + yaml.safe_dump({"defaults": [*defaults, "_self_"]}, sort_keys=False) + OmegaConf.to_yaml(values)
 
 
 def write_options(configurations: Sequence[Configuration], directory: Path, source: str, prefix: str = "") -> list[str]:
     """Check each configuration, then write its option to ``directory/cost_config/``; return the option names."""
-    texts = {f"{prefix}{c.option}": option_yaml(c, check_configuration(c), source) for c in configurations}
+    texts = {f"{prefix}{c.option}": option_yaml(c, source) for c in configurations}
     group = directory / GROUP
     group.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():

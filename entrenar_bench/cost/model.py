@@ -135,8 +135,13 @@ def _device_factors() -> tuple[tuple[str, float], ...]:
     return tuple((c.device_pattern, float(c.performance_factor)) for c in cfgs if c.get("device_pattern"))
 
 
+def money(value: float) -> str:
+    """Dollars: cents from $1 up, three significant digits below (measured hours can be tiny)."""
+    return f"${value:.2f}" if value >= 1 else f"${value:.3g}"
+
+
 def pricing_formula(gpu: CostModel) -> str:
-    return (f"hours on {gpu.name} = measured hours x factor(measured device) / {gpu.performance_factor:g}; "
+    return (f"hours on {gpu.name} = measured hours x factor(measured device) / {float(gpu.performance_factor)!r}; "
             f"cost = hours x ${gpu.cost_per_hour:.2f}/h")
 
 
@@ -146,4 +151,4 @@ def assumption_text(devices: Sequence[str]) -> str | None:
     if not unknown:
         return None
     return (f"measured on {'; '.join(unknown)}, which has no performance factor: its measured hours are taken "
-            f"as A100-80GB hours (factor {REFERENCE_FACTOR:g}). This is an assumption, not a measurement.")
+            f"as A100-80GB hours (factor {REFERENCE_FACTOR!r}). This is an assumption, not a measurement.")

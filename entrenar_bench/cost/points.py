@@ -11,8 +11,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from entrenar_bench.aggregate.collect import Collection, collect
 from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.cost.analysis import ConfigPoint
@@ -38,27 +36,31 @@ def _job_order(job: Any) -> float:
         return math.inf
 
 
-def _record_fields(sweep_dir: Path, jobs: list[str]) -> tuple[int | None, str | None]:
-    """Trainable parameters and how peak memory was measured, from the first readable record."""
-    for job in jobs:
+def _first_record(sweep_dir: Path, jobs: list[str]) -> dict[str, Any]:
+    for job in sorted(jobs, key=_job_order):
         try:
             record = read_result(sweep_dir / job)
         except CorruptRecord:
             continue
         if record:
-            return (record.get("params") or {}).get("trainable"), record.get("peak_memory_kind")
-    return None, None
+            return record
+    return {}
 
 
-def _details(rows: pd.DataFrame, sweep_dir: Path) -> dict[str, Any]:
-    first = rows.iloc[0]
-    method = first.get("cfg:finetune.method", "none")
+def _details(sweep_dir: Path, jobs: list[str]) -> dict[str, Any]:
+    """Method, rank, learning rate, batch size... from the resolved config of the configuration's first run."""
+    record = _first_record(sweep_dir, jobs)
+    config = record.get("config") or {}
+    method = (config.get("finetune") or {}).get("method", "none")
     details: dict[str, Any] = {"method": method, "method_name": METHODS.get(method, str(method))}
     for name, key in DETAILS.items():
-        value = first.get(f"cfg:{key}")
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            details[name] = value.item() if hasattr(value, "item") else value
-    details["trainable_params"], details["memory_kind"] = _record_fields(sweep_dir, list(rows["job"]))
+        value: Any = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            details[name] = value
+    details["trainable_params"] = (record.get("params") or {}).get("trainable")
+    details["memory_kind"] = record.get("peak_memory_kind")
     return details
 
 
@@ -82,7 +84,7 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
             hours=float(rows["time_s"].astype(float).mean()) / 3600.0,
             memory_gb=float(rows["peak_memory_gb"].astype(float).max()),
             device=devices[0] if len(devices) == 1 else f"mixed: {'; '.join(devices)}",
-            details=_details(rows, collection.sweep_dir),
+            details=_details(collection.sweep_dir, list(rows["job"])),
         ))
     return points
 

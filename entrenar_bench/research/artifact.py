@@ -33,7 +33,9 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    """An artifact timestamp as an aware datetime (one written without a zone is taken as UTC)."""
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def load_artifact(path: Path) -> dict[str, Any]:
@@ -63,13 +65,29 @@ def _malformed(data: dict[str, Any]) -> str | None:
     if data["type"] not in TYPES:
         return f"unknown type {data['type']!r} (expected one of {', '.join(TYPES)})"
     prereg = data.get("preregistration")
-    if prereg is not None and not (isinstance(prereg, dict) and isinstance(prereg.get("amendments", []), list)
-                                   and isinstance(prereg.get("config_files"), dict)):
-        return "'preregistration' is not a mapping with 'config_files' and a list of 'amendments'"
+    if prereg is not None:
+        records = [prereg, *prereg.get("amendments", [])] if isinstance(prereg, dict) else [None]
+        if not isinstance(prereg, dict) or not isinstance(prereg.get("amendments", []), list) \
+                or not all(_registration_ok(r) for r in records):
+            return "'preregistration' or an amendment lacks a valid timestamp, config_digest or config_files"
     sweeps = data.get("sweeps", [])
-    if not isinstance(sweeps, list) or not all(isinstance(s, dict) and isinstance(s.get("dir"), str) for s in sweeps):
-        return "'sweeps' is not a list of mappings with a 'dir'"
+    if not isinstance(sweeps, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("dir"), str) and isinstance(s.get("flags", []), list)
+            and all(isinstance(f, dict) and {"flag", "detail"} <= f.keys() for f in s.get("flags", []))
+            for s in sweeps):
+        return "'sweeps' is not a list of mappings with a 'dir' and a list of 'flags'"
     return None
+
+
+def _registration_ok(record: Any) -> bool:
+    if not (isinstance(record, dict) and isinstance(record.get("config_files"), dict)
+            and isinstance(record.get("config_digest"), str)):
+        return False
+    try:
+        parse_time(record["timestamp"])
+    except (KeyError, ValueError, TypeError):
+        return False
+    return True
 
 
 def save_artifact(path: Path, data: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ its target and renamed into place, so a failure leaves nothing half-written and 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -90,7 +89,7 @@ def describe(artifact: dict, sweeps: list[dict], skipped: int, checkpoints: bool
         "created": utc_now(),
         "tool_version": tool_version(),
         "preregistration": None if not records else {
-            k: records[0][k] for k in ("timestamp", "hypothesis", "methods", "config_digest")},
+            k: records[0].get(k) for k in ("timestamp", "hypothesis", "methods", "config_digest")},
         "amendments": [{k: r.get(k) for k in ("timestamp", "reason", "hypothesis", "methods", "config_digest")}
                        for r in records[1:]],
         "integrity_problems": integrity_problems(artifact),
@@ -147,6 +146,10 @@ def bundle(artifact_path: Path, output: Path | None = None, as_zip: bool = False
 def summary(target: Path, document: dict[str, Any]) -> str:
     lines = [f"bundle {target}: {document['files']} files, {len(document['sweeps'])} sweeps, "
              f"checkpoints {document['checkpoints']}"]
+    prereg = document["preregistration"]
+    lines.append(f"  preregistered {prereg['timestamp']}: {prereg['hypothesis']}" if prereg else "  not preregistered")
+    lines += [f"  amendment {i} {a['timestamp']}: {a['hypothesis']} (reason: {a['reason'] or 'none given'})"
+              for i, a in enumerate(document["amendments"], start=1)]
     lines += [f"  flagged {s['path']}: {f['flag']}: {f['detail']}"
               for s in document["sweeps"] for link in s["links"] for f in link["flags"]]
     lines += [f"  integrity: {problem}" for problem in document["integrity_problems"]]

@@ -40,7 +40,8 @@ def sweep_flags(artifact: dict, started: datetime, files: dict[str, str]) -> lis
     """What a reader must know about this sweep's relation to the preregistration."""
     records = registrations(artifact)
     if not records:
-        return [{"flag": "not_preregistered", "detail": "the artifact had no preregistration when the sweep was linked"}]
+        return [{"flag": "not_preregistered",
+                 "detail": "the artifact had no preregistration when the sweep was linked"}]
     flags = []
     effective = in_effect(artifact, started)
     if effective is None:
@@ -50,8 +51,8 @@ def sweep_flags(artifact: dict, started: datetime, files: dict[str, str]) -> lis
     else:
         index, record = effective
         flags += [{"flag": "started_before_amendment",
-                   "detail": f"started {format_time(started)}, amendment {later} recorded {records[later]['timestamp']}"}
-                  for later in range(index + 1, len(records))]
+                   "detail": f"started {format_time(started)}, amendment {n} recorded {records[n]['timestamp']}"}
+                  for n in range(index + 1, len(records))]
     changes = changed_files(record["config_files"], files)
     if tree_digest(files) != record["config_digest"] or changes:
         which = "preregistered" if index == 0 else f"amendment {index}"

@@ -10,7 +10,7 @@ rewrite history, which is why bundles are also digested and shared.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def registrations(artifact: dict) -> list[dict]:
 
 def in_effect(artifact: dict, moment: datetime) -> tuple[int, dict] | None:
     """(index, registration) in effect at ``moment``: the latest recorded at or before it."""
-    current = None
+    current, moment = None, moment.astimezone(timezone.utc)
     for i, record in enumerate(registrations(artifact)):
         if parse_time(record["timestamp"]) <= moment:
             current = (i, record)

@@ -24,16 +24,21 @@ from entrenar_bench.research.prereg import integrity_problems
 LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 
 
-def unsafe_entry(info: zipfile.ZipInfo) -> str | None:
-    """Why extracting this entry could write outside the target folder, or None if it cannot."""
-    name = info.filename.replace("\\", "/")
+def unsafe_name(name: str) -> str | None:
+    """Why a relative path could point outside its folder, or None if it cannot."""
+    name = name.replace("\\", "/")
     if name.startswith("/") or re.match(r"[A-Za-z]:", name):
         return "an absolute path"
     if ".." in PurePosixPath(name).parts:
         return "a '..' part"
+    return None
+
+
+def unsafe_entry(info: zipfile.ZipInfo) -> str | None:
+    """Why extracting this entry could write outside the target folder, or None if it cannot."""
     if stat.S_ISLNK(info.external_attr >> 16):
         return "a symbolic link"
-    return None
+    return unsafe_name(info.filename)
 
 
 def safe_extract(archive: Path, target: Path) -> Path:
@@ -67,7 +72,7 @@ def read_manifest(root: Path) -> dict[str, str]:
     manifest = {}
     for number, line in enumerate((root / MANIFEST).read_text().splitlines(), start=1):
         match = LINE.fullmatch(line)
-        if not match or unsafe_entry(zipfile.ZipInfo(match[2])):
+        if not match or unsafe_name(match[2]):
             raise UsageError(f"{root / MANIFEST}: line {number} is not '<sha256>  <relative path>'")
         manifest[match[2]] = match[1]
     return manifest

@@ -1,0 +1,140 @@
+"""``cost-performance`` and ``recommend``: measured runs priced on a GPU cost model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.cli.launch import add_resume_option, run_or_resume
+from entrenar_bench.cli.output import add_format_option, emit
+from entrenar_bench.cli.sweeps import OVERRIDES_EPILOG, comma_list, number, positive_int
+from entrenar_bench.cost.analysis import DEFAULT_OBJECTIVES, OBJECTIVES, Constraints, CostPerformanceAnalysis, \
+    check_objectives
+from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
+from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
+from entrenar_bench.cost.report import cost_performance_report, recommendation_report
+from entrenar_bench.cost.study import latest_sweep, load_points, run_study
+from entrenar_bench.research.link import add_artifact_option, check_artifact, link_sweep
+
+GPU_EPILOG = ("Cost-model overrides after `--` go to the GPU, not the runs: "
+              "--gpu custom -- gpu.cost_per_hour=1.2 gpu.memory_gb=24 gpu.performance_factor=0.5")
+
+
+def split_gpu_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """``gpu.*`` overrides set the cost model; the rest go to the runs."""
+    gpu = [o for o in overrides if o.startswith("gpu.")]
+    return gpu, [o for o in overrides if not o.startswith("gpu.")]
+
+
+def analysis_for(args: argparse.Namespace, gpu_overrides: list[str]) -> CostPerformanceAnalysis:
+    try:
+        return CostPerformanceAnalysis(CostModel.named(args.gpu, gpu_overrides))
+    except CostModelError as e:
+        raise UsageError(f"--gpu: {e}") from None
+
+
+def _cost_performance(args: argparse.Namespace) -> int:
+    gpu_overrides, overrides = split_gpu_overrides(args.overrides)
+    analysis = analysis_for(args, gpu_overrides)
+    try:
+        objectives = check_objectives(args.objectives)
+    except ValueError as e:
+        raise UsageError(f"--objectives: {e}") from None
+    if args.from_dir:
+        if overrides or args.resume or args.artifact:
+            raise UsageError("--from reads a finished sweep; drop --resume, --artifact and the overrides after --")
+        sweep_dir = Path(args.from_dir)
+    else:
+        if args.artifact:
+            check_artifact(Path(args.artifact))
+        started = datetime.now(timezone.utc)
+        if args.resume:
+            sweep_dir = run_or_resume(args, BENCH, overrides)
+        else:
+            configurations = read_configurations(args.configs)
+            sweep_dir = run_study(configurations, args.runs, overrides, source=str(args.configs))
+        if args.artifact:
+            link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
+    points, collection = load_points(sweep_dir)
+    priced = analysis.analyze(points, objectives)
+    document, text = cost_performance_report(analysis, priced, objectives, collection)
+    emit(args.format, document, text)
+    return 0
+
+
+def _constraints(args: argparse.Namespace) -> Constraints:
+    try:
+        return Constraints(args.max_cost, args.min_accuracy, args.max_time, args.max_memory)
+    except ValueError as e:
+        flag = str(e).split(" ", 1)[0].replace("_", "-")
+        raise UsageError(f"--{flag} {str(e).split(' ', 1)[1]}") from None
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    constraints = _constraints(args)
+    gpu_overrides, overrides = split_gpu_overrides(args.overrides)
+    analysis = analysis_for(args, gpu_overrides)
+    if args.from_dir:
+        sweep_dir, how = Path(args.from_dir), "--from"
+    else:
+        sweep_dir, how = latest_sweep(overrides), "latest cost-performance sweep"
+        if sweep_dir is None:
+            print("recommend: no cost-performance sweep under outputs/; running the default study first "
+                  f"({DEFAULT_CONFIGS.name}, {args.runs} runs each)", file=sys.stderr)
+            sweep_dir, how = run_study(None, args.runs, overrides), "default study, just run"
+    points, collection = load_points(sweep_dir)
+    rec = analysis.recommend(points, constraints)
+    source = {"sweep_dir": str(collection.sweep_dir), "how": how,
+              "description": f"{collection.sweep_dir} ({how})"}
+    document, text = recommendation_report(analysis, rec, source)
+    emit(args.format, document, text)
+    return 0 if rec.best else 1
+
+
+def _gpu_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpu", default=REFERENCE, metavar="TYPE",
+                        help=f"GPU cost model: {', '.join(known_gpus())} (default: {REFERENCE})")
+
+
+def _from_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--from", dest="from_dir", metavar="DIR", help=f"a cost-performance sweep directory {what}")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "cost-performance", help="Analyze cost vs performance trade-offs",
+        description="Fine-tune the cached base student with each configuration (LoRA ranks, full fine-tuning), "
+                    "measure accuracy, training time and peak memory over seeds, price the measured hours on a "
+                    "GPU cost model, and mark the Pareto frontier.",
+        epilog=f"{OVERRIDES_EPILOG} {GPU_EPILOG}")
+    _gpu_option(p)
+    p.add_argument("--configs", default=DEFAULT_CONFIGS, metavar="PATH",
+                   help="YAML list of {name, overrides} configurations (default: LoRA r=8, 16, 32, 64 and full "
+                        "fine-tuning)")
+    p.add_argument("--runs", type=positive_int, default=3, help="runs (seeds) per configuration (default: 3)")
+    p.add_argument("--objectives", type=comma_list, default=list(DEFAULT_OBJECTIVES),
+                   help=f"Pareto objectives, two or more of {', '.join(OBJECTIVES)} (default: cost,accuracy)")
+    _from_option(p, "to price instead of running a new study")
+    add_format_option(p)
+    add_resume_option(p)
+    add_artifact_option(p)
+    p.set_defaults(handler=_cost_performance)
+
+    p = commands.add_parser(
+        "recommend", help="Recommend configurations based on constraints",
+        description="The most accurate measured configuration that meets every constraint (ties: the cheaper), "
+                    "from --from DIR, else the latest cost-performance sweep, else a default study run first.",
+        epilog=GPU_EPILOG)
+    p.add_argument("--max-cost", type=number, metavar="USD", help="maximum budget in USD")
+    p.add_argument("--min-accuracy", type=number, metavar="VALUE", help="minimum accuracy (0.0-1.0)")
+    p.add_argument("--max-time", type=number, metavar="HOURS", help="maximum training time in hours")
+    p.add_argument("--max-memory", type=number, metavar="GB", help="maximum peak memory in GB")
+    _gpu_option(p)
+    _from_option(p, "to read the measured configurations from")
+    p.add_argument("--runs", type=positive_int, default=3,
+                   help="runs per configuration if the default study must be run first (default: 3)")
+    add_format_option(p)
+    p.set_defaults(handler=_recommend)

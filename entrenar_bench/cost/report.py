@@ -1,0 +1,149 @@
+"""The ``cost-performance`` and ``recommend`` reports: a JSON document and the spec's text layout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from entrenar_bench.aggregate.collect import Collection
+from entrenar_bench.aggregate.report import failure_text, failures
+from entrenar_bench.aggregate.text import table, title
+from entrenar_bench.cost.analysis import CostPerformanceAnalysis, PricedPoint, Recommendation
+from entrenar_bench.cost.model import assumption_text, money, pricing_formula
+
+MEMORY_KINDS = {"cuda_max_allocated": "peak CUDA memory allocated",
+                "cpu_rss_growth": "peak growth of the process's resident memory during training (CPU)"}
+
+
+def _std(value: float | None) -> str:
+    return "n/a" if value is None else f"±{value:.3f}"
+
+
+def pricing(analysis: CostPerformanceAnalysis, priced: Sequence[PricedPoint]) -> dict[str, Any]:
+    devices = sorted({p.point.device for p in priced if p.point.device})
+    return {"formula": pricing_formula(analysis.cost_model), "measured_devices": devices,
+            "assumption": assumption_text(devices),
+            "hours": "mean measured training wall time of the runs (time_s / 3600), then priced",
+            "memory": "largest measured peak of the runs"}
+
+
+def _pricing_lines(document: dict[str, Any]) -> list[str]:
+    p = document["pricing"]
+    lines = [f"Pricing: {p['formula']}."]
+    if p["assumption"]:
+        lines.append(f"Assumption: {p['assumption']}")
+    return lines
+
+
+def point_entry(p: PricedPoint) -> dict[str, Any]:
+    d = p.point.details
+    return {
+        "config": p.point.name, "method": d.get("method"), "rank": d.get("rank"), "n": len(p.point.accuracies),
+        "accuracy": p.point.accuracy, "accuracy_std": p.point.accuracy_std, "accuracies": list(p.point.accuracies),
+        "measured_hours": p.point.hours, "measured_device": p.point.device, "factor_assumed": p.factor_assumed,
+        "hours": p.hours, "cost": p.cost, "memory_gb": p.point.memory_gb, "fits_gpu_memory": p.fits_gpu_memory,
+        "trainable_params": d.get("trainable_params"), "accuracy_per_dollar": p.accuracy_per_dollar,
+        "pareto": p.pareto, "details": d,
+    }
+
+
+def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[PricedPoint],
+                            objectives: Sequence[str], collection: Collection) -> tuple[dict[str, Any], str]:
+    gpu = analysis.cost_model
+    winner = analysis.cost_efficiency_winner(priced)
+    pareto_count = sum(p.pareto for p in priced)
+    kinds = sorted({p.point.details.get("memory_kind") for p in priced} - {None})
+    document = {
+        "analysis": "cost_performance",
+        "gpu": gpu.as_dict(),
+        "pricing": pricing(analysis, priced),
+        "objectives": list(objectives),
+        "results": [point_entry(p) for p in priced],
+        "pareto_count": pareto_count,
+        "cost_efficiency_winner": {"config": winner.point.name, "accuracy_per_dollar": winner.accuracy_per_dollar}
+        if winner else None,
+        "memory_kind": [MEMORY_KINDS.get(k, k) for k in kinds],
+        "sweep_dir": str(collection.sweep_dir),
+        "failures": failures(collection),
+        "problems": collection.problems,
+    }
+    rows = [[p.point.name, f"{p.hours:.3g}", money(p.cost), f"{p.point.accuracy:.3f}", _std(p.point.accuracy_std),
+             str(len(p.point.accuracies)), f"{p.point.memory_gb:.3g}" + ("" if p.fits_gpu_memory else " (too big)"),
+             "Yes" if p.pareto else "No"] for p in priced]
+    head = f"Cost-Performance Analysis ({gpu.name} @ ${gpu.cost_per_hour:.2f}/hr)"
+    lines = [title(head), "",
+             table(["Config", "Hours", "Cost", "Accuracy", "Std Dev", "n", "Memory (GB)", "Pareto"], rows), "",
+             f"Pareto Frontier: {pareto_count} configurations ({', '.join(objectives)})"]
+    if winner:
+        lines.append(f"Cost efficiency winner: {winner.point.name} ({winner.accuracy_per_dollar:.4g} acc/$)")
+    lines += ["", *_pricing_lines(document)]
+    if kinds:
+        lines.append(f"Memory: {'; '.join(document['memory_kind'])}.")
+    lines.append(f"Sweep: {collection.sweep_dir}")
+    lines += failure_text(document["failures"], collection.problems)
+    return document, "\n".join(lines)
+
+
+def _settings(p: PricedPoint) -> list[tuple[str, str]]:
+    d = p.point.details
+    rows = [("Name", p.point.name), ("Method", d.get("method_name", d.get("method", "?")))]
+    for key, label in (("rank", "Rank"), ("alpha", "Alpha"), ("learning_rate", "Learning Rate"),
+                       ("batch_size", "Batch Size"), ("epochs", "Epochs"), ("distill", "Distillation"),
+                       ("student", "Student"), ("trainable_params", "Trainable Parameters")):
+        if d.get(key) is not None:
+            value = d[key]
+            rows.append((label, f"{value:g}" if isinstance(value, float) else f"{value:,}"
+                         if isinstance(value, int) else str(value)))
+    return rows
+
+
+def _alternative(rec: Recommendation, p: PricedPoint, label: str) -> dict[str, Any]:
+    return {"config": p.point.name, "cost": p.cost, "accuracy": p.point.accuracy, "hours": p.hours,
+            "memory_gb": p.point.memory_gb, "why": label, "excluded_by": rec.violations[p.point.name]}
+
+
+def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation,
+                          source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    gpu = analysis.cost_model
+    alternatives = [_alternative(rec, p, why) for p, why in ((rec.cheaper, "budget-friendly"),
+                                                             (rec.more_accurate, "higher accuracy")) if p]
+    document: dict[str, Any] = {
+        "analysis": "recommend",
+        "constraints": {k: getattr(rec.constraints, k) for k in ("max_cost", "min_accuracy", "max_time",
+                                                                   "max_memory")},
+        "gpu": gpu.as_dict(),
+        "pricing": pricing(analysis, rec.priced),
+        "recommended": point_entry(rec.best) if rec.best else None,
+        "rationale": rec.rationale,
+        "alternatives": alternatives,
+        "significance_vs_cheaper": rec.vs_cheaper,
+        "candidates": [{**point_entry(p), "excluded_by": rec.violations[p.point.name]} for p in rec.priced],
+        "nearest": point_entry(rec.nearest) if rec.nearest else None,
+        "source": source,
+    }
+    limits = ", ".join(rec.constraints.described() + [f"GPU: {gpu.name} @ ${gpu.cost_per_hour:.2f}/hr"])
+    lines = [title(f"Recommendations ({limits})"), ""]
+    if rec.best is None:
+        lines.append("No configuration meets every constraint:")
+        lines += [f"  - {p.point.name}: {'; '.join(rec.violations[p.point.name])}" for p in rec.priced]
+        if rec.nearest:
+            n = rec.nearest
+            lines += ["", f"Nearest: {n.point.name}: {money(n.cost)}, {n.point.accuracy:.3f} acc, {n.hours:.3g} h, "
+                          f"{n.point.memory_gb:.3g} GB ({'; '.join(rec.violations[n.point.name])})"]
+    else:
+        b = rec.best
+        std = f" ± {b.point.accuracy_std:.3f}" if b.point.accuracy_std is not None else ""
+        lines += ["Recommended Configuration:", *(f"  {k}: {v}" for k, v in _settings(b)), "",
+                  "Expected Results:",
+                  f"  Accuracy: {b.point.accuracy:.3f}{std} (n={len(b.point.accuracies)})",
+                  f"  Training Time: {b.hours:.3g} hours",
+                  f"  Cost: {money(b.cost)}",
+                  f"  Memory: {b.point.memory_gb:.3g} GB", "",
+                  "Rationale:", *(f"  - {line}" for line in rec.rationale)]
+        if alternatives:
+            lines += ["", "Alternative Options:"]
+            for i, a in enumerate(alternatives, 1):
+                excluded = f"; excluded: {'; '.join(a['excluded_by'])}" if a["excluded_by"] else ""
+                lines.append(f"  {i}. {a['config']}: {money(a['cost'])}, {a['accuracy']:.3f} acc ({a['why']}{excluded})")
+    lines += ["", *_pricing_lines(document), f"Source: {source['description']}"]
+    return document, "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Run a cost-performance study: every configuration, ``runs`` seeds each, as one Hydra multirun.
+
+The configurations' ``cost_config`` options are written into ``<sweep dir>/configurations/`` (so the
+sweep records exactly what ran and can be resumed), that folder is put on Hydra's search path, and
+the multirun sweeps ``cost_config`` over them and ``seed`` over ``0..runs-1``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from entrenar_bench.bench import seed_overrides
+from entrenar_bench.cli.config import expand_jobs
+from entrenar_bench.cli.errors import NoResults, UsageError
+from entrenar_bench.cli.launch import new_sweep_dir, quote_value, run_sweep
+from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, GROUP, Configuration, read_configurations, write_options
+from entrenar_bench.cost.points import NotCostSweep, points_from_sweep
+from entrenar_bench.aggregate.collect import SweepError
+
+OPTIONS_DIR = "configurations"
+PREFIX = "sweep_"  # keeps the sweep's options apart from the packaged ones of the same name
+
+
+def output_dir(overrides: Sequence[str] = ()) -> Path:
+    """``paths.output_dir`` as the study's jobs would resolve it."""
+    return Path(expand_jobs([f"+bench={BENCH}", *overrides])[1].paths.output_dir).resolve()
+
+
+def run_study(configurations: Sequence[Configuration] | None = None, runs: int = 3,
+              overrides: Sequence[str] = (), source: str | None = None) -> Path:
+    """Check everything, then run the study; return its sweep directory. UsageError before anything runs."""
+    if configurations is None:
+        configurations, source = read_configurations(DEFAULT_CONFIGS), str(DEFAULT_CONFIGS)
+    seeds = seed_overrides(runs)
+    sweep_dir = new_sweep_dir(str(output_dir(overrides)), BENCH)
+    options = sweep_dir / OPTIONS_DIR
+    names = write_options(configurations, options, source or "the caller", prefix=PREFIX)
+    sweep = [f"{GROUP}={','.join(names)}", *seeds, f"hydra.searchpath=[{quote_value(f'file://{options}')}]",
+             *overrides]
+    try:
+        return run_sweep(BENCH, sweep, sweep_dir)
+    except UsageError:  # a bad override only the combined jobs reveal: leave nothing behind
+        shutil.rmtree(options)
+        for folder in (sweep_dir, sweep_dir.parent):  # only if nothing else is there
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def load_points(sweep_dir: Path | str, flag: str = "--from"):
+    """Points and collection of a cost-performance sweep; UsageError if it is none, NoResults if no run completed."""
+    try:
+        points, collection = points_from_sweep(sweep_dir)
+    except (SweepError, NotCostSweep) as e:
+        raise UsageError(f"{flag} {e}" if flag else str(e)) from None
+    if not points:
+        reasons = sorted({str(e) for e in collection.runs.get("error", []) if isinstance(e, str)})
+        raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(reasons)[:300] or 'see sweep.log'})")
+    return points, collection
+
+
+def latest_sweep(overrides: Sequence[str] = ()) -> Path | None:
+    """The newest sweep under ``outputs/cost_performance/`` with at least one completed configuration."""
+    root = output_dir(overrides) / BENCH
+    if not root.is_dir():
+        return None
+    for candidate in sorted((p for p in root.iterdir() if p.is_dir()), reverse=True):
+        try:
+            if points_from_sweep(candidate)[0]:
+                return candidate
+        except (SweepError, NotCostSweep):
+            continue
+    return None
