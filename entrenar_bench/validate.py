@@ -8,6 +8,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from entrenar_bench.distill.ablation import FULL, parse_ablate
+from entrenar_bench.finetune import check_finetune
 
 LOGIT_LOSSES = ("kl", "mse", "none")
 
@@ -57,5 +58,10 @@ def validate_config(cfg: DictConfig) -> None:
         parse_ablate(cfg.get("ablate", FULL))
     except ValueError as e:
         raise ConfigError(f"ablate: {e}") from None
+    if "finetune" in cfg:
+        try:
+            check_finetune(cfg)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if not isinstance(d.temperature_scaling, bool):
         raise ConfigError(f"distill.temperature_scaling must be true or false, got {d.temperature_scaling!r}")

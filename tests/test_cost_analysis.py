@@ -41,6 +41,7 @@ def test_measured_device_factors():
     assert measured_factor("cuda: Tesla T4") == (0.3, False)
     assert measured_factor(CPU) == (1.0, True)           # assumed, and said so
     assert measured_factor(None) == (1.0, False)         # hours given as A100-80GB hours
+    assert measured_factor("mixed: cpu: X; cuda: Tesla T4") == (1.0, True)
 
 
 def test_pricing_formula():

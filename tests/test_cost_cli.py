@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
+import yaml
 from conftest import FAST, read_results
-from entrenar_bench.cli.main import COMMAND_MODULES, run_cli as cli
+
+from entrenar_bench.cli.main import COMMAND_MODULES
+from entrenar_bench.cli.main import run_cli as cli
 from entrenar_bench.cost.model import CostModel, measured_factor
 from entrenar_bench.cost.pareto import dominates
 
@@ -55,6 +57,7 @@ def files(tmp_path):
     (["recommend", "--from", "{tmp}/empty"], "no runs found"),
     (["recommend", "--from", "{tmp}/other"], "no cost-performance runs"),
     (["cost-performance", "--from", "{tmp}/nowhere"], "no such directory"),
+    (["cost-performance", "--artifact", "{tmp}/missing.yaml"], "no such artifact"),
 ])
 def test_bad_input_is_one_line_exit_2_and_runs_nothing(bench_home, files, capsys, argv, message):
     before = outputs(bench_home)
@@ -91,11 +94,14 @@ def _check_priced(doc: dict, records: list[dict]) -> None:
     assert doc["cost_efficiency_winner"]["config"] == best["config"]
 
 
+@pytest.mark.slow
 def test_cost_performance_then_recommend(run_cli, tmp_path):
-    configs = tmp_path / "configs.yaml"
+    configs, artifact = tmp_path / "configs.yaml", tmp_path / "artifact.yaml"
     configs.write_text(SMALL)
+    assert run_cli("research", "init", "--id", "cost", "--title", "Cost", "--type", "dataset", "-o",
+                   str(artifact)).returncode == 0
     result = run_cli("cost-performance", "--configs", str(configs), "--runs", "2", "--gpu", "t4", "--format", "json",
-                     "--", *STUDY_FAST)
+                     "--artifact", str(artifact), "--", *STUDY_FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads(result.stdout)
     sweep = Path(doc["sweep_dir"])
@@ -104,6 +110,7 @@ def test_cost_performance_then_recommend(run_cli, tmp_path):
     assert "x factor(measured device) / 0.3" in doc["pricing"]["formula"]
     assert "assumption" in doc["pricing"]["assumption"]            # measured on a CPU here
     _check_priced(doc, read_results(sweep))
+    assert [Path(link["dir"]) for link in yaml.safe_load(artifact.read_text())["sweeps"]] == [sweep.resolve()]
     assert sorted(p.name for p in (sweep / "configurations" / "cost_config").iterdir()) == \
         ["sweep_full.yaml", "sweep_lora_r_2.yaml"]
 
@@ -128,17 +135,19 @@ def test_cost_performance_then_recommend(run_cli, tmp_path):
     impossible = run_cli("recommend", "--from", str(sweep), "--min-accuracy", "1.0", "--max-cost", "0")
     assert impossible.returncode == 1
     assert "No configuration meets every constraint" in impossible.stdout and "Nearest:" in impossible.stdout
-    assert impossible.stdout.count("< min accuracy 1") == 2 and impossible.stdout.count("> max cost $0") == 2
+    reasons = [line for line in impossible.stdout.splitlines() if line.startswith("  - ")]
+    assert len(reasons) == 2 and all("< min accuracy 1" in r and "> max cost $0" in r for r in reasons)
 
     latest = run_cli("recommend", "--format", "json")                # no --from: the latest cost-performance sweep
     assert latest.returncode == 0 and json.loads(latest.stdout)["source"]["sweep_dir"] == str(sweep)
 
 
+@pytest.mark.slow
 def test_recommend_runs_the_default_study_when_there_is_none(tmp_path):
     env = {**os.environ, "ENTRENAR_BENCH_HOME": str(tmp_path), "PYTHONWARNINGS": "ignore"}
     result = subprocess.run([sys.executable, "-m", "entrenar_bench.cli.main", "recommend", "--runs", "1",
                              "--format", "json", "--", *STUDY_FAST], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=900)
+                            cwd=tmp_path, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "running the default study first" in result.stderr
     doc = json.loads(result.stdout)

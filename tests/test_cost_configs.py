@@ -1,18 +1,25 @@
 """Configurations files -> cost_config group options, and the packaged default study."""
 
-import yaml
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from entrenar_bench.cli.config import CONF_DIR, compose_config
 from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.cost.configs import DEFAULT_CONFIGS, GROUP, Configuration, read_configurations, write_options
+from entrenar_bench.cost.configs import (
+    DEFAULT_CONFIGS,
+    GROUP,
+    Configuration,
+    option_texts,
+    read_configurations,
+    write_options,
+)
 
 
 def test_packaged_options_are_generated_from_the_default_file(tmp_path):
     configurations = read_configurations()
     assert [c.name for c in configurations] == ["LoRA r=8", "LoRA r=16", "LoRA r=32", "LoRA r=64", "Full fine-tune"]
-    names = write_options(configurations, tmp_path, f"entrenar_bench/cost/{DEFAULT_CONFIGS.name}")
+    names = write_options(option_texts(configurations, f"entrenar_bench/cost/{DEFAULT_CONFIGS.name}"), tmp_path)
     for name in names:  # regenerate with `python -m entrenar_bench.cost.configs` when this fails
         assert (tmp_path / GROUP / f"{name}.yaml").read_text() == (CONF_DIR / GROUP / f"{name}.yaml").read_text()
     bench = yaml.safe_load((CONF_DIR / "bench" / "cost_performance.yaml").read_text())
@@ -22,8 +29,10 @@ def test_packaged_options_are_generated_from_the_default_file(tmp_path):
 def test_an_option_composes_like_its_overrides(tmp_path):
     configuration = Configuration("mixed", ("finetune=lora", "finetune.r=4", "train.lr=1e-3", "distill=mse",
                                             "+extra.note=hello", "student.model.channels=[4,8]"))
-    [name] = write_options([configuration], tmp_path, "test", prefix="t_")
-    strip = lambda cfg: {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "configuration"}  # noqa: E731
+    [name] = write_options(option_texts([configuration], "test", prefix="t_"), tmp_path)
+    def strip(cfg):
+        return {k: v for k, v in OmegaConf.to_container(cfg).items() if k != "configuration"}
+
     via_option = compose_config(["+bench=cost_performance", f"cost_config={name}",
                                  f"hydra.searchpath=[file://{tmp_path}]"])
     direct = compose_config(["+bench=cost_performance", *configuration.overrides])
@@ -54,5 +63,4 @@ def test_malformed_files(tmp_path, text, message):
 ])
 def test_bad_configurations(tmp_path, overrides, message):
     with pytest.raises(UsageError, match=message):
-        write_options([Configuration("bad", tuple(overrides))], tmp_path, "test")
-    assert not (tmp_path / GROUP).exists()
+        option_texts([Configuration("bad", tuple(overrides))], "test")

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from conftest import FAST
 from hydra.utils import instantiate
 
-from conftest import FAST
 from entrenar_bench.finetune import build_student, load_base_student
 from entrenar_bench.run import run
 
@@ -64,3 +64,17 @@ def test_a_lora_run_trains_only_the_adapters(compose_cfg, tmp_path):
 def test_bad_finetune_setting_fails_the_run(compose_cfg, tmp_path):
     with pytest.raises(Exception, match="finetune.r must be an integer >= 1"):
         run(compose_cfg("finetune=lora", "finetune.r=0", *BASE_FAST), tmp_path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_lora_and_full_on_a_gpu_price_with_the_measured_device(compose_cfg, tmp_path):
+    from entrenar_bench.cost.model import measured_factor
+
+    for method in ("lora", "full"):
+        record = run(compose_cfg(f"finetune={method}", "trainer=gpu", *BASE_FAST), tmp_path / method)
+        assert record["status"] == "completed" and record["device"].startswith("cuda")
+        assert record["peak_memory_kind"] == "cuda_max_allocated" and record["peak_memory_gb"] > 0
+        _, assumed = measured_factor(record["device"])
+        assert assumed == ("A100" not in record["device"] and "V100" not in record["device"]
+                           and "T4" not in record["device"])

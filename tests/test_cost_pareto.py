@@ -37,8 +37,8 @@ def test_matches_the_definition_on_random_grids_with_many_ties():
         points = [point(str(i), rng.randint(1, 4), rng.choice([0.7, 0.8, 0.9])) for i in range(rng.randint(1, 8))]
         frontier = set(names(A100.compute_pareto_frontier(points)))
         for p in points:
-            beaten = any(q.hours <= p.hours and q.accuracy >= p.accuracy and (q.hours < p.hours or q.accuracy > p.accuracy)
-                         for q in points)
+            beaten = any(q.hours <= p.hours and q.accuracy >= p.accuracy
+                         and (q.hours < p.hours or q.accuracy > p.accuracy) for q in points)
             assert (p.name in frontier) == (not beaten)
 
 

@@ -71,7 +71,7 @@ def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
     try:
         check_launchers(parser.parse_overrides(list(overrides)))
         first = [
-            f"{o.key_or_group}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
+            f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
             for o in parser.parse_overrides(list(overrides))
         ]
         cfg = compose_config(first, hydra_config=True)

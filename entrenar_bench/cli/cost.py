@@ -11,8 +11,13 @@ from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.cli.launch import add_resume_option, run_or_resume
 from entrenar_bench.cli.output import add_format_option, emit
 from entrenar_bench.cli.sweeps import OVERRIDES_EPILOG, comma_list, number, positive_int
-from entrenar_bench.cost.analysis import DEFAULT_OBJECTIVES, OBJECTIVES, Constraints, CostPerformanceAnalysis, \
-    check_objectives
+from entrenar_bench.cost.analysis import (
+    DEFAULT_OBJECTIVES,
+    OBJECTIVES,
+    Constraints,
+    CostPerformanceAnalysis,
+    check_objectives,
+)
 from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
 from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
 from entrenar_bench.cost.report import cost_performance_report, recommendation_report
@@ -58,7 +63,7 @@ def _cost_performance(args: argparse.Namespace) -> int:
             sweep_dir = run_study(configurations, args.runs, overrides, source=str(args.configs))
         if args.artifact:
             link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
-    points, collection = load_points(sweep_dir)
+    points, collection = load_points(sweep_dir, given=bool(args.from_dir))
     priced = analysis.analyze(points, objectives)
     document, text = cost_performance_report(analysis, priced, objectives, collection)
     emit(args.format, document, text)
@@ -78,6 +83,8 @@ def _recommend(args: argparse.Namespace) -> int:
     gpu_overrides, overrides = split_gpu_overrides(args.overrides)
     analysis = analysis_for(args, gpu_overrides)
     if args.from_dir:
+        if overrides:
+            raise UsageError("--from reads a finished sweep; drop the run overrides after --")
         sweep_dir, how = Path(args.from_dir), "--from"
     else:
         sweep_dir, how = latest_sweep(overrides), "latest cost-performance sweep"
@@ -85,7 +92,7 @@ def _recommend(args: argparse.Namespace) -> int:
             print("recommend: no cost-performance sweep under outputs/; running the default study first "
                   f"({DEFAULT_CONFIGS.name}, {args.runs} runs each)", file=sys.stderr)
             sweep_dir, how = run_study(None, args.runs, overrides), "default study, just run"
-    points, collection = load_points(sweep_dir)
+    points, collection = load_points(sweep_dir, given=bool(args.from_dir))
     rec = analysis.recommend(points, constraints)
     source = {"sweep_dir": str(collection.sweep_dir), "how": how,
               "description": f"{collection.sweep_dir} ({how})"}

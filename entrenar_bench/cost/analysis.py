@@ -134,7 +134,7 @@ class CostPerformanceAnalysis:
 
     def analyze(self, points: Sequence[ConfigPoint], objectives: Sequence[str] = DEFAULT_OBJECTIVES
                 ) -> list[PricedPoint]:
-        """Every point priced, with its Pareto flag over ``objectives`` (cost ↓, accuracy ↑, memory ↓, time ↓)."""
+        """Each point priced and Pareto-flagged over ``objectives`` (cost ↓, accuracy ↑, memory ↓, time ↓)."""
         names = check_objectives(objectives)
         priced = [self.price(p) for p in points]
         flags = non_dominated([[p.objective(o) for o in names] for p in priced], [OBJECTIVES[o] for o in names])
@@ -155,14 +155,15 @@ class CostPerformanceAnalysis:
     def violations(self, p: PricedPoint, c: Constraints) -> list[tuple[str, float]]:
         """Each constraint ``p`` breaks, with its shortfall relative to the larger of value and limit."""
         gpu, acc, mem = self.cost_model, p.point.accuracy, p.point.memory_gb
-        checks = []  # (limit, broken?, text)
+        checks = []  # (value, limit, broken?, text)
         if c.max_cost is not None:
             checks.append((p.cost, c.max_cost, p.cost > c.max_cost, f"cost {money(p.cost)} > max cost ${c.max_cost:g}"))
         if c.min_accuracy is not None:
             checks.append((acc, c.min_accuracy, acc < c.min_accuracy,
                            f"accuracy {acc:.4f} < min accuracy {c.min_accuracy:g}"))
         if c.max_time is not None:
-            checks.append((p.hours, c.max_time, p.hours > c.max_time, f"time {p.hours:.3g} h > max time {c.max_time:g} h"))
+            checks.append((p.hours, c.max_time, p.hours > c.max_time,
+                           f"time {p.hours:.3g} h > max time {c.max_time:g} h"))
         if c.max_memory is not None:
             checks.append((mem, c.max_memory, mem > c.max_memory,
                            f"peak memory {mem:.3g} GB > max memory {c.max_memory:g} GB"))
@@ -194,13 +195,14 @@ class CostPerformanceAnalysis:
 
     def _rationale(self, rec: Recommendation, feasible: list[PricedPoint]) -> list[str]:
         best = rec.best
-        given = rec.constraints.described()
-        within = "within budget" if given and given[0].startswith("Budget") and len(given) == 1 else \
-            "within the constraints" if given else "of all configurations"
+        c = rec.constraints
+        only_budget = c.max_cost is not None and (c.min_accuracy, c.max_time, c.max_memory) == (None, None, None)
+        within = "within budget" if only_budget else "within the constraints" if c.described() else \
+            "of all configurations"
         if len(feasible) > 1:
             runner = feasible[1]
-            lines = [f"Best accuracy {within}: {best.point.accuracy:.4f} vs {runner.point.accuracy:.4f} "
-                     f"({runner.point.name}), {len(feasible)} of {len(rec.priced)} configurations feasible"]
+            lines = [(f"Best accuracy {within}: {best.point.accuracy:.4f} vs {runner.point.accuracy:.4f} "
+                      f"({runner.point.name}), {len(feasible)} of {len(rec.priced)} configurations feasible")]
         else:
             lines = [f"The only configuration of {len(rec.priced)} that meets every constraint"]
         full = [p for p in rec.priced if p.point.details.get("method") == "full" and p is not best]

@@ -116,9 +116,13 @@ def option_yaml(configuration: Configuration, source: str) -> str:
     return header + yaml.safe_dump({"defaults": [*defaults, "_self_"]}, sort_keys=False) + OmegaConf.to_yaml(values)
 
 
-def write_options(configurations: Sequence[Configuration], directory: Path, source: str, prefix: str = "") -> list[str]:
-    """Check each configuration, then write its option to ``directory/cost_config/``; return the option names."""
-    texts = {f"{prefix}{c.option}": option_yaml(c, source) for c in configurations}
+def option_texts(configurations: Sequence[Configuration], source: str, prefix: str = "") -> dict[str, str]:
+    """Check each configuration and make its option: ``{option name: YAML text}``, in order."""
+    return {f"{prefix}{c.option}": option_yaml(c, source) for c in configurations}
+
+
+def write_options(texts: dict[str, str], directory: Path) -> list[str]:
+    """Write options made by :func:`option_texts` to ``directory/cost_config/``; return their names."""
     group = directory / GROUP
     group.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
@@ -129,7 +133,7 @@ def write_options(configurations: Sequence[Configuration], directory: Path, sour
 def main() -> None:
     """Regenerate the packaged options from the default configurations file."""
     source = f"entrenar_bench/cost/{DEFAULT_CONFIGS.name}"
-    names = write_options(read_configurations(), CONF_DIR, source)
+    names = write_options(option_texts(read_configurations(), source), CONF_DIR)
     print(f"wrote {len(names)} options to {CONF_DIR / GROUP}: {', '.join(names)}")
 
 

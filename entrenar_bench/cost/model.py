@@ -27,6 +27,7 @@ GPU_DIR = Path(__file__).resolve().parent.parent / "conf" / "gpu"
 REFERENCE = "a100-80gb"
 REFERENCE_FACTOR = 1.0
 FIELDS = ("cost_per_hour", "memory_gb", "performance_factor")
+MIXED = "mixed: "  # device of a point whose runs were measured on several devices
 
 
 class CostModelError(ValueError):
@@ -72,7 +73,7 @@ class CostModel:
         for override in overrides:
             key, sep, text = override.partition("=")
             field = key.removeprefix("gpu.")
-            if not sep or not key.startswith("gpu.") or field not in cfg.keys():
+            if not sep or not key.startswith("gpu.") or field not in cfg.keys():  # noqa: SIM118 (`in` skips ??? keys)
                 raise CostModelError(f"bad cost-model override {override!r}; expected gpu.<key>=<value> with key "
                                      f"one of {', '.join(str(k) for k in cfg)}")
             if field not in FIELDS:
@@ -122,6 +123,8 @@ def measured_factor(device: str | None) -> tuple[float, bool]:
     """
     if device is None:
         return REFERENCE_FACTOR, False
+    if device.startswith(MIXED):  # a configuration whose runs ran on different devices: no single factor
+        return REFERENCE_FACTOR, True
     for pattern, factor in _device_factors():
         if re.search(pattern, device):
             return factor, False

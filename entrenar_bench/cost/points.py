@@ -15,6 +15,7 @@ from entrenar_bench.aggregate.collect import Collection, collect
 from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import NAME_KEY
+from entrenar_bench.cost.model import MIXED
 from entrenar_bench.record import CorruptRecord, read_result
 
 COLUMN = f"cfg:{NAME_KEY}"
@@ -75,15 +76,16 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
     points = []
     for name, rows in groups:
         accuracies = tuple(float(a) for a in rows["accuracy"])
+        summary = describe(accuracies)
         devices = sorted(set(rows["device"].dropna().astype(str)))
         points.append(ConfigPoint(
             name=str(name),
-            accuracy=describe(accuracies)["mean"],
-            accuracy_std=describe(accuracies)["std"],
+            accuracy=summary["mean"],
+            accuracy_std=summary["std"],
             accuracies=accuracies,
             hours=float(rows["time_s"].astype(float).mean()) / 3600.0,
             memory_gb=float(rows["peak_memory_gb"].astype(float).max()),
-            device=devices[0] if len(devices) == 1 else f"mixed: {'; '.join(devices)}",
+            device=devices[0] if len(devices) == 1 else f"{MIXED}{'; '.join(devices)}",
             details=_details(collection.sweep_dir, list(rows["job"])),
         ))
     return points

@@ -128,8 +128,8 @@ def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation
         lines += [f"  - {p.point.name}: {'; '.join(rec.violations[p.point.name])}" for p in rec.priced]
         if rec.nearest:
             n = rec.nearest
-            lines += ["", f"Nearest: {n.point.name}: {money(n.cost)}, {n.point.accuracy:.3f} acc, {n.hours:.3g} h, "
-                          f"{n.point.memory_gb:.3g} GB ({'; '.join(rec.violations[n.point.name])})"]
+            lines += ["", (f"Nearest: {n.point.name}: {money(n.cost)}, {n.point.accuracy:.3f} acc, {n.hours:.3g} h, "
+                           f"{n.point.memory_gb:.3g} GB ({'; '.join(rec.violations[n.point.name])})")]
     else:
         b = rec.best
         std = f" ± {b.point.accuracy_std:.3f}" if b.point.accuracy_std is not None else ""
@@ -144,6 +144,7 @@ def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation
             lines += ["", "Alternative Options:"]
             for i, a in enumerate(alternatives, 1):
                 excluded = f"; excluded: {'; '.join(a['excluded_by'])}" if a["excluded_by"] else ""
-                lines.append(f"  {i}. {a['config']}: {money(a['cost'])}, {a['accuracy']:.3f} acc ({a['why']}{excluded})")
+                lines.append(f"  {i}. {a['config']}: {money(a['cost'])}, {a['accuracy']:.3f} acc "
+                             f"({a['why']}{excluded})")
     lines += ["", *_pricing_lines(document), f"Source: {source['description']}"]
     return document, "\n".join(lines)

@@ -11,21 +11,33 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from entrenar_bench.aggregate.collect import Collection, SweepError
 from entrenar_bench.bench import seed_overrides
 from entrenar_bench.cli.config import expand_jobs
 from entrenar_bench.cli.errors import NoResults, UsageError
 from entrenar_bench.cli.launch import new_sweep_dir, quote_value, run_sweep
-from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, GROUP, Configuration, read_configurations, write_options
+from entrenar_bench.cost.analysis import ConfigPoint
+from entrenar_bench.cost.configs import (
+    BENCH,
+    DEFAULT_CONFIGS,
+    GROUP,
+    Configuration,
+    option_texts,
+    read_configurations,
+    write_options,
+)
 from entrenar_bench.cost.points import NotCostSweep, points_from_sweep
-from entrenar_bench.aggregate.collect import SweepError
 
 OPTIONS_DIR = "configurations"
 PREFIX = "sweep_"  # keeps the sweep's options apart from the packaged ones of the same name
 
 
-def output_dir(overrides: Sequence[str] = ()) -> Path:
-    """``paths.output_dir`` as the study's jobs would resolve it."""
-    return Path(expand_jobs([f"+bench={BENCH}", *overrides])[1].paths.output_dir).resolve()
+def output_dir(overrides: Sequence[str] = (), configuration: Configuration | None = None) -> Path:
+    """``paths.output_dir`` as the study's jobs resolve it, composed with a configuration's overrides
+    (default: the first default one) so that the run overrides are checked against a real job."""
+    configuration = configuration or read_configurations(DEFAULT_CONFIGS)[0]
+    first = expand_jobs([f"+bench={BENCH}", *configuration.overrides, *overrides])[1]
+    return Path(first.paths.output_dir).resolve()
 
 
 def run_study(configurations: Sequence[Configuration] | None = None, runs: int = 3,
@@ -34,9 +46,10 @@ def run_study(configurations: Sequence[Configuration] | None = None, runs: int =
     if configurations is None:
         configurations, source = read_configurations(DEFAULT_CONFIGS), str(DEFAULT_CONFIGS)
     seeds = seed_overrides(runs)
-    sweep_dir = new_sweep_dir(str(output_dir(overrides)), BENCH)
+    texts = option_texts(configurations, source or "the caller", prefix=PREFIX)
+    sweep_dir = new_sweep_dir(str(output_dir(overrides, configurations[0])), BENCH)
     options = sweep_dir / OPTIONS_DIR
-    names = write_options(configurations, options, source or "the caller", prefix=PREFIX)
+    names = write_options(texts, options)
     sweep = [f"{GROUP}={','.join(names)}", *seeds, f"hydra.searchpath=[{quote_value(f'file://{options}')}]",
              *overrides]
     try:
@@ -49,12 +62,15 @@ def run_study(configurations: Sequence[Configuration] | None = None, runs: int =
         raise
 
 
-def load_points(sweep_dir: Path | str, flag: str = "--from"):
-    """Points and collection of a cost-performance sweep; UsageError if it is none, NoResults if no run completed."""
+def load_points(sweep_dir: Path | str, given: bool = True) -> tuple[list[ConfigPoint], Collection]:
+    """Points and collection of a cost-performance sweep. A directory the user gave (``--from``) that is
+    not one is a UsageError; a sweep just run with no completed run is NoResults, as is one whose runs all failed."""
     try:
         points, collection = points_from_sweep(sweep_dir)
     except (SweepError, NotCostSweep) as e:
-        raise UsageError(f"{flag} {e}" if flag else str(e)) from None
+        if given:
+            raise UsageError(f"--from {e}") from None
+        raise NoResults(f"no run completed in {sweep_dir}; see {Path(sweep_dir) / 'sweep.log'}") from None
     if not points:
         reasons = sorted({str(e) for e in collection.runs.get("error", []) if isinstance(e, str)})
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(reasons)[:300] or 'see sweep.log'})")
