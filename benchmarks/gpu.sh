@@ -14,5 +14,5 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
   && export PYTHONPATH=/tmp/site:$PWD || exit
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore ENTRENAR_BENCH_HOME=/tmp/entrenar-bench-gpu
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu_log.txt"
-timeout 420 python3 benchmarks/gpu_scale.py --out "$OUT" --budget-s 390 2>&1 | tee -a "$OUT/gpu_log.txt"
+timeout 390 python3 benchmarks/gpu_scale.py --out "$OUT" --budget-s 360 2>&1 | tee -a "$OUT/gpu_log.txt"
 timeout 45 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_launchers.py 2>&1 | tail -5 | tee -a "$OUT/gpu_log.txt"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,14 +31,18 @@ def elapsed() -> float:
 
 
 def app(*args: str, timeout: float | None = None) -> tuple[float, int, str]:
+    """``python -m entrenar_bench.run ARGS`` in its own process group, killed whole (workers too) on timeout."""
     start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "entrenar_bench.run", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        proc = subprocess.run([sys.executable, "-m", "entrenar_bench.run", *args], capture_output=True, text=True,
-                              timeout=timeout)
-        code, tail = proc.returncode, proc.stderr[-2000:]
-    except subprocess.TimeoutExpired as e:
-        code, tail = 124, (e.stderr or b"")[-2000:].decode(errors="replace") if isinstance(e.stderr, bytes) else ""
-    return time.perf_counter() - start, code, tail
+        _, err = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        code = 124
+    return time.perf_counter() - start, code, (err or "")[-2000:]
 
 
 class GpuSampler:
@@ -106,10 +111,12 @@ def main() -> None:
     print(f"GPUs: {smi}; torch {torch.__version__}; {os.cpu_count()} CPU cores", flush=True)
 
     warm_epochs = 5
+    stamp = time.strftime("%Y%m%d-%H%M%S")  # fresh directories: an earlier record would be skipped as done
+    warm_dir = home / "outputs" / f"warmup-{stamp}"
     with GpuSampler(args.out / "smi_warmup.csv") as sampler:
         wall, code, tail = app("+experiment=gpu_scale", *args.extra, "distill=kd", f"train.epochs={warm_epochs}",
-                               f"hydra.run.dir={home}/outputs/warmup", timeout=max(60.0, args.budget_s / 2))
-    warm_file = home / "outputs" / "warmup" / "result.json"
+                               f"hydra.run.dir={warm_dir}", timeout=max(60.0, args.budget_s / 2))
+    warm_file = warm_dir / "result.json"
     warm = [json.loads(warm_file.read_text())] if warm_file.exists() else []
     if code != 0 or not warm or warm[0]["status"] != "completed":
         result["warmup"] = {"wall_s": wall, "exit": code, "stderr_tail": tail}
@@ -136,7 +143,7 @@ def main() -> None:
             result["phases"].append({"jobs_per_gpu": k, "skipped": f"out of time ({left:.0f} s left, ~{predicted:.0f} s needed)"})
             print(f"k={k}: skipped, out of time", flush=True)
             continue
-        sweep_dir = home / "outputs" / f"k{k}"
+        sweep_dir = home / "outputs" / f"k{k}-{stamp}"
         seeds = ",".join(str(s) for s in range(jobs))
         with GpuSampler(args.out / f"smi_k{k}.csv") as sampler:
             wall, code, tail = app("-m", "+experiment=gpu_scale", *args.extra, "distill=kd", f"seed={seeds}", f"train.epochs={epochs}",

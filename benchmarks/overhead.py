@@ -25,7 +25,7 @@ from common import (ROOT, accuracies, bench_home, cli, compare_args, home_argume
 TARGET = 1.3
 
 
-def plan(strategies: list[str], runs: int, overrides: list[str], home: Path) -> dict:
+def plan(strategies: list[str], runs: int, overrides: list[str]) -> dict:
     """Each job of the sweep as plain values, from the same composed configs the sweep runs."""
     from entrenar_bench.cli.config import compose_config
     from entrenar_bench.distill.teacher import teacher_key
@@ -60,7 +60,7 @@ def main() -> None:
     home = bench_home(args.home)
     warm_teacher(home, overrides)
     plan_file = home / "plain_plan.json"
-    plan_file.write_text(json.dumps(plan(args.strategies.split(","), args.runs, overrides, home)))
+    plan_file.write_text(json.dumps(plan(args.strategies.split(","), args.runs, overrides)))
     print(f"machine: {machine()}")
     print(f"sweep: compare --strategies {args.strategies} --runs {args.runs} {' '.join(overrides)}".rstrip())
     ratios = []
