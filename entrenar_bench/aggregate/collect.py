@@ -8,6 +8,7 @@ forms its own group.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -57,7 +58,9 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def is_bookkeeping(key: str) -> bool:
+    """Cached: the same few dozen keys repeat in every run of a sweep."""
     return any(key == b or (b.endswith(".") and key.startswith(b)) for b in BOOKKEEPING)
 
 

@@ -7,6 +7,7 @@ detectable effect at 80% power so a null result says what it can rule out.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -92,12 +93,17 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
+@functools.lru_cache(maxsize=None)
+def _detectable_d(n1: int, n2: int, alpha: float, power: float) -> float:
+    """Standardised effect detectable at this power; depends only on the group sizes (cached: ~3 ms a solve)."""
+    return float(TTestIndPower().solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1, alpha=alpha, power=power))
+
+
 def minimum_detectable_effect(n1: int, n2: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float | None:
     """Smallest true mean difference a two-sided t-test detects with this power (in the metric's units)."""
     if n1 < 2 or n2 < 2 or not sd or not math.isfinite(sd):
         return None
-    d = TTestIndPower().solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1, alpha=alpha, power=power)
-    return float(d * sd)
+    return _detectable_d(n1, n2, alpha, power) * sd
 
 
 def anova(groups: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
