@@ -16,14 +16,14 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
+from entrenar_bench.aggregate.bench_reports import STRATEGY_ORDER, ablation_report, compare_report, param_sweep_report
 from entrenar_bench.aggregate.collect import SweepError, collect
 from entrenar_bench.cli.errors import NoResults, UsageError
 from entrenar_bench.cli.launch import quote_value, run_sweep
 from entrenar_bench.distill.ablation import COMPONENTS, FULL, ablate_value
 
-STRATEGIES = ("kd", "progressive", "attention", "mse", "combined")
-BASELINE = "none"
+STRATEGIES = STRATEGY_ORDER[:-1]
+BASELINE = STRATEGY_ORDER[-1]
 MAX_POINTS = 1000
 LIMITS = {"temperature": (Decimal(0), None), "alpha": (Decimal(0), Decimal(1))}  # temperature > 0, alpha in [0, 1]
 

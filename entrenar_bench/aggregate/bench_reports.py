@@ -110,9 +110,18 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
     return document, "\n".join(lines)
 
 
+STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # the spec's table order
+
+
+def _strategy_order(summary: dict) -> tuple:
+    label = summary["group"]
+    return (STRATEGY_ORDER.index(label) if label in STRATEGY_ORDER else len(STRATEGY_ORDER),
+            -summary["accuracy"]["mean"])
+
+
 def compare_report(collection: Collection) -> tuple[dict, str]:
     groups, seeds = accuracy_samples(collection)
-    summaries = group_summaries(collection)
+    summaries = group_summaries(collection, sort_key=_strategy_order)
     pairs = stats.pairwise(groups, seeds)
     means = {s["group"]: s["accuracy"]["mean"] for s in summaries}
     best, runner, test = _best(summaries, groups)
