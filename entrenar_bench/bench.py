@@ -48,7 +48,7 @@ def decimal_range(name: str, start: float, end: float, step: float) -> list[str]
     try:
         lo, hi, by = (Decimal(str(v)) for v in (start, end, step))
     except InvalidOperation:
-        raise UsageError(f"--start, --end and --step must be numbers") from None
+        raise UsageError("--start, --end and --step must be numbers") from None
     if not by.is_finite() or by <= 0:
         raise UsageError(f"--step must be > 0, got {step}")
     if hi < lo:

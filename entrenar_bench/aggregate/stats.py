@@ -47,12 +47,10 @@ def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
     return (a.mean() - b.mean()) / pooled * (1 - 3 / (4 * (n1 + n2) - 9))
 
 
-def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """Welch's t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, 95% CI, g."""
-    result = stats.ttest_ind(a, b, equal_var=False)
+def _t_test(name: str, result, a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     ci = result.confidence_interval(0.95)
     return {
-        "test": "welch",
+        "test": name,
         "t": _clean(result.statistic),
         "df": _clean(result.df),
         "p_value": _clean(result.pvalue),
@@ -60,21 +58,16 @@ def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
         "ci95": [_clean(ci.low), _clean(ci.high)],
         "hedges_g": _clean(hedges_g(a, b)),
     }
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Welch's t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, 95% CI, g."""
+    return _t_test("welch", stats.ttest_ind(a, b, equal_var=False), a, b)
 
 
 def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     """Paired t-test on matched seeds (a[i] and b[i] share seed i)."""
-    result = stats.ttest_rel(a, b)
-    ci = result.confidence_interval(0.95)
-    return {
-        "test": "paired",
-        "t": _clean(result.statistic),
-        "df": _clean(result.df),
-        "p_value": _clean(result.pvalue),
-        "mean_diff": float(np.mean(a) - np.mean(b)),
-        "ci95": [_clean(ci.low), _clean(ci.high)],
-        "hedges_g": _clean(hedges_g(a, b)),
-    }
+    return _t_test("paired", stats.ttest_rel(a, b), a, b)
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:

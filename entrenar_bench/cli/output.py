@@ -7,8 +7,6 @@ import json
 import math
 from typing import Any
 
-from entrenar_bench.aggregate.text import table, title  # noqa: F401  (re-exported for commands)
-
 FORMATS = ("text", "json")
 
 

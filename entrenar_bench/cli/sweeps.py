@@ -7,12 +7,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 from entrenar_bench import bench
 from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.cli.launch import add_resume_option, run_or_resume
 from entrenar_bench.cli.output import add_format_option, emit
+from entrenar_bench.cli.yaml_input import read_yaml_option
 from entrenar_bench.distill.ablation import COMPONENTS
 from entrenar_bench.research.link import add_artifact_option, check_artifact, link_sweep
 
@@ -71,13 +70,7 @@ def read_base(path: str | None) -> list[str]:
     """``--base`` YAML: a mapping of config values (nested or dotted keys) or a list of overrides."""
     if path is None:
         return []
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"--base {path}: no such file")
-    try:
-        content = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as e:
-        raise UsageError(f"--base {path}: not valid YAML ({' '.join(str(e).split())[:160]})") from None
+    content = read_yaml_option(path, f"--base {path}")
     if content is None:
         return []
     if isinstance(content, dict):

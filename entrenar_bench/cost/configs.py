@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 
 from entrenar_bench.cli.config import CONF_DIR, compose_config
 from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.cli.yaml_input import read_yaml_option
 from entrenar_bench.finetune import check_finetune
 from entrenar_bench.validate import validate_config
 
@@ -49,13 +50,7 @@ class Configuration:
 def read_configurations(path: Path | str = DEFAULT_CONFIGS) -> list[Configuration]:
     """Parse a configurations file; UsageError (one line) on a missing or malformed one."""
     where = f"--configs {path}"
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"{where}: no such file")
-    try:
-        content = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as e:
-        raise UsageError(f"{where}: not valid YAML ({' '.join(str(e).split())[:160]})") from None
+    content = read_yaml_option(path, where)
     expected = "expected a list of {name: ..., overrides: [...]} entries"
     if not isinstance(content, list) or not content:
         raise UsageError(f"{where}: {expected}")
