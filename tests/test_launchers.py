@@ -74,11 +74,13 @@ def test_missing_launcher_extra_is_one_line_exit_2(bench_home):
     code = ("import sys; sys.modules['hydra_plugins.hydra_ray_launcher'] = None\n"
             "from entrenar_bench.cli.main import main\n"
             "main(['compare', '--strategies', 'kd', '--runs', '1', '--', 'launcher=ray'])")
+    sweeps = bench_home / "outputs" / "compare"
+    before = set(sweeps.iterdir()) if sweeps.exists() else set()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=bench_home, timeout=300)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "launcher=ray" in lines[0] and "entrenar-bench[ray]" in lines[0], proc.stderr
-    assert not (bench_home / "outputs" / "compare").exists() or not any((bench_home / "outputs" / "compare").iterdir())
+    assert (set(sweeps.iterdir()) if sweeps.exists() else set()) == before  # nothing ran
 
 
 def test_launcher_resolvers():
