@@ -40,8 +40,12 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def sweep_statuses(sweep_dir: Path) -> dict[str, tuple[str, int]]:
-    """``(status, mtime_ns)`` of every job directory that has a result.json, keyed by directory name."""
+def sweep_statuses(sweep_dir: Path, known: dict[str, tuple[str, int]] | None = None) -> dict[str, tuple[str, int]]:
+    """``(status, mtime_ns)`` of every job directory that has a result.json, keyed by directory name.
+
+    A record whose mtime is unchanged since ``known`` is not read again (the bar polls while jobs run).
+    """
+    known = known or {}
     statuses = {}
     if not sweep_dir.is_dir():
         return statuses
@@ -49,7 +53,11 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, tuple[str, int]]:
         for entry in entries:
             path = Path(entry.path, RESULT_FILE)
             try:
-                statuses[entry.name] = (json.loads(path.read_text())["status"], path.stat().st_mtime_ns)
+                mtime = path.stat().st_mtime_ns
+                if entry.name in known and known[entry.name][1] == mtime:
+                    statuses[entry.name] = known[entry.name]
+                    continue
+                statuses[entry.name] = (json.loads(path.read_text())["status"], mtime)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return statuses
@@ -84,27 +92,35 @@ def launch_multirun(task_name: str, overrides: Sequence[str], sweep_dir: Path | 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
-    with open(sweep_dir / "sweep.log", "ab") as log, Progress(*columns, console=stderr, transient=False) as bar:
+    # A slow refresh and cached records: the bar must not take CPU from the jobs it watches.
+    with open(sweep_dir / "sweep.log", "ab") as log, \
+            Progress(*columns, console=stderr, transient=False, refresh_per_second=2) as bar:
         task = bar.add_task(task_name, total=len(jobs), failed=0)
         child = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        seen = dict(before)
         try:
             while child.poll() is None:
                 time.sleep(0.5)
-                _update(bar, task, sweep_dir, before)
+                seen = _update(bar, task, sweep_dir, before, seen)
         except BaseException:
             child.terminate()
             child.wait()
             raise
-        _update(bar, task, sweep_dir, before)
+        _update(bar, task, sweep_dir, before, seen)
+    if child.returncode:
+        stderr.print(f"the multirun exited with code {child.returncode}; its log: {sweep_dir / 'sweep.log'}",
+                     highlight=False)
     return sweep_dir
 
 
-def _update(bar: Progress, task, sweep_dir: Path, before: dict[str, tuple[str, int]]) -> None:
+def _update(bar: Progress, task, sweep_dir: Path, before: dict[str, tuple[str, int]],
+            seen: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
     """Completed jobs count as done; failed ones only once this sweep wrote their record."""
-    now = sweep_statuses(sweep_dir)
+    now = sweep_statuses(sweep_dir, seen)
     done = sum(1 for status, _ in now.values() if status == "completed")
     failed = sum(1 for name, entry in now.items() if entry[0] == "failed" and before.get(name) != entry)
     bar.update(task, completed=done + failed, failed=failed)
+    return now
 
 
 def recorded_overrides(sweep_dir: Path, task_name: str) -> list[str]:

@@ -105,12 +105,15 @@ class DistillationModule(L.LightningModule):
         elif self.teacher is not None:
             teacher_logits, teacher_hidden = self._teacher_forward(x)
         terms = self.objective(logits, y, teacher_logits, hidden, teacher_hidden)
-        self.log("train/loss", terms["loss"], on_step=False, on_epoch=True)
+        self.epoch_loss = self.epoch_loss + terms["loss"].detach()  # not self.log: its per-step cost shows here
         return terms["loss"]
+
+    def on_train_epoch_start(self) -> None:
+        self.epoch_loss = torch.zeros((), device=self.device)
 
     def on_train_epoch_end(self) -> None:
         """Checked once an epoch, not every step, so a GPU never waits on a host sync per step."""
-        loss = float(self.trainer.callback_metrics["train/loss"])
+        loss = float(self.epoch_loss)
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} in epoch {self.current_epoch}")
 
