@@ -13,24 +13,34 @@ import tempfile
 import time
 from pathlib import Path
 
+from entrenar_bench.distill.training import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> str:
     """CPU model, usable cores and the load average: timings are only comparable on one machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{cpu}; {len(os.sched_getaffinity(0))} usable cores; load average {load}; Python {platform.python_version()}"
 
 
-def home_argument(parser: argparse.ArgumentParser) -> None:
+def compare_parser(description: str) -> argparse.ArgumentParser:
+    """Options shared by the compare benchmarks: strategies, runs, repeats, home."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--strategies", default="kd,progressive,attention,mse,combined")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
     parser.add_argument("--home", type=Path, default=None,
                         help="ENTRENAR_BENCH_HOME to use (default: a new temporary directory)")
+    return parser
+
+
+def parse_with_overrides(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str]]:
+    """Own options, then Hydra overrides after a lone ``--``."""
+    argv = sys.argv[1:]
+    own, overrides = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    return parser.parse_args(own), overrides
 
 
 def bench_home(path: Path | None) -> Path:

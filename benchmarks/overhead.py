@@ -11,7 +11,6 @@ The teacher is trained once beforehand, untimed, and both sides load it from the
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -19,8 +18,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from common import (ROOT, accuracies, bench_home, cli, compare_args, home_argument, machine, median, ratio_line, run,
-                    warm_teacher)
+from common import (ROOT, accuracies, bench_home, cli, compare_args, compare_parser, machine, median,
+                    parse_with_overrides, ratio_line, run, warm_teacher)
 
 TARGET = 1.3
 
@@ -49,14 +48,8 @@ def plan(strategies: list[str], runs: int, overrides: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", default="kd,progressive,attention,mse,combined")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
-    home_argument(parser)
-    own, overrides = (sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]) \
-        if "--" in sys.argv else (sys.argv[1:], [])
-    args = parser.parse_args(own)
+    parser = compare_parser(__doc__.splitlines()[0])
+    args, overrides = parse_with_overrides(parser)
     home = bench_home(args.home)
     warm_teacher(home, overrides)
     plan_file = home / "plain_plan.json"

@@ -10,24 +10,18 @@ untimed. With ``threads: 1`` (the default) the two workers use one core each.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from common import accuracies, bench_home, cli, compare_args, home_argument, machine, median, ratio_line, run, warm_teacher
+from common import (accuracies, bench_home, cli, compare_args, compare_parser, machine, median,
+                    parse_with_overrides, ratio_line, run, warm_teacher)
 
 TARGET = 1.6
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", default="kd,progressive,attention,mse,combined")
-    parser.add_argument("--runs", type=int, default=3)
+    parser = compare_parser(__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
-    home_argument(parser)
-    own, overrides = (sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]) \
-        if "--" in sys.argv else (sys.argv[1:], [])
-    args = parser.parse_args(own)
+    args, overrides = parse_with_overrides(parser)
     home = bench_home(args.home)
     warm_teacher(home, overrides)
     print(f"machine: {machine()}")
