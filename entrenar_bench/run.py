@@ -36,6 +36,10 @@ from entrenar_bench.validate import ConfigError, validate_config
 
 log = logging.getLogger(__name__)
 
+# Where and how fast a job runs, not what it computes: a sweep resumed with another launcher or
+# thread count still finds its completed jobs.
+PLACEMENT_KEYS = ("launcher", "threads")
+
 
 class RunFailed(CompactHydraException):
     """Training raised or diverged; the failure is recorded in result.json."""
@@ -120,7 +124,7 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir if run_dir is not None else HydraConfig.get().runtime.output_dir)
     validate_config(cfg)
     job_config = OmegaConf.to_container(cfg, resolve=True)
-    digest = config_hash(job_config)
+    digest = config_hash({k: v for k, v in job_config.items() if k not in PLACEMENT_KEYS})
     try:
         existing = read_result(run_dir)
     except CorruptRecord as e:

@@ -167,3 +167,9 @@ def test_mnist1d_is_generated_offline(compose_cfg, tmp_path):
     record = run(compose_cfg("data=mnist1d", "data.num_samples=600", "distill=kd", *FAST), tmp_path)
     assert record["status"] == "completed"
     GlobalHydra.instance().clear()
+
+
+def test_resume_ignores_where_and_how_fast_a_job_ran(compose_cfg, tmp_path):
+    first = run(compose_cfg("distill=none", "threads=1", *FAST), tmp_path)
+    again = run(compose_cfg("distill=none", "threads=2", "launcher=joblib", *FAST), tmp_path)
+    assert again["started_at"] == first["started_at"]
