@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from entrenar_bench.distill.objective import DistillationObjective, DistillSettings
+from entrenar_bench.distill.objective import DistillationObjective
+from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.models import ConvNet, MLP
 
 MODELS = {"entrenar_bench.models.ConvNet": ConvNet, "entrenar_bench.models.MLP": MLP}

@@ -16,11 +16,14 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from entrenar_bench.aggregate.bench_reports import STRATEGY_ORDER, ablation_report, compare_report, param_sweep_report
-from entrenar_bench.aggregate.collect import SweepError, collect
 from entrenar_bench.cli.errors import NoResults, UsageError
 from entrenar_bench.cli.launch import quote_value, run_sweep
 from entrenar_bench.distill.ablation import COMPONENTS, FULL, ablate_value
+from entrenar_bench.distill.settings import STRATEGY_ORDER
+
+# The statistics and plotting stack (pandas, scipy, statsmodels, matplotlib: ~2.5 s of imports) is
+# loaded by report(), so the CLI starts a sweep without it and loads it while the jobs run.
+REPORT_MODULES = ("entrenar_bench.aggregate.collect", "entrenar_bench.aggregate.bench_reports")
 
 STRATEGIES = STRATEGY_ORDER[:-1]
 BASELINE = STRATEGY_ORDER[-1]
@@ -121,16 +124,17 @@ def ablation_overrides(components: Iterable[str], runs: int, base: Sequence[str]
     return [*base, f"ablate={','.join(ablation_variants(components))}", *seed_overrides(runs)]
 
 
-REPORTS = {
-    "temperature": lambda c, info: param_sweep_report(c, "temperature", info),
-    "alpha": lambda c, info: param_sweep_report(c, "alpha", info),
-    "compare": lambda c, info: compare_report(c),
-    "ablation": lambda c, info: ablation_report(c),
-}
-
-
 def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> SweepResult:
     """Aggregate a finished (or partly finished) sweep directory into the command's report."""
+    from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
+    from entrenar_bench.aggregate.collect import SweepError, collect
+
+    reports = {
+        "temperature": lambda c, info: param_sweep_report(c, "temperature", info),
+        "alpha": lambda c, info: param_sweep_report(c, "alpha", info),
+        "compare": lambda c, info: compare_report(c),
+        "ablation": lambda c, info: ablation_report(c),
+    }
     try:
         collection = collect(sweep_dir)
     except SweepError as e:
@@ -138,12 +142,12 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> 
     if collection.completed.empty:
         reasons = {str(e) for e in collection.runs.get("error", []) if isinstance(e, str)}
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(sorted(reasons))[:300] or 'see sweep.log'})")
-    document, text = REPORTS[sweep_type](collection, range_info)
+    document, text = reports[sweep_type](collection, range_info)
     return SweepResult(sweep_type, Path(sweep_dir), document, text)
 
 
 def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None) -> SweepResult:
-    return report(sweep_type, run_sweep(sweep_type, overrides), range_info)
+    return report(sweep_type, run_sweep(sweep_type, overrides, preload=REPORT_MODULES), range_info)
 
 
 def temperature_sweep(range: tuple[float, float] = (1.0, 8.0), step: float = 0.5, runs: int = 3,

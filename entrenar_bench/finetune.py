@@ -22,25 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from entrenar_bench.models import count_parameters
+from entrenar_bench.validate import check_finetune
 
-METHODS = ("none", "full", "lora")
 ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-def check_finetune(cfg: DictConfig) -> None:
-    """Raise ValueError naming the first invalid fine-tuning setting (one line)."""
-    ft = cfg.finetune
-    if ft.method not in METHODS:
-        raise ValueError(f"finetune.method must be one of {', '.join(METHODS)}, got {ft.method!r}")
-    if ft.method == "none":
-        return
-    if isinstance(ft.base.epochs, bool) or not isinstance(ft.base.epochs, int) or ft.base.epochs < 1:
-        raise ValueError(f"finetune.base.epochs must be an integer >= 1, got {ft.base.epochs!r}")
-    if ft.method == "lora":
-        if isinstance(ft.r, bool) or not isinstance(ft.r, int) or ft.r < 1:
-            raise ValueError(f"finetune.r must be an integer >= 1, got {ft.r!r}")
-        if isinstance(ft.alpha, bool) or not isinstance(ft.alpha, (int, float)) or ft.alpha <= 0:
-            raise ValueError(f"finetune.alpha must be a number > 0, got {ft.alpha!r}")
 
 
 def base_spec(cfg: DictConfig) -> dict[str, Any]:

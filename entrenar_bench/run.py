@@ -15,22 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from entrenar_bench import __version__
+from entrenar_bench import placement  # noqa: F401  (registers the launcher configs' resolvers)
 from entrenar_bench.distill.ablation import FULL, apply_ablation, parse_ablate
-from entrenar_bench.distill.module import DistillationModule
-from entrenar_bench.distill.objective import DistillationObjective, DistillSettings
-from entrenar_bench.distill.teacher import load_teacher
-from entrenar_bench.distill.training import fit_and_evaluate
-from entrenar_bench.finetune import build_student, load_base_student
-from entrenar_bench.models import count_parameters
-from entrenar_bench.placement import place_job
+from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.record import COMPLETED, FAILED, CorruptRecord, config_hash, read_result, write_result
 from entrenar_bench.validate import ConfigError, validate_config
 
@@ -50,65 +42,6 @@ def distill_settings(cfg: DictConfig) -> DistillSettings:
     fields = {f.name for f in dataclasses.fields(DistillSettings)}
     settings = DistillSettings(**{k: v for k, v in cfg.distill.items() if k in fields})
     return apply_ablation(settings, parse_ablate(cfg.get("ablate", FULL)))
-
-
-def _hidden_probe(model: torch.nn.Module, input_shape: tuple[int, ...], role: str) -> list[torch.Tensor]:
-    if not hasattr(model, "forward_with_hidden"):
-        raise ConfigError(f"the {role} model {type(model).__name__} has no forward_with_hidden(); this strategy needs it")
-    was_training = model.training
-    with torch.no_grad():
-        _, hidden = model.eval().forward_with_hidden(torch.zeros(2, *input_shape))
-    model.train(was_training)
-    return hidden
-
-
-def train_student(cfg: DictConfig) -> dict[str, Any]:
-    """Set up data, teacher and student from config; train; return the record's measured fields."""
-    cfg = place_job(cfg)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    settings = distill_settings(cfg)
-    teacher, teacher_info = None, None
-    if settings.needs_teacher:
-        teacher, teacher_dir = load_teacher(cfg, datamodule)
-        teacher_info = {"cache": str(teacher_dir), "params": count_parameters(teacher)}
-    base = load_base_student(cfg, datamodule)  # before seeding: training a base seeds the RNG itself
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    student, finetune_info = build_student(cfg, datamodule, base)
-    student_hidden, teacher_hidden = [], []
-    if settings.needs_hidden:
-        student_hidden = _hidden_probe(student, datamodule.input_shape, "student")
-        teacher_hidden = _hidden_probe(teacher, datamodule.input_shape, "teacher")
-    try:
-        objective = DistillationObjective(settings, student_hidden, teacher_hidden)
-    except ValueError as e:
-        raise ConfigError(f"distill={settings.name}: {e}") from None
-    precompute = teacher is not None and not cfg.train.augment_shift and hasattr(datamodule, "indexed_train_dataloader")
-    module = DistillationModule(
-        student, objective, datamodule.num_classes, teacher,
-        lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, augment_shift=cfg.train.augment_shift,
-        teacher_inputs=datamodule.train_inputs() if precompute else None,
-    )
-    train_loader = datamodule.indexed_train_dataloader() if precompute else None
-    fit = fit_and_evaluate(module, datamodule, cfg.trainer, cfg.train.epochs, train_loader)
-    student_params = count_parameters(student)
-    projection_params = count_parameters(objective)
-    return {
-        "metrics": fit.metrics,
-        "time_s": fit.time_s,
-        "samples_per_s": fit.samples_per_s,
-        "peak_memory_gb": fit.peak_memory_gb,
-        "peak_memory_kind": fit.peak_memory_kind,
-        "device": fit.device,
-        "params": {
-            "student": student_params,
-            "projections": projection_params,
-            "trainable": count_parameters(module, trainable_only=True),
-            "teacher": teacher_info["params"] if teacher_info else None,
-        },
-        "teacher": teacher_info,
-        "finetune": finetune_info,
-    }
 
 
 def _now() -> str:
@@ -136,10 +69,11 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
         log.info("already completed in %s; skipped", run_dir)
         return existing
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    settings = distill_settings(cfg)
     record: dict[str, Any] = {
         "status": FAILED,
         "seed": cfg.seed,
-        "distill": dataclasses.asdict(distill_settings(cfg)),
+        "distill": dataclasses.asdict(settings),
         "config": job_config,
         "config_hash": digest,
         "overrides": overrides,
@@ -148,7 +82,9 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
         "error": None,
     }
     try:
-        record.update(train_student(cfg))
+        from entrenar_bench.job import train_student  # here, not at the top: see job.py
+
+        record.update(train_student(cfg, settings))
         record["status"] = COMPLETED
     except Exception as e:  # any failure after validation is recorded, never lost
         record["error"] = f"{type(e).__name__}: {e}"

@@ -8,9 +8,9 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from entrenar_bench.distill.ablation import FULL, parse_ablate
-from entrenar_bench.finetune import check_finetune
 
 LOGIT_LOSSES = ("kl", "mse", "none")
+FINETUNE_METHODS = ("none", "full", "lora")
 
 
 class ConfigError(CompactHydraException):
@@ -34,6 +34,22 @@ def _integer(cfg: DictConfig, key: str, minimum: int) -> None:
         raise ConfigError(f"{key} must be an integer, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{key} must be >= {minimum}, got {value}")
+
+
+def check_finetune(cfg: DictConfig) -> None:
+    """Raise ValueError naming the first invalid fine-tuning setting (one line)."""
+    ft = cfg.finetune
+    if ft.method not in FINETUNE_METHODS:
+        raise ValueError(f"finetune.method must be one of {', '.join(FINETUNE_METHODS)}, got {ft.method!r}")
+    if ft.method == "none":
+        return
+    if isinstance(ft.base.epochs, bool) or not isinstance(ft.base.epochs, int) or ft.base.epochs < 1:
+        raise ValueError(f"finetune.base.epochs must be an integer >= 1, got {ft.base.epochs!r}")
+    if ft.method == "lora":
+        if isinstance(ft.r, bool) or not isinstance(ft.r, int) or ft.r < 1:
+            raise ValueError(f"finetune.r must be an integer >= 1, got {ft.r!r}")
+        if isinstance(ft.alpha, bool) or not isinstance(ft.alpha, (int, float)) or ft.alpha <= 0:
+            raise ValueError(f"finetune.alpha must be a number > 0, got {ft.alpha!r}")
 
 
 def validate_config(cfg: DictConfig) -> None:

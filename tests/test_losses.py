@@ -8,7 +8,8 @@ import torch
 
 from entrenar_bench.distill import losses
 from entrenar_bench.distill.ablation import apply_ablation, parse_ablate
-from entrenar_bench.distill.objective import DistillationObjective, DistillSettings, uniform_layer_map
+from entrenar_bench.distill.objective import DistillationObjective, uniform_layer_map
+from entrenar_bench.distill.settings import DistillSettings
 
 ZS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
 ZT = torch.tensor([[3.0, 0.0, -2.0], [1.0, -1.0, 0.5]])

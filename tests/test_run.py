@@ -11,7 +11,8 @@ from hydra.core.global_hydra import GlobalHydra
 
 from conftest import CONF_DIR, FAST, read_results
 from entrenar_bench.distill.module import DistillationModule
-from entrenar_bench.distill.objective import DistillationObjective, DistillSettings
+from entrenar_bench.distill.objective import DistillationObjective
+from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.distill.teacher import load_teacher
 from entrenar_bench.record import CorruptRecord, read_result, write_json_atomic, write_result
 from entrenar_bench.run import RunFailed, run

@@ -11,6 +11,7 @@ from entrenar_bench.aggregate.report import (
 )
 from entrenar_bench.aggregate.text import table, title
 from entrenar_bench.distill.ablation import COMPONENTS, FULL, describe, parse_ablate
+from entrenar_bench.distill.settings import STRATEGY_ORDER
 
 PARAM_SWEEPS = {
     # sweep_type: (config key, table header, plot label)
@@ -108,9 +109,6 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
         lines.append(f"Plot: {path}")
     lines += failure_text(document["failures"], collection.problems)
     return document, "\n".join(lines)
-
-
-STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # the spec's table order
 
 
 def _strategy_order(summary: dict) -> tuple:

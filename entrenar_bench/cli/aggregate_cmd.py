@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from entrenar_bench.aggregate.collect import SweepError, collect
-from entrenar_bench.aggregate.report import generic_report
 from entrenar_bench.cli.errors import NoResults, UsageError
 from entrenar_bench.cli.output import add_format_option, emit
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    from entrenar_bench.aggregate.collect import SweepError, collect  # pandas, scipy: only for this command
+    from entrenar_bench.aggregate.report import generic_report
+
     try:
         collection = collect(Path(args.sweep_dir))
     except SweepError as e:

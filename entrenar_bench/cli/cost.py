@@ -1,4 +1,8 @@
-"""``cost-performance`` and ``recommend``: measured runs priced on a GPU cost model."""
+"""``cost-performance`` and ``recommend``: measured runs priced on a GPU cost model.
+
+The handlers import the analysis stack (pandas, scipy, statsmodels) when they run, so that
+``entrenar-bench``'s other commands start without it.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,9 @@ from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.cli.launch import add_resume_option, run_or_resume
 from entrenar_bench.cli.output import add_format_option, emit
 from entrenar_bench.cli.sweeps import OVERRIDES_EPILOG, comma_list, number, positive_int
-from entrenar_bench.cost.analysis import (
-    DEFAULT_OBJECTIVES,
-    OBJECTIVES,
-    Constraints,
-    CostPerformanceAnalysis,
-    check_objectives,
-)
 from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
 from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
-from entrenar_bench.cost.report import cost_performance_report, recommendation_report
-from entrenar_bench.cost.study import latest_sweep, load_points, run_study
+from entrenar_bench.cost.pareto import DEFAULT_OBJECTIVES, OBJECTIVES
 from entrenar_bench.research.link import add_artifact_option, check_artifact, link_sweep
 
 GPU_EPILOG = ("Cost-model overrides after `--` go to the GPU, not the runs: "
@@ -34,7 +30,10 @@ def split_gpu_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     return gpu, [o for o in overrides if not o.startswith("gpu.")]
 
 
-def analysis_for(args: argparse.Namespace, gpu_overrides: list[str]) -> CostPerformanceAnalysis:
+def analysis_for(args: argparse.Namespace, gpu_overrides: list[str]):
+    """The cost-performance analysis on the chosen GPU's cost model."""
+    from entrenar_bench.cost.analysis import CostPerformanceAnalysis
+
     try:
         return CostPerformanceAnalysis(CostModel.named(args.gpu, gpu_overrides))
     except CostModelError as e:
@@ -42,6 +41,10 @@ def analysis_for(args: argparse.Namespace, gpu_overrides: list[str]) -> CostPerf
 
 
 def _cost_performance(args: argparse.Namespace) -> int:
+    from entrenar_bench.cost.analysis import check_objectives
+    from entrenar_bench.cost.report import cost_performance_report
+    from entrenar_bench.cost.study import load_points, run_study
+
     gpu_overrides, overrides = split_gpu_overrides(args.overrides)
     analysis = analysis_for(args, gpu_overrides)
     try:
@@ -70,7 +73,9 @@ def _cost_performance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _constraints(args: argparse.Namespace) -> Constraints:
+def _constraints(args: argparse.Namespace):
+    from entrenar_bench.cost.analysis import Constraints
+
     try:
         return Constraints(args.max_cost, args.min_accuracy, args.max_time, args.max_memory)
     except ValueError as e:
@@ -79,6 +84,9 @@ def _constraints(args: argparse.Namespace) -> Constraints:
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    from entrenar_bench.cost.report import recommendation_report
+    from entrenar_bench.cost.study import latest_sweep, load_points, run_study
+
     constraints = _constraints(args)
     gpu_overrides, overrides = split_gpu_overrides(args.overrides)
     analysis = analysis_for(args, gpu_overrides)

@@ -46,7 +46,7 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
         check_artifact(Path(args.artifact))
     overrides = [] if args.resume else [*planned(), *args.overrides]
     started = datetime.now(timezone.utc)
-    sweep_dir = run_or_resume(args, sweep_type, overrides)
+    sweep_dir = run_or_resume(args, sweep_type, overrides, preload=bench.REPORT_MODULES)
     if args.artifact:
         link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
     result = bench.report(sweep_type, sweep_dir, None if args.resume else range_info)

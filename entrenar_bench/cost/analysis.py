@@ -17,10 +17,8 @@ from typing import Any
 
 from entrenar_bench.aggregate.stats import welch
 from entrenar_bench.cost.model import CostModel, measured_factor, money
-from entrenar_bench.cost.pareto import non_dominated
+from entrenar_bench.cost.pareto import DEFAULT_OBJECTIVES, OBJECTIVES, non_dominated
 
-OBJECTIVES = {"cost": False, "accuracy": True, "memory": False, "time": False}  # name -> maximize?
-DEFAULT_OBJECTIVES = ("cost", "accuracy")
 SIGNIFICANCE = 0.05
 
 

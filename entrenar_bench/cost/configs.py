@@ -27,8 +27,7 @@ from omegaconf import OmegaConf
 from entrenar_bench.cli.config import CONF_DIR, compose_config
 from entrenar_bench.cli.errors import UsageError
 from entrenar_bench.cli.yaml_input import read_yaml_option
-from entrenar_bench.finetune import check_finetune
-from entrenar_bench.validate import validate_config
+from entrenar_bench.validate import check_finetune, validate_config
 
 DEFAULT_CONFIGS = Path(__file__).with_name("configurations.yaml")
 GROUP = "cost_config"

@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+OBJECTIVES = {"cost": False, "accuracy": True, "memory": False, "time": False}  # name -> maximize?
+DEFAULT_OBJECTIVES = ("cost", "accuracy")
+
 
 def dominates(q: Sequence[float], p: Sequence[float], maximize: Sequence[bool]) -> bool:
     """Whether ``q`` dominates ``p`` (objectives to maximize flagged True, to minimize False)."""

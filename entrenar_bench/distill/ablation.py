@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-from entrenar_bench.distill.objective import DistillSettings
+from entrenar_bench.distill.settings import DistillSettings
 
 
 class Component(NamedTuple):

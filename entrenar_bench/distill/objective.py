@@ -9,36 +9,13 @@ Every strategy in ``conf/distill`` is a setting of these weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from entrenar_bench.distill import losses
-
-
-@dataclass(frozen=True)
-class DistillSettings:
-    name: str = "kd"
-    logit_loss: str = "kl"  # kl | mse | none
-    temperature: float = 4.0
-    alpha: float = 0.7
-    temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)
-    layer_weight: float = 0.0
-    attention_weight: float = 0.0
-
-    @property
-    def effective_temperature(self) -> float:
-        return self.temperature if self.temperature_scaling else 1.0
-
-    @property
-    def needs_teacher(self) -> bool:
-        return (self.logit_loss != "none" and self.alpha > 0) or self.needs_hidden
-
-    @property
-    def needs_hidden(self) -> bool:
-        return self.layer_weight > 0 or self.attention_weight > 0
+from entrenar_bench.distill.settings import DistillSettings
 
 
 def uniform_layer_map(num_student: int, num_teacher: int) -> list[int]:

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from entrenar_bench.distill.module import DistillationModule
-from entrenar_bench.distill.objective import DistillationObjective, DistillSettings
+from entrenar_bench.distill.objective import DistillationObjective
+from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.distill.training import fit_and_evaluate
 from entrenar_bench.record import config_hash, write_json_atomic
 
