@@ -102,6 +102,16 @@ def test_corrupt_record_is_reported(tmp_path):
         read_result(tmp_path)
 
 
+def test_teacher_key_resolves_interpolations_into_the_whole_config(compose_cfg, tmp_path):
+    from entrenar_bench.distill.teacher import teacher_key
+
+    large = compose_cfg("data=mnist1d_large", f"paths.cache_dir={tmp_path}")
+    assert large.data.cache_dir == str(tmp_path)  # ${paths.cache_dir}, resolved in the full config
+    key = teacher_key(large.teacher, large.data)
+    assert key == teacher_key(compose_cfg("data=mnist1d_large", f"paths.cache_dir={tmp_path}").teacher, large.data)
+    assert key != teacher_key(large.teacher, compose_cfg("data=mnist1d_large", "data.num_samples=100").data)
+
+
 def test_teacher_is_cached_frozen_and_lines_up_with_batches(compose_cfg, tmp_path, monkeypatch):
     cfg = compose_cfg("distill=kd", *FAST, f"paths.cache_dir={tmp_path}")
     from hydra.utils import instantiate

@@ -30,7 +30,9 @@ CE_ONLY = DistillSettings(name="none", logit_loss="none", alpha=0.0)
 
 
 def teacher_key(teacher_cfg: DictConfig, data_cfg: DictConfig) -> str:
-    plain = OmegaConf.to_container(OmegaConf.create({"teacher": teacher_cfg, "data": data_cfg}), resolve=True)
+    """Each node resolved where it sits, so interpolations into the rest of the config (``${paths...}``) work."""
+    plain = {"teacher": OmegaConf.to_container(teacher_cfg, resolve=True),
+             "data": OmegaConf.to_container(data_cfg, resolve=True)}
     return config_hash(plain)[:16]
 
 
