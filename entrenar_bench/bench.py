@@ -68,13 +68,17 @@ def decimal_range(name: str, start: float, end: float, step: float) -> list[str]
 
 
 def seed_overrides(runs: int) -> list[str]:
+    """The seeds of each point. Planned first, so they vary slowest (Hydra's sweep order is the product
+    of the overrides, the last varying fastest): every point gets its first seed before any its second,
+    so a sweep stopped early covers every point, and parallel workers end on a mix of points rather
+    than on the seeds of the slowest strategy."""
     if not isinstance(runs, int) or runs < 1:
         raise UsageError(f"--runs must be a positive integer, got {runs}")
     return [f"seed={','.join(str(s) for s in range(runs))}"]
 
 
 def param_sweep_overrides(name: str, start: float, end: float, step: float, runs: int) -> list[str]:
-    return [f"distill.{name}={','.join(decimal_range(name, start, end, step))}", *seed_overrides(runs)]
+    return [*seed_overrides(runs), f"distill.{name}={','.join(decimal_range(name, start, end, step))}"]
 
 
 def compare_overrides(strategies: Iterable[str], runs: int) -> list[str]:
@@ -83,7 +87,7 @@ def compare_overrides(strategies: Iterable[str], runs: int) -> list[str]:
     unknown = [s for s in chosen if s not in known]
     if unknown or not chosen:
         raise UsageError(f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(known)}")
-    return [f"distill={','.join(chosen)}", *seed_overrides(runs)]
+    return [*seed_overrides(runs), f"distill={','.join(chosen)}"]
 
 
 def ablation_variants(components: Iterable[str]) -> list[str]:
@@ -121,7 +125,7 @@ def mapping_to_overrides(mapping: Mapping[str, Any], prefix: str = "") -> list[s
 
 
 def ablation_overrides(components: Iterable[str], runs: int, base: Sequence[str] = ()) -> list[str]:
-    return [*base, f"ablate={','.join(ablation_variants(components))}", *seed_overrides(runs)]
+    return [*base, *seed_overrides(runs), f"ablate={','.join(ablation_variants(components))}"]
 
 
 def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> SweepResult:

@@ -50,7 +50,7 @@ def run_study(configurations: Sequence[Configuration] | None = None, runs: int =
     sweep_dir = new_sweep_dir(str(output_dir(overrides, configurations[0])), BENCH)
     options = sweep_dir / OPTIONS_DIR
     names = write_options(texts, options)
-    sweep = [f"{GROUP}={','.join(names)}", *seeds, f"hydra.searchpath=[{quote_value(f'file://{options}')}]",
+    sweep = [*seeds, f"{GROUP}={','.join(names)}", f"hydra.searchpath=[{quote_value(f'file://{options}')}]",
              *overrides]
     try:
         return run_sweep(BENCH, sweep, sweep_dir)
