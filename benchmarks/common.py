@@ -30,10 +30,16 @@ def compare_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--strategies", default="kd,progressive,attention,mse,combined")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=1, help="alternate the two sides this many times")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="alternate the two sides this many times and report the median (default: 3: "
+                             "timings on a shared machine vary by about 10%% from minute to minute)")
+    home_argument(parser)
+    return parser
+
+
+def home_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", type=Path, default=None,
                         help="ENTRENAR_BENCH_HOME to use (default: a new temporary directory)")
-    return parser
 
 
 def parse_with_overrides(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str]]:

@@ -12,9 +12,9 @@ and cross-entropy on the validation and test splits.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 
 import numpy as np
 import torch
@@ -102,4 +102,6 @@ def main(plan_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("plan", help="the JSON plan written by overhead.py")
+    main(parser.parse_args().plan)
