@@ -1,6 +1,8 @@
 """The entrenar-bench sweep commands: bad input rejected up front, real small sweeps end to end."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,26 @@ def test_partly_failing_sweep_reports_the_rest_and_lists_failures(run_cli):
     assert len(doc["failures"]) == 1 and "feature maps" in doc["failures"][0]["error"]
     all_fail = run_cli("compare", "--strategies", "attention", "--runs", "1", "--", "student=mlp", *FAST)
     assert all_fail.returncode == 1 and "no run completed" in all_fail.stderr
+
+
+def test_entry_points_start_without_the_training_and_report_stacks():
+    """The CLI and the Hydra app (a parallel sweep's parent) load no torch, Lightning, pandas, scipy
+    or matplotlib at import: each costs seconds; jobs and reports load them when they need them."""
+    code = ("import sys, entrenar_bench.run, entrenar_bench.cli.main; "
+            "print(','.join(m for m in ('torch', 'lightning', 'pandas', 'scipy', 'matplotlib') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("sweep", ["compare", "temperature", "ablation"])
+def test_planned_sweeps_give_every_point_its_first_seed_first(bench_home, sweep):
+    from entrenar_bench import bench
+    from entrenar_bench.cli.config import expand_jobs
+
+    planned = {"compare": lambda: bench.compare_overrides(["kd", "mse", "combined"], 2),
+               "temperature": lambda: bench.param_sweep_overrides("temperature", 1.0, 2.0, 0.5, 2),
+               "ablation": lambda: bench.ablation_overrides(["temperature"], 2)}[sweep]()
+    jobs, _ = expand_jobs([f"+bench={sweep}", *planned])
+    seeds = [next(o for o in job if o.startswith("seed=")) for job in jobs]
+    assert seeds == sorted(seeds) and len(set(seeds)) == 2 and len(jobs) > 2
