@@ -26,22 +26,22 @@ TARGET = 1.3
 
 def plan(strategies: list[str], runs: int, overrides: list[str]) -> dict:
     """Each job of the sweep as plain values, from the same composed configs the sweep runs."""
-    from entrenar_bench.cli.config import compose_config
-    from entrenar_bench.distill.teacher import teacher_key
-    from entrenar_bench.run import distill_settings
+    from entrenar_bench.sweep.compose import compose_config
+    from entrenar_bench.models.cache import model_key
+    from entrenar_bench.run.app import distill_settings
 
     jobs = []
     for strategy in strategies:
         for seed in range(runs):
             cfg = compose_config([f"distill={strategy}", f"seed={seed}", *overrides])
-            if cfg.data._target_ != "entrenar_bench.data.DigitsDataModule" or cfg.train.augment_shift:
+            if cfg.data._target_ != "entrenar_bench.data.arrays.DigitsDataModule" or cfg.train.augment_shift:
                 sys.exit("the plain loop reproduces the digits data without augmentation only")
             jobs.append({
                 "distill": dataclasses.asdict(distill_settings(cfg)), "seed": seed, "epochs": cfg.train.epochs,
                 "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "batch_size": cfg.data.batch_size,
                 "student": OmegaConf.to_container(cfg.student.model), "teacher": OmegaConf.to_container(cfg.teacher.model),
                 "teacher_weights": str(Path(cfg.paths.cache_dir).resolve() / "teachers"
-                                       / teacher_key(cfg.teacher, cfg.data) / "teacher.pt"),
+                                       / model_key(cfg.teacher, cfg.data) / "teacher.pt"),
             })
     split = {k: cfg.data[k] for k in ("val_fraction", "test_fraction", "split_seed")}
     return {"threads": cfg.threads or 1, "split": split, "jobs": jobs}

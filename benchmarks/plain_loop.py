@@ -24,9 +24,9 @@ from sklearn.model_selection import train_test_split
 
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.models import ConvNet, MLP
+from entrenar_bench.models.networks import ConvNet, MLP
 
-MODELS = {"entrenar_bench.models.ConvNet": ConvNet, "entrenar_bench.models.MLP": MLP}
+MODELS = {"entrenar_bench.models.networks.ConvNet": ConvNet, "entrenar_bench.models.networks.MLP": MLP}
 
 
 def digits_splits(val_fraction: float, test_fraction: float, split_seed: int) -> dict[str, tuple[torch.Tensor, ...]]:

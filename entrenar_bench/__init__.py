@@ -10,11 +10,11 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _API = {
-    "temperature_sweep": "entrenar_bench.bench",
-    "alpha_sweep": "entrenar_bench.bench",
-    "compare_strategies": "entrenar_bench.bench",
-    "ablation_study": "entrenar_bench.bench",
-    "SweepResult": "entrenar_bench.bench",
+    "temperature_sweep": "entrenar_bench.api",
+    "alpha_sweep": "entrenar_bench.api",
+    "compare_strategies": "entrenar_bench.api",
+    "ablation_study": "entrenar_bench.api",
+    "SweepResult": "entrenar_bench.api",
     "CostModel": "entrenar_bench.cost.model",
     "CostPerformanceAnalysis": "entrenar_bench.cost.analysis",
     "Constraints": "entrenar_bench.cost.analysis",

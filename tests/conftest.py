@@ -12,10 +12,21 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "entrenar_bench" / "conf"
+from entrenar_bench.files import CONF_DIR
+from entrenar_bench.run import schema  # noqa: F401  (registers the config schemas for compose())
+
+E2E = Path(__file__).resolve().parent / "e2e"
 
 # Few epochs: tests check behaviour, not accuracy (the accuracy claims are checked by real sweeps).
 FAST = ["train.epochs=2", "teacher.train.epochs=2"]
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests under tests/e2e/ drive the command line or the app end to end: marked ``e2e`` and ``slow``."""
+    for item in items:
+        if E2E in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

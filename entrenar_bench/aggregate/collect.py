@@ -19,10 +19,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from entrenar_bench.record import COMPLETED, RESULT_FILE
+from entrenar_bench.run.record import COMPLETED, RESULT_FILE, is_run_invariant
 
-# Keys that say where or how fast a run ran, not what it computed.
-BOOKKEEPING = ("seed", "task_name", "paths.", "threads", "trainer.", "launcher.")
 MISSING = "missing"
 
 
@@ -60,8 +58,9 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def is_bookkeeping(key: str) -> bool:
-    """Cached: the same few dozen keys repeat in every run of a sweep."""
-    return any(key == b or (b.endswith(".") and key.startswith(b)) for b in BOOKKEEPING)
+    """Not a group key: the seed (groups are over seeds) or a key that cannot change what a run computes.
+    Cached: the same few dozen keys repeat in every run of a sweep."""
+    return key == "seed" or is_run_invariant(key)
 
 
 def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
@@ -69,15 +68,11 @@ def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
     path = sweep_dir / "multirun.yaml"
     if not path.exists():
         return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from entrenar_bench.sweep.compose import sweep_jobs
 
     try:
         conf = yaml.safe_load(path.read_text())
-        params = conf["hydra"].get("sweeper", {}).get("params") or {}
-        arguments = [f"{k}={v}" for k, v in params.items()] + list(conf["hydra"]["overrides"]["task"])
-        parsed = OverridesParser.create().parse_overrides(arguments)
-        return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        return sweep_jobs(conf["hydra"].get("sweeper", {}).get("params") or {}, list(conf["hydra"]["overrides"]["task"]))
     except Exception:  # a sweeper other than Hydra's basic one, or an edited file: count what is there
         return None
 

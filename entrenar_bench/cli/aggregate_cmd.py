@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from entrenar_bench.cli.errors import NoResults, UsageError
-from entrenar_bench.cli.output import add_format_option, emit
+from entrenar_bench.errors import NoResults, UsageError
+from entrenar_bench.cli.options import add_format_option
+from entrenar_bench.cli.output import emit
 
 
 def _aggregate(args: argparse.Namespace) -> int:

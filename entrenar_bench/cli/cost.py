@@ -11,14 +11,23 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.cli.launch import add_resume_option, run_or_resume
-from entrenar_bench.cli.output import add_format_option, emit
-from entrenar_bench.cli.sweeps import OVERRIDES_EPILOG, comma_list, number, positive_int
+from entrenar_bench.cli.options import (
+    OVERRIDES_EPILOG,
+    add_artifact_option,
+    add_format_option,
+    add_resume_option,
+    comma_list,
+    number,
+    positive_int,
+    run_or_resume,
+)
+from entrenar_bench.cli.output import emit
+from entrenar_bench.errors import UsageError
 from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
 from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
 from entrenar_bench.cost.pareto import DEFAULT_OBJECTIVES, OBJECTIVES
-from entrenar_bench.research.link import add_artifact_option, check_artifact, link_sweep
+from entrenar_bench.research.link import check_artifact, link_sweep
+from entrenar_bench.sweep.plan import bench_defaults
 
 GPU_EPILOG = ("Cost-model overrides after `--` go to the GPU, not the runs: "
               "--gpu custom -- gpu.cost_per_hour=1.2 gpu.memory_gb=24 gpu.performance_factor=0.5")
@@ -129,7 +138,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--configs", default=DEFAULT_CONFIGS, metavar="PATH",
                    help="YAML list of {name, overrides} configurations (default: LoRA r=8, 16, 32, 64 and full "
                         "fine-tuning)")
-    p.add_argument("--runs", type=positive_int, default=3, help="runs (seeds) per configuration (default: 3)")
+    runs = bench_defaults(BENCH)["runs"]
+    p.add_argument("--runs", type=positive_int, default=runs, help=f"runs (seeds) per configuration (default: {runs})")
     p.add_argument("--objectives", type=comma_list, default=list(DEFAULT_OBJECTIVES),
                    help=f"Pareto objectives, two or more of {', '.join(OBJECTIVES)} (default: cost,accuracy)")
     _from_option(p, "to price instead of running a new study")
@@ -149,7 +159,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--max-memory", type=number, metavar="GB", help="maximum peak memory in GB")
     _gpu_option(p)
     _from_option(p, "to read the measured configurations from")
-    p.add_argument("--runs", type=positive_int, default=3,
-                   help="runs per configuration if the default study must be run first (default: 3)")
+    p.add_argument("--runs", type=positive_int, default=runs,
+                   help=f"runs per configuration if the default study must be run first (default: {runs})")
     add_format_option(p)
     p.set_defaults(handler=_recommend)

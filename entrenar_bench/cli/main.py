@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from entrenar_bench.cli import aggregate_cmd, cost, research, sweeps
-from entrenar_bench.cli.errors import NoResults, UsageError
+from entrenar_bench.errors import NoResults, UsageError
 
 COMMAND_MODULES = (sweeps, cost, aggregate_cmd, research)
 

@@ -1,18 +1,10 @@
-"""Shared options and output: JSON alone on stdout, or the text report."""
+"""Output: JSON alone on stdout, or the text report."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from typing import Any
-
-FORMATS = ("text", "json")
-
-
-def add_format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format: text, json (default: text)")
-
 
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: they become null."""

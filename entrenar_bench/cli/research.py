@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.cli.output import add_format_option, emit
+from entrenar_bench.errors import UsageError
+from entrenar_bench.cli.options import add_format_option
+from entrenar_bench.cli.output import emit
 from entrenar_bench.research import bundle as bundling
 from entrenar_bench.research import verify as verifying
 from entrenar_bench.research.artifact import SCHEMA, TYPES, save_artifact, utc_now

@@ -7,36 +7,23 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from entrenar_bench import bench
-from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.cli.launch import add_resume_option, run_or_resume
-from entrenar_bench.cli.output import add_format_option, emit
-from entrenar_bench.cli.yaml_input import read_yaml_option
+from entrenar_bench import api
+from entrenar_bench.cli.options import (
+    OVERRIDES_EPILOG,
+    add_artifact_option,
+    add_format_option,
+    add_resume_option,
+    comma_list,
+    number,
+    positive_int,
+    run_or_resume,
+)
+from entrenar_bench.cli.output import emit
 from entrenar_bench.distill.ablation import COMPONENTS
-from entrenar_bench.research.link import add_artifact_option, check_artifact, link_sweep
-
-OVERRIDES_EPILOG = "Hydra overrides after a lone `--` are passed through (e.g. -- data=mnist1d launcher=joblib)."
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def comma_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+from entrenar_bench.errors import UsageError
+from entrenar_bench.files import read_yaml_option
+from entrenar_bench.research.link import check_artifact, link_sweep
+from entrenar_bench.sweep import plan
 
 
 def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], list[str]],
@@ -46,10 +33,10 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
         check_artifact(Path(args.artifact))
     overrides = [] if args.resume else [*planned(), *args.overrides]
     started = datetime.now(timezone.utc)
-    sweep_dir = run_or_resume(args, sweep_type, overrides, preload=bench.REPORT_MODULES)
+    sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
     if args.artifact:
         link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
-    result = bench.report(sweep_type, sweep_dir, None if args.resume else range_info)
+    result = api.report(sweep_type, sweep_dir, None if args.resume else range_info)
     emit(args.format, result.document, result.text)
     return 0
 
@@ -57,13 +44,13 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
 def _param_sweep(name: str):
     def handler(args: argparse.Namespace) -> int:
         range_info = {"start": args.start, "end": args.end, "step": args.step}
-        return execute(args, name, lambda: bench.param_sweep_overrides(name, args.start, args.end, args.step,
+        return execute(args, name, lambda: plan.param_sweep_overrides(name, args.start, args.end, args.step,
                                                                       args.runs), range_info)
     return handler
 
 
 def _compare(args: argparse.Namespace) -> int:
-    return execute(args, "compare", lambda: bench.compare_overrides(args.strategies, args.runs))
+    return execute(args, "compare", lambda: plan.compare_overrides(args.strategies, args.runs))
 
 
 def read_base(path: str | None) -> list[str]:
@@ -74,7 +61,7 @@ def read_base(path: str | None) -> list[str]:
     if content is None:
         return []
     if isinstance(content, dict):
-        return bench.mapping_to_overrides(content)
+        return plan.mapping_to_overrides(content)
     if isinstance(content, list) and all(isinstance(o, str) for o in content):
         return content
     raise UsageError(f"--base {path}: expected a mapping of config values or a list of overrides")
@@ -82,7 +69,7 @@ def read_base(path: str | None) -> list[str]:
 
 def _ablation(args: argparse.Namespace) -> int:
     base = read_base(args.base)
-    return execute(args, "ablation", lambda: bench.ablation_overrides(args.components, args.runs, base))
+    return execute(args, "ablation", lambda: plan.ablation_overrides(args.components, args.runs, base))
 
 
 def _common(parser: argparse.ArgumentParser, runs: int) -> None:
@@ -93,29 +80,29 @@ def _common(parser: argparse.ArgumentParser, runs: int) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    for name, (start, end, step), what in (
-        ("temperature", (1.0, 8.0, 0.5), "Sweep temperature hyperparameter"),
-        ("alpha", (0.0, 1.0, 0.1), "Sweep alpha hyperparameter"),
-    ):
+    for name, what in (("temperature", "Sweep temperature hyperparameter"), ("alpha", "Sweep alpha hyperparameter")):
+        d = plan.bench_defaults(name)
         p = commands.add_parser(name, help=what, description=f"{what} (kd; T² scaling).", epilog=OVERRIDES_EPILOG)
-        p.add_argument("--start", type=number, default=start, help=f"starting {name} (default: {start})")
-        p.add_argument("--end", type=number, default=end, help=f"ending {name}, inclusive (default: {end})")
-        p.add_argument("--step", type=number, default=step, help=f"{name} step size (default: {step})")
-        _common(p, 3)
+        p.add_argument("--start", type=number, default=d["start"], help=f"starting {name} (default: {d['start']})")
+        p.add_argument("--end", type=number, default=d["end"], help=f"ending {name}, inclusive (default: {d['end']})")
+        p.add_argument("--step", type=number, default=d["step"], help=f"{name} step size (default: {d['step']})")
+        _common(p, d["runs"])
         p.set_defaults(handler=_param_sweep(name))
 
+    d = plan.bench_defaults("compare")
     p = commands.add_parser("compare", help="Compare distillation strategies", epilog=OVERRIDES_EPILOG,
                             description="Compare distillation strategies head-to-head (Welch's t-test, Holm).")
-    p.add_argument("--strategies", type=comma_list, default=list(bench.STRATEGIES),
+    p.add_argument("--strategies", type=comma_list, default=d["strategies"],
                    help="comma-separated strategies: kd, progressive, attention, mse, combined, and none "
-                        "(the student alone) (default: all five)")
-    _common(p, 5)
+                        f"(the student alone) (default: {','.join(d['strategies'])})")
+    _common(p, d["runs"])
     p.set_defaults(handler=_compare)
 
+    d = plan.bench_defaults("ablation")
     p = commands.add_parser("ablation", help="Run ablation study", epilog=OVERRIDES_EPILOG,
                             description="Remove each component (and each pair) from the combined objective.")
     p.add_argument("--base", metavar="CONFIG", help="base configuration file (YAML of config values or overrides)")
-    p.add_argument("--components", type=comma_list, default=list(COMPONENTS),
-                   help=f"components to ablate: {', '.join(COMPONENTS)} (default: all)")
-    _common(p, 3)
+    p.add_argument("--components", type=comma_list, default=d["components"],
+                   help=f"components to ablate: {', '.join(COMPONENTS)} (default: {','.join(d['components'])})")
+    _common(p, d["runs"])
     p.set_defaults(handler=_ablation)

@@ -24,10 +24,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from entrenar_bench.cli.config import CONF_DIR, compose_config
-from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.cli.yaml_input import read_yaml_option
-from entrenar_bench.validate import check_finetune, validate_config
+from entrenar_bench.errors import UsageError
+from entrenar_bench.files import CONF_DIR, read_yaml_option
+from entrenar_bench.run.checks import check_finetune, validate_config
+from entrenar_bench.sweep.compose import compose_config
 
 DEFAULT_CONFIGS = Path(__file__).with_name("configurations.yaml")
 GROUP = "cost_config"

@@ -16,7 +16,7 @@ from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import NAME_KEY
 from entrenar_bench.cost.model import MIXED
-from entrenar_bench.record import CorruptRecord, read_result
+from entrenar_bench.run.record import CorruptRecord, read_result
 
 COLUMN = f"cfg:{NAME_KEY}"
 METHODS = {"lora": "LoRA", "full": "Full fine-tune", "none": "From scratch"}

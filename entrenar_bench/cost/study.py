@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from entrenar_bench.aggregate.collect import Collection, SweepError
-from entrenar_bench.bench import seed_overrides
-from entrenar_bench.cli.config import expand_jobs
-from entrenar_bench.cli.errors import NoResults, UsageError
-from entrenar_bench.cli.launch import new_sweep_dir, quote_value, run_sweep
+from entrenar_bench.sweep.plan import seed_overrides
+from entrenar_bench.sweep.compose import expand_jobs
+from entrenar_bench.errors import NoResults, UsageError
+from entrenar_bench.sweep.launch import new_sweep_dir, quote_value, run_sweep
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import (
     BENCH,
@@ -40,12 +40,12 @@ def output_dir(overrides: Sequence[str] = (), configuration: Configuration | Non
     return Path(first.paths.output_dir).resolve()
 
 
-def run_study(configurations: Sequence[Configuration] | None = None, runs: int = 3,
+def run_study(configurations: Sequence[Configuration] | None = None, runs: int | None = None,
               overrides: Sequence[str] = (), source: str | None = None) -> Path:
     """Check everything, then run the study; return its sweep directory. UsageError before anything runs."""
     if configurations is None:
         configurations, source = read_configurations(DEFAULT_CONFIGS), str(DEFAULT_CONFIGS)
-    seeds = seed_overrides(runs)
+    seeds = seed_overrides(runs or bench_defaults(BENCH)["runs"])
     texts = option_texts(configurations, source or "the caller", prefix=PREFIX)
     sweep_dir = new_sweep_dir(str(output_dir(overrides, configurations[0])), BENCH)
     options = sweep_dir / OPTIONS_DIR

@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from entrenar_bench.data import random_shift
+from entrenar_bench.data.arrays import random_shift
 from entrenar_bench.distill.objective import DistillationObjective
 
 EVAL_SPLITS = ("val", "test")

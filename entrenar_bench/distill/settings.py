@@ -11,8 +11,10 @@ from dataclasses import dataclass
 STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # conf/distill, the spec's table order
 
 
-@dataclass(frozen=True)
+@dataclass
 class DistillSettings:
+    """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error."""
+
     name: str = "kd"
     logit_loss: str = "kl"  # kl | mse | none
     temperature: float = 4.0

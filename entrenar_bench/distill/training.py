@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from entrenar_bench.memory import PeakMemory
+from entrenar_bench.distill.memory import PeakMemory
 
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")

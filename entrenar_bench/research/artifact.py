@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
-from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.record import write_text_atomic
+from entrenar_bench.errors import UsageError
+from entrenar_bench.files import write_text_atomic
 
 SCHEMA = "entrenar-bench/research-artifact/1"
 TYPES = ("dataset", "model", "software", "paper", "report")

@@ -21,8 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from entrenar_bench.cli.errors import UsageError
-from entrenar_bench.record import write_json_atomic, write_text_atomic
+from entrenar_bench.errors import UsageError
+from entrenar_bench.files import write_json_atomic, write_text_atomic
 from entrenar_bench.research.artifact import load_artifact, utc_now
 from entrenar_bench.research.digest import sha256_file
 from entrenar_bench.research.environment import environment, tool_version

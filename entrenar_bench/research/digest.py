@@ -9,16 +9,11 @@ changes it; the per-file digests name which file changed.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from entrenar_bench.files import CONF_DIR, canonical_json, sha256_text
 CHUNK = 1 << 20
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -52,4 +47,4 @@ def changed_files(registered: dict[str, str], now: dict[str, str]) -> list[str]:
 def record_digest(record: dict[str, Any]) -> str:
     """SHA-256 of a record's canonical JSON, leaving out its own ``record_sha256`` and nested amendments."""
     body = {k: v for k, v in record.items() if k not in ("record_sha256", "amendments")}
-    return sha256_text(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str))
+    return sha256_text(canonical_json(body))

@@ -9,23 +9,17 @@ from the one registered at the sweep's start (the changed files named).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from datetime import datetime
 from pathlib import Path
 
-from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.errors import UsageError
 from entrenar_bench.research.artifact import format_time, load_artifact, update_artifact, utc_now
 from entrenar_bench.research.digest import changed_files, config_files, record_digest, tree_digest
 from entrenar_bench.research.prereg import in_effect, registrations
 
 log = logging.getLogger(__name__)
-
-
-def add_artifact_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--artifact", metavar="FILE",
-                        help="research artifact (from `research init`) to record this sweep in")
 
 
 def check_artifact(path: Path) -> None:

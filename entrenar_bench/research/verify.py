@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from entrenar_bench.cli.errors import UsageError
+from entrenar_bench.errors import UsageError
 from entrenar_bench.research.bundle import MANIFEST
 from entrenar_bench.research.digest import sha256_file
 from entrenar_bench.research.prereg import integrity_problems

@@ -1,0 +1,112 @@
+"""The programmatic API: plan a sweep, run it as a Hydra multirun, report from its run directories.
+
+    from entrenar_bench import temperature_sweep
+    result = temperature_sweep((1.0, 8.0), 0.5, 3)
+    print(result.best_param)
+
+The ``entrenar-bench`` commands are a thin layer over these functions; defaults come from
+``conf/bench/<name>.yaml`` (:func:`entrenar_bench.sweep.plan.bench_defaults`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from entrenar_bench.errors import NoResults, UsageError
+from entrenar_bench.sweep.launch import run_sweep
+from entrenar_bench.sweep.plan import (
+    ablation_overrides,
+    bench_defaults,
+    compare_overrides,
+    mapping_to_overrides,
+    param_sweep_overrides,
+)
+
+# The statistics and plotting stack (pandas, scipy, statsmodels, matplotlib: ~2.5 s of imports) is
+# loaded by report(), so the CLI starts a sweep without it and loads it while the jobs run.
+REPORT_MODULES = ("entrenar_bench.aggregate.collect", "entrenar_bench.aggregate.bench_reports")
+
+
+@dataclass
+class SweepResult:
+    sweep_type: str
+    sweep_dir: Path
+    document: dict[str, Any]
+    text: str
+
+    @property
+    def best_param(self) -> Any:
+        """Best temperature/alpha value, best strategy, or best ablation configuration."""
+        best = self.document.get("best") or {}
+        return self.document.get(f"best_{self.sweep_type}", best.get("strategy"))
+
+
+def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> SweepResult:
+    """Aggregate a finished (or partly finished) sweep directory into the command's report."""
+    from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
+    from entrenar_bench.aggregate.collect import SweepError, collect
+
+    reports = {
+        "temperature": lambda c, info: param_sweep_report(c, "temperature", info),
+        "alpha": lambda c, info: param_sweep_report(c, "alpha", info),
+        "compare": lambda c, info: compare_report(c),
+        "ablation": lambda c, info: ablation_report(c),
+    }
+    try:
+        collection = collect(sweep_dir)
+    except SweepError as e:
+        raise UsageError(str(e)) from None
+    if collection.completed.empty:
+        reasons = {str(e) for e in collection.runs.get("error", []) if isinstance(e, str)}
+        raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(sorted(reasons))[:300] or 'see sweep.log'})")
+    document, text = reports[sweep_type](collection, range_info)
+    return SweepResult(sweep_type, Path(sweep_dir), document, text)
+
+
+def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None) -> SweepResult:
+    return report(sweep_type, run_sweep(sweep_type, overrides, preload=REPORT_MODULES), range_info)
+
+
+def _param_sweep(name: str, range: tuple[float, float] | None, step: float | None, runs: int | None,
+                 overrides: Sequence[str]) -> SweepResult:
+    defaults = bench_defaults(name)
+    start, end = range if range is not None else (defaults["start"], defaults["end"])
+    step = defaults["step"] if step is None else step
+    planned = param_sweep_overrides(name, start, end, step, defaults["runs"] if runs is None else runs)
+    return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step})
+
+
+def temperature_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
+                      overrides: Sequence[str] = ()) -> SweepResult:
+    """kd at each temperature in ``range`` (inclusive) every ``step``, ``runs`` seeds each
+    (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds)."""
+    return _param_sweep("temperature", range, step, runs, overrides)
+
+
+def alpha_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
+                overrides: Sequence[str] = ()) -> SweepResult:
+    """kd at each alpha in ``range`` (inclusive) every ``step``, ``runs`` seeds each
+    (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds)."""
+    return _param_sweep("alpha", range, step, runs, overrides)
+
+
+def compare_strategies(strategies: Sequence[str] | None = None, runs: int | None = None,
+                       overrides: Sequence[str] = ()) -> SweepResult:
+    """Each strategy (``none`` = the student alone) with ``runs`` seeds; Welch + Holm across pairs
+    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds)."""
+    defaults = bench_defaults("compare")
+    planned = compare_overrides(strategies or defaults["strategies"], runs or defaults["runs"])
+    return _run("compare", [*planned, *overrides])
+
+
+def ablation_study(components: Sequence[str] | None = None, runs: int | None = None,
+                   base: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> SweepResult:
+    """The full objective, then each component and each pair of components removed
+    (defaults: conf/bench/ablation.yaml, every component, 3 seeds)."""
+    defaults = bench_defaults("ablation")
+    planned = ablation_overrides(components or defaults["components"], runs or defaults["runs"],
+                                 mapping_to_overrides(base or {}))
+    return _run("ablation", [*planned, *overrides])

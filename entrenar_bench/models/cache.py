@@ -1,0 +1,101 @@
+"""The model cache: teachers and pre-trained base students, each trained once and stored on disk.
+
+A cached model is named by what it is (``teachers/<key>/teacher.pt``, ``base_students/<key>/student.pt``,
+with a ``.json`` of its measured metrics beside it). Key: SHA-256 of the resolved model spec (name,
+seed, model, training settings) and data config. A file lock makes parallel jobs that need the same
+model train it once; the others wait and load it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from filelock import FileLock
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from entrenar_bench.distill.module import DistillationModule
+from entrenar_bench.distill.objective import DistillationObjective
+from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.distill.training import fit_and_evaluate
+from entrenar_bench.files import config_hash, write_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+CE_ONLY = DistillSettings(name="none", logit_loss="none", alpha=0.0)
+
+
+@dataclass(frozen=True)
+class CachedModelKind:
+    """Where a kind of cached model lives and what its files are called."""
+
+    folder: str  # under the cache directory
+    stem: str  # <stem>.pt, <stem>.json, <stem>.lock
+    label: str  # for the log
+
+
+TEACHER = CachedModelKind("teachers", "teacher", "teacher")
+BASE_STUDENT = CachedModelKind("base_students", "student", "base student")
+
+
+def model_key(spec: DictConfig, data_cfg: DictConfig) -> str:
+    """Each node resolved where it sits, so interpolations into the rest of the config (``${paths...}``) work."""
+    plain = {"model": OmegaConf.to_container(spec, resolve=True),
+             "data": OmegaConf.to_container(data_cfg, resolve=True)}
+    return config_hash(plain)[:16]
+
+
+def build_model(model_cfg: DictConfig, datamodule: Any) -> nn.Module:
+    return instantiate(model_cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes)
+
+
+def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any, directory: Path) -> None:
+    """Train ``spec`` (name, seed, model, train) with cross-entropy alone; store weights and metrics."""
+    L.seed_everything(spec.seed, workers=True, verbose=False)
+    model = build_model(spec.model, datamodule)
+    module = DistillationModule(
+        model, DistillationObjective(CE_ONLY), datamodule.num_classes,
+        lr=spec.train.lr, weight_decay=spec.train.weight_decay, augment_shift=spec.train.augment_shift,
+    )
+    log.info("training %s %s (cached at %s)", kind.label, spec.name, directory)
+    result = fit_and_evaluate(module, datamodule, cfg.trainer, spec.train.epochs)
+    write_atomic(directory / f"{kind.stem}.pt", lambda f: torch.save(model.state_dict(), f))
+    write_json_atomic(
+        directory / f"{kind.stem}.json",
+        {"metrics": result.metrics, "time_s": result.time_s, "device": result.device,
+         "config": OmegaConf.to_container(spec, resolve=True)},
+    )
+    log.info("%s test accuracy %.4f (%.1f s)", kind.label, result.metrics["accuracy"], result.time_s)
+
+
+def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path]:
+    """The model of ``spec`` for this run's data, trained and cached first if needed; in train mode."""
+    directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / model_key(spec, cfg.data)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / f"{kind.stem}.pt"
+    with FileLock(str(directory / f"{kind.stem}.lock")):
+        if not weights.exists():
+            _train(kind, spec, cfg, datamodule, directory)
+    model = build_model(spec.model, datamodule)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model, directory
+
+
+def load_teacher(cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path]:
+    """The frozen, eval-mode teacher of this config (``teacher``: name, seed, model, train)."""
+    model, directory = cached_model(TEACHER, cfg.teacher, cfg, datamodule)
+    model.requires_grad_(False)
+    return model.eval(), directory
+
+
+def cached_metrics(kind: CachedModelKind, directory: Path) -> dict[str, Any]:
+    """What was measured when the cached model in ``directory`` was trained."""
+    import json
+
+    return json.loads((directory / f"{kind.stem}.json").read_text())

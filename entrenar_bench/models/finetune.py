@@ -1,0 +1,105 @@
+"""Fine-tuning: start the student from a pre-trained base student, then train all of it or a LoRA.
+
+The base student is the configured student model trained with cross-entropy alone on the run's
+data (``finetune.base``: seed and the training schema). It is made once and kept in the model cache
+(``models/cache.py``, ``base_students/<key>/student.pt``, keyed by the SHA-256 of the base settings,
+the student model and the data), so every job of a sweep that fine-tunes the same base loads it.
+
+``finetune.method``:
+  none  the student is built fresh and trained from scratch (the default);
+  full  every weight of the base student trains;
+  lora  peft's LoRA on the base's Linear and Conv layers: ``W x + (alpha / r) B A x``, base weights frozen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:  # torch is imported only where a model is built: the checks run in the light CLI too
+    from torch import nn
+
+FINETUNE_METHODS = ("none", "full", "lora")
+
+
+def check_finetune(cfg: DictConfig) -> None:
+    """Raise ValueError naming the first invalid fine-tuning setting (one line)."""
+    ft = cfg.finetune
+    if ft.method not in FINETUNE_METHODS:
+        raise ValueError(f"finetune.method must be one of {', '.join(FINETUNE_METHODS)}, got {ft.method!r}")
+    if ft.method == "none":
+        return
+    if isinstance(ft.base.epochs, bool) or not isinstance(ft.base.epochs, int) or ft.base.epochs < 1:
+        raise ValueError(f"finetune.base.epochs must be an integer >= 1, got {ft.base.epochs!r}")
+    if ft.method == "lora":
+        if isinstance(ft.r, bool) or not isinstance(ft.r, int) or ft.r < 1:
+            raise ValueError(f"finetune.r must be an integer >= 1, got {ft.r!r}")
+        if isinstance(ft.alpha, bool) or not isinstance(ft.alpha, (int, float)) or ft.alpha <= 0:
+            raise ValueError(f"finetune.alpha must be a number > 0, got {ft.alpha!r}")
+
+
+def base_spec(cfg: DictConfig) -> DictConfig:
+    """The base student: the configured student model with ``finetune.base``'s seed and training."""
+    base = OmegaConf.to_container(cfg.finetune.base, resolve=True)
+    return OmegaConf.create({
+        "name": cfg.student.name,
+        "seed": base.pop("seed"),
+        "model": OmegaConf.to_container(cfg.student.model, resolve=True),
+        "train": base,
+    })
+
+
+def load_base_student(cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path] | None:
+    """The cached base student (trained first if needed), or None when ``finetune.method`` is none.
+
+    Call it before seeding the run: training the base seeds the RNG with the base's own seed.
+    """
+    if cfg.finetune.method == "none":
+        return None
+    from entrenar_bench.models.cache import BASE_STUDENT, cached_model  # Lightning: imported only to train or load
+
+    return cached_model(BASE_STUDENT, base_spec(cfg), cfg, datamodule)
+
+
+def adaptable_modules(model: nn.Module) -> list[str]:
+    """Names of every Linear and Conv layer: LoRA's default targets."""
+    from torch import nn
+
+    adaptable = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    return [name for name, module in model.named_modules() if isinstance(module, adaptable)]
+
+
+def build_student(cfg: DictConfig, datamodule: Any,
+                  base: tuple[nn.Module, Path] | None) -> tuple[nn.Module, dict[str, Any]]:
+    """The student to train, from the run's RNG state, and what the record says about its start."""
+    check_finetune(cfg)
+    method = cfg.finetune.method
+    from entrenar_bench.models.cache import BASE_STUDENT, build_model, cached_metrics
+    from entrenar_bench.models.networks import count_parameters
+
+    if base is None:
+        return build_model(cfg.student.model, datamodule), {"method": "none"}
+    model, directory = base
+    model.train()
+    base_info = cached_metrics(BASE_STUDENT, directory)
+    info: dict[str, Any] = {
+        "method": method,
+        "base": {"cache": str(directory), "accuracy": base_info["metrics"]["accuracy"],
+                 "params": count_parameters(model)},
+    }
+    if method == "full":
+        model.requires_grad_(True)
+    else:
+        from peft import LoraConfig, inject_adapter_in_model  # peft is imported only when LoRA is used
+
+        ft = cfg.finetune
+        targets = list(ft.target_modules) if ft.target_modules is not None else adaptable_modules(model)
+        lora = LoraConfig(r=ft.r, lora_alpha=ft.alpha, lora_dropout=ft.dropout, target_modules=targets)
+        model = inject_adapter_in_model(lora, model)
+        info.update(r=ft.r, alpha=ft.alpha, target_modules=targets)
+    info["trainable"] = count_parameters(model, trainable_only=True)
+    return model, info

@@ -1,0 +1,112 @@
+"""The Hydra app: one job is one distillation run, recorded in ``result.json``.
+
+    python -m entrenar_bench.run                                   # kd on the embedded digits
+    python -m entrenar_bench.run -m distill=none,kd seed=0,1,2     # a sweep
+
+``run(cfg, run_dir)`` does the work and is what tests call; ``main`` is the thin entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, OmegaConf
+
+from entrenar_bench import __version__
+from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
+from entrenar_bench.distill.ablation import FULL, apply_ablation, parse_ablate
+from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.errors import ConfigError
+from entrenar_bench.files import CONF_DIR, config_hash
+from entrenar_bench.run.checks import validate_config
+from entrenar_bench.run.record import COMPLETED, FAILED, CorruptRecord, computed_config, read_result, write_result
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(CompactHydraException):
+    """Training raised or diverged; the failure is recorded in result.json."""
+
+
+def distill_settings(cfg: DictConfig) -> DistillSettings:
+    """The strategy's settings with the components named by ``ablate`` switched off."""
+    settings = DistillSettings(**OmegaConf.to_container(cfg.distill, resolve=True))  # unknown keys: TypeError
+    return apply_ablation(settings, parse_ablate(cfg.get("ablate", FULL)))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
+    """One job: validate, skip if already completed here, else train and write result.json.
+
+    A completed record of the same config is returned as is (resume); a failed or corrupt
+    one is rerun. Raises RunFailed after recording a failure.
+    """
+    run_dir = Path(run_dir if run_dir is not None else HydraConfig.get().runtime.output_dir)
+    validate_config(cfg)
+    job_config = OmegaConf.to_container(cfg, resolve=True)
+    digest = config_hash(computed_config(job_config))
+    try:
+        existing = read_result(run_dir)
+    except CorruptRecord as e:
+        log.warning("rerunning: %s", e)
+        existing = None
+    if existing and existing["status"] == COMPLETED:
+        if existing.get("config_hash") != digest:
+            raise ConfigError(f"{run_dir} holds a completed run of another configuration; use a new sweep directory")
+        log.info("already completed in %s; skipped", run_dir)
+        return existing
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    settings = distill_settings(cfg)
+    record: dict[str, Any] = {
+        "status": FAILED,
+        "seed": cfg.seed,
+        "distill": dataclasses.asdict(settings),
+        "config": job_config,
+        "config_hash": digest,
+        "overrides": overrides,
+        "version": __version__,
+        "started_at": _now(),
+        "error": None,
+    }
+    try:
+        from entrenar_bench.run.job import train_student  # here, not at the top: see job.py
+
+        record.update(train_student(cfg, settings))
+        record["status"] = COMPLETED
+    except Exception as e:  # any failure after validation is recorded, never lost
+        record["error"] = f"{type(e).__name__}: {e}"
+        record["finished_at"] = _now()
+        write_result(run_dir, record)
+        raise RunFailed(f"run failed ({run_dir}): {record['error']}") from None
+    record["finished_at"] = _now()
+    write_result(run_dir, record)
+    log.info(
+        "%s seed=%s accuracy=%.4f loss=%.4f time=%.1fs",
+        record["distill"]["name"], cfg.seed, record["metrics"]["accuracy"], record["metrics"]["loss"], record["time_s"],
+    )
+    return record
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> None:
+    """In a single run, a bad setting or a failed run ends the process with one line and exit 1; in a
+    multirun the error goes back to Hydra, which records it and carries on with the other jobs."""
+    try:
+        run(cfg)
+    except CompactHydraException as e:
+        if HydraConfig.get().mode != RunMode.RUN:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None

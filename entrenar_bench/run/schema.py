@@ -1,0 +1,113 @@
+"""Structured-config schemas, registered in Hydra's ConfigStore under ``schema/``.
+
+The YAML files in ``conf/`` stay the user-facing configs; each names its schema first in its
+defaults list (``- /schema/distill@_here_``), so Hydra itself rejects a misspelt key or a value of
+the wrong type when it composes. ``train`` has one schema, reused by the teacher's training and
+the base student's (``finetune.base``).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from entrenar_bench.distill.settings import DistillSettings
+
+
+@dataclass
+class TrainSchema:
+    """How a model is optimised: Adam with cosine decay over ``epochs``."""
+
+    epochs: int = 100
+    lr: float = 3.0e-3
+    weight_decay: float = 0.0
+    augment_shift: int = 0  # random +-N position shift per sample (image/signal data); 0 = none
+
+
+@dataclass
+class TeacherSchema:
+    name: str = "teacher"
+    seed: int = 0
+    model: Any = None  # a `_target_` node (built) or a pretrained model to load
+    train: TrainSchema = field(default_factory=TrainSchema)
+
+
+@dataclass
+class BaseStudentSchema(TrainSchema):
+    """The pre-trained base student that ``finetune: full | lora`` start from: trained once, cached."""
+
+    seed: int = 0
+
+
+@dataclass
+class FinetuneSchema:
+    method: str = "none"  # none | full | lora
+    r: Optional[int] = None  # LoRA rank and scale (lora.yaml sets them)
+    alpha: Optional[float] = None
+    dropout: float = 0.0
+    target_modules: Optional[List[str]] = None
+    base: BaseStudentSchema = field(default_factory=BaseStudentSchema)
+
+
+@dataclass
+class BasicLauncherSchema:
+    name: str = "basic"
+
+
+@dataclass
+class JoblibLauncherSchema:
+    name: str = "joblib"
+    n_jobs: Optional[int] = None
+    jobs_per_gpu: int = 1
+
+
+@dataclass
+class RayLauncherSchema:
+    name: str = "ray"
+    address: Optional[str] = None
+    num_cpus: int = 1
+    jobs_per_gpu: int = 1
+
+
+@dataclass
+class SubmititLocalLauncherSchema:
+    name: str = "submitit_local"
+    cpus_per_task: int = 1
+    timeout_min: int = 60
+
+
+@dataclass
+class SubmititSlurmLauncherSchema:
+    name: str = "submitit_slurm"
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    gpus_per_node: Optional[int] = None
+    cpus_per_task: int = 1
+    mem_gb: float = 2
+    timeout_min: int = 60
+    array_parallelism: int = 256
+
+
+SCHEMAS = {
+    "distill": DistillSettings,
+    "train": TrainSchema,
+    "teacher": TeacherSchema,
+    "finetune": FinetuneSchema,
+    "launcher/basic": BasicLauncherSchema,
+    "launcher/joblib": JoblibLauncherSchema,
+    "launcher/ray": RayLauncherSchema,
+    "launcher/submitit_local": SubmititLocalLauncherSchema,
+    "launcher/submitit_slurm": SubmititSlurmLauncherSchema,
+}
+
+
+def register() -> None:
+    """Store every schema as ``schema/<name>`` (idempotent: storing again replaces)."""
+    store = ConfigStore.instance()
+    for name, node in SCHEMAS.items():
+        group, _, option = f"schema/{name}".rpartition("/")
+        store.store(group=group, name=option, node=node)
+
+
+register()

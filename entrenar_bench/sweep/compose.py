@@ -1,0 +1,110 @@
+"""Compose and expand: one adapter over Hydra's compose API and its basic sweeper, used by the
+command line (to check every job before anything runs) and by aggregation (to know which jobs a
+sweep asked for)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from entrenar_bench.errors import UsageError
+from entrenar_bench.files import CONF_DIR
+from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
+from entrenar_bench.run.checks import validate_config
+
+# launcher -> (Hydra plugin module, the pyproject extra that installs it)
+LAUNCHER_PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+}
+
+
+def plugin_installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_launchers(overrides: Sequence) -> None:
+    """A ``launcher=NAME`` whose Hydra plugin is not installed: one line naming the extra to install."""
+    for override in overrides:
+        if override.key_or_group != "launcher" or override.is_delete():
+            continue
+        values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
+        for name in values:
+            module, extra = LAUNCHER_PLUGINS.get(str(name), (None, None))
+            if module and not plugin_installed(module):
+                raise UsageError(f"launcher={name} needs the [{extra}] extra: pip install 'entrenar-bench[{extra}]'")
+
+
+def _bad_override(e: Exception) -> UsageError:
+    return UsageError(f"bad override: {' '.join(str(e).split())}")
+
+
+def compose_config(overrides: Sequence[str], hydra_config: bool = False) -> DictConfig:
+    """Compose ``conf/config.yaml`` with overrides, as the app would; UsageError on any problem."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=hydra_config)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise _bad_override(e) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
+    """Every job's overrides, expanded as Hydra's basic sweeper does (sweeper params, then ours),
+    and the composed config of the first job (with its ``hydra`` node)."""
+    parser = OverridesParser.create()
+    try:
+        check_launchers(parser.parse_overrides(list(overrides)))
+        first = [
+            f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override() else o.input_line
+            for o in parser.parse_overrides(list(overrides))
+        ]
+        cfg = compose_config(first, hydra_config=True)
+        jobs = sweep_jobs(cfg.hydra.sweeper.get("params") or {}, overrides)
+    except HydraException as e:
+        raise _bad_override(e) from None
+    return jobs, cfg
+
+
+def sweep_jobs(params: Mapping[str, Any], overrides: Sequence[str]) -> list[list[str]]:
+    """Every job's overrides, in Hydra's order: the sweeper's ``params`` first, then ``overrides``,
+    split as the basic sweeper splits them (HydraException on a bad override)."""
+    arguments = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), None)
+    return [job for batch in batches for job in batch]
+
+
+def check_jobs(jobs: Sequence[Sequence[str]]) -> None:
+    """Compose and validate each distinct job config, so a bad value stops the sweep before it starts.
+
+    Jobs that differ only in an integer seed share a config; one of them stands for all.
+    """
+    seen = set()
+    for job in jobs:
+        others = tuple(o for o in job if not o.startswith("seed="))
+        seed = next((o.split("=", 1)[1] for o in job if o.startswith("seed=")), "0")
+        if others in seen and seed.isdigit():
+            continue
+        seen.add(others)
+        try:
+            validate_config(compose_config(job))
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(str(e)) from None

@@ -1,0 +1,136 @@
+"""Sweep plans as Hydra overrides: ranges in exact decimals, seeds, strategies, ablation variants.
+
+The defaults of each sweep have one home, its ``conf/bench/<name>.yaml`` (what a plain Hydra
+``+bench=<name>`` multirun sweeps): :func:`bench_defaults` reads them for the command line and the API.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from itertools import combinations
+from typing import Any
+
+import yaml
+
+from entrenar_bench.distill.ablation import COMPONENTS, FULL, ablate_value
+from entrenar_bench.distill.settings import STRATEGY_ORDER
+from entrenar_bench.errors import UsageError
+from entrenar_bench.files import CONF_DIR
+
+STRATEGIES = STRATEGY_ORDER[:-1]
+BASELINE = STRATEGY_ORDER[-1]
+MAX_POINTS = 1000
+LIMITS = {"temperature": (Decimal(0), None), "alpha": (Decimal(0), Decimal(1))}  # temperature > 0, alpha in [0, 1]
+PARAM_KEYS = {"temperature": "distill.temperature", "alpha": "distill.alpha"}
+
+
+@functools.lru_cache(maxsize=None)
+def bench_defaults(name: str) -> dict[str, Any]:
+    """The defaults of sweep ``name``, read from the sweeper params of ``conf/bench/<name>.yaml``:
+    ``runs`` (the seed count), and ``start``/``end``/``step`` (temperature, alpha), ``strategies``
+    (compare) or ``components`` (ablation: the single removals)."""
+    params = yaml.safe_load((CONF_DIR / "bench" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    values = {key: str(value).split(",") for key, value in params.items()}
+    defaults: dict[str, Any] = {"runs": len(values["seed"])}
+    if name in PARAM_KEYS:
+        points = [Decimal(v) for v in values[PARAM_KEYS[name]]]
+        defaults.update(start=float(points[0]), end=float(points[-1]),
+                        step=float(points[1] - points[0]) if len(points) > 1 else 1.0)
+    if "distill" in values:
+        defaults["strategies"] = values["distill"]
+    if "ablate" in values:
+        defaults["components"] = [v for v in values["ablate"] if v != FULL and "+" not in v]
+    return defaults
+
+
+def quote_value(value: str) -> str:
+    """Quote an override value for Hydra's grammar when it holds anything but plain path characters."""
+    if re.fullmatch(r"[\w./\-:+@]*", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def decimal_range(name: str, start: float, end: float, step: float) -> list[str]:
+    """``start, start+step, ..., end`` inclusive, in exact decimal steps (0.1 steps give 0.3, never
+    0.30000000000000004); values as Hydra override text."""
+    try:
+        lo, hi, by = (Decimal(str(v)) for v in (start, end, step))
+    except InvalidOperation:
+        raise UsageError("--start, --end and --step must be numbers") from None
+    if not by.is_finite() or by <= 0:
+        raise UsageError(f"--step must be > 0, got {step}")
+    if hi < lo:
+        raise UsageError(f"--end ({end}) must not be below --start ({start})")
+    minimum, maximum = LIMITS[name]
+    if (lo <= minimum if name == "temperature" else lo < minimum) or (maximum is not None and hi > maximum):
+        bound = "> 0" if name == "temperature" else "between 0 and 1"
+        raise UsageError(f"{name} values must be {bound}; got --start {start} --end {end}")
+    count = int((hi - lo) / by) + 1
+    if count > MAX_POINTS:
+        raise UsageError(f"{count} {name} points is too many (at most {MAX_POINTS}); use a larger --step")
+    values = [lo + i * by for i in range(count)]
+    return [format(v, "f") if "." in format(v, "f") else f"{v}.0" for v in values]
+
+
+def seed_overrides(runs: int) -> list[str]:
+    """The seeds of each point. Planned first, so they vary slowest (Hydra's sweep order is the product
+    of the overrides, the last varying fastest): every point gets its first seed before any its second,
+    so a sweep stopped early covers every point, and parallel workers end on a mix of points rather
+    than on the seeds of the slowest strategy."""
+    if not isinstance(runs, int) or runs < 1:
+        raise UsageError(f"--runs must be a positive integer, got {runs}")
+    return [f"seed={','.join(str(s) for s in range(runs))}"]
+
+
+def param_sweep_overrides(name: str, start: float, end: float, step: float, runs: int) -> list[str]:
+    return [*seed_overrides(runs), f"distill.{name}={','.join(decimal_range(name, start, end, step))}"]
+
+
+def compare_overrides(strategies: Iterable[str], runs: int) -> list[str]:
+    chosen = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
+    known = (*STRATEGIES, BASELINE)
+    unknown = [s for s in chosen if s not in known]
+    if unknown or not chosen:
+        raise UsageError(f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(known)}")
+    return [*seed_overrides(runs), f"distill={','.join(chosen)}"]
+
+
+def ablation_variants(components: Iterable[str]) -> list[str]:
+    """full, each component removed, each pair removed — as ``ablate`` values."""
+    chosen = list(dict.fromkeys(c.strip() for c in components if c.strip()))
+    unknown = [c for c in chosen if c not in COMPONENTS]
+    if unknown or not chosen:
+        raise UsageError(f"unknown component {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"known: {', '.join(COMPONENTS)}")
+    removed = [[c] for c in chosen] + [list(p) for p in combinations(chosen, 2)]
+    return [FULL, *(ablate_value(r) for r in removed)]
+
+
+def _override_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    return quote_value(str(value))
+
+
+def mapping_to_overrides(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``{"distill": "combined", "train": {"epochs": 50}}`` -> ``["distill=combined", "train.epochs=50"]``."""
+    out = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            out += mapping_to_overrides(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={_override_value(value)}")
+    return out
+
+
+def ablation_overrides(components: Iterable[str], runs: int, base: Sequence[str] = ()) -> list[str]:
+    return [*base, *seed_overrides(runs), f"ablate={','.join(ablation_variants(components))}"]
