@@ -11,16 +11,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from entrenar_bench.cli.options import (
-    OVERRIDES_EPILOG,
-    add_artifact_option,
-    add_format_option,
-    add_resume_option,
-    comma_list,
-    number,
-    positive_int,
-    run_or_resume,
-)
+from entrenar_bench.cli import options
 from entrenar_bench.cli.output import emit
 from entrenar_bench.errors import UsageError
 from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
@@ -69,7 +60,7 @@ def _cost_performance(args: argparse.Namespace) -> int:
             check_artifact(Path(args.artifact))
         started = datetime.now(timezone.utc)
         if args.resume:
-            sweep_dir = run_or_resume(args, BENCH, overrides)
+            sweep_dir = options.run_or_resume(args, BENCH, overrides)
         else:
             configurations = read_configurations(args.configs)
             sweep_dir = run_study(configurations, args.runs, overrides, source=str(args.configs))
@@ -133,19 +124,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Fine-tune the cached base student with each configuration (LoRA ranks, full fine-tuning), "
                     "measure accuracy, training time and peak memory over seeds, price the measured hours on a "
                     "GPU cost model, and mark the Pareto frontier.",
-        epilog=f"{OVERRIDES_EPILOG} {GPU_EPILOG}")
+        epilog=f"{options.OVERRIDES_EPILOG} {GPU_EPILOG}")
     _gpu_option(p)
     p.add_argument("--configs", default=DEFAULT_CONFIGS, metavar="PATH",
                    help="YAML list of {name, overrides} configurations (default: LoRA r=8, 16, 32, 64 and full "
                         "fine-tuning)")
     runs = bench_defaults(BENCH)["runs"]
-    p.add_argument("--runs", type=positive_int, default=runs, help=f"runs (seeds) per configuration (default: {runs})")
-    p.add_argument("--objectives", type=comma_list, default=list(DEFAULT_OBJECTIVES),
+    p.add_argument("--runs", type=options.positive_int, default=runs,
+                   help=f"runs (seeds) per configuration (default: {runs})")
+    p.add_argument("--objectives", type=options.comma_list, default=list(DEFAULT_OBJECTIVES),
                    help=f"Pareto objectives, two or more of {', '.join(OBJECTIVES)} (default: cost,accuracy)")
     _from_option(p, "to price instead of running a new study")
-    add_format_option(p)
-    add_resume_option(p)
-    add_artifact_option(p)
+    options.add_format_option(p)
+    options.add_resume_option(p)
+    options.add_artifact_option(p)
     p.set_defaults(handler=_cost_performance)
 
     p = commands.add_parser(
@@ -153,13 +145,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="The most accurate measured configuration that meets every constraint (ties: the cheaper), "
                     "from --from DIR, else the latest cost-performance sweep, else a default study run first.",
         epilog=GPU_EPILOG)
-    p.add_argument("--max-cost", type=number, metavar="USD", help="maximum budget in USD")
-    p.add_argument("--min-accuracy", type=number, metavar="VALUE", help="minimum accuracy (0.0-1.0)")
-    p.add_argument("--max-time", type=number, metavar="HOURS", help="maximum training time in hours")
-    p.add_argument("--max-memory", type=number, metavar="GB", help="maximum peak memory in GB")
+    p.add_argument("--max-cost", type=options.number, metavar="USD", help="maximum budget in USD")
+    p.add_argument("--min-accuracy", type=options.number, metavar="VALUE", help="minimum accuracy (0.0-1.0)")
+    p.add_argument("--max-time", type=options.number, metavar="HOURS", help="maximum training time in hours")
+    p.add_argument("--max-memory", type=options.number, metavar="GB", help="maximum peak memory in GB")
     _gpu_option(p)
     _from_option(p, "to read the measured configurations from")
-    p.add_argument("--runs", type=positive_int, default=runs,
+    p.add_argument("--runs", type=options.positive_int, default=runs,
                    help=f"runs per configuration if the default study must be run first (default: {runs})")
-    add_format_option(p)
+    options.add_format_option(p)
     p.set_defaults(handler=_recommend)
