@@ -6,13 +6,13 @@ it once) and loaded by every later job.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
 
 from entrenar_bench.data.arrays import MNIST1DDataModule
+from entrenar_bench.files import write_atomic
 
 
 class CachedMNIST1DDataModule(MNIST1DDataModule):
@@ -28,8 +28,6 @@ class CachedMNIST1DDataModule(MNIST1DDataModule):
         with FileLock(f"{path}.lock"):
             if not path.exists():
                 x, y = super().load_arrays()
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-                np.savez(tmp, x=x, y=y)
-                tmp.replace(path)
+                write_atomic(path, lambda f: np.savez(f, x=x, y=y))
         with np.load(path) as arrays:
             return arrays["x"], arrays["y"]

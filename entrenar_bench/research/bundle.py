@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from entrenar_bench.errors import UsageError
-from entrenar_bench.files import write_json_atomic, write_text_atomic
+from entrenar_bench.files import write_atomic, write_json_atomic, write_text_atomic
 from entrenar_bench.research.artifact import load_artifact, utc_now
 from entrenar_bench.research.digest import sha256_file
 from entrenar_bench.research.environment import environment, tool_version
@@ -131,11 +131,11 @@ def bundle(artifact_path: Path, output: Path | None = None, as_zip: bool = False
         root.mkdir()
         document = build(artifact_path, artifact, sweeps, root, checkpoints)
         if as_zip:
-            archive = scratch / "bundle.zip"
-            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-                for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                    zf.write(path, f"{artifact['id']}/{path.relative_to(root).as_posix()}")
-            os.replace(archive, target)
+            def write_zip(file) -> None:
+                with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as zf:
+                    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                        zf.write(path, f"{artifact['id']}/{path.relative_to(root).as_posix()}")
+            write_atomic(target, write_zip)
         else:
             os.rename(root, target)
     finally:
