@@ -1,4 +1,4 @@
-"""GPU: runs per minute for ``+experiment=gpu_scale`` with 1, 2, 4 and 8 jobs per GPU (joblib
+"""GPU: runs per minute for ``+experiment=gpu_scale`` (or ``--experiment lm_gpu``) with 1, 2, 4 and 8 jobs per GPU (joblib
 workers sharing the GPU), and the fraction of time the GPU was busy (``nvidia-smi``'s
 ``utilization.gpu``, sampled every 250 ms). Run by ``benchmarks/gpu.sh`` on a GPU machine.
 
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--run-s", type=float, default=10.0, help="target training seconds of one benchmark run")
     parser.add_argument("--jobs-per-gpu", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides for every run (e.g. a CPU smoke test)")
+    parser.add_argument("--experiment", default="gpu_scale", help="conf/experiment/ preset to run (default: gpu_scale)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(os.environ.setdefault("ENTRENAR_BENCH_HOME", "/tmp/entrenar-bench-gpu"))
@@ -106,6 +107,9 @@ def main() -> None:
         subprocess.run(["which", "nvidia-smi"], capture_output=True).returncode == 0 else "nvidia-smi not found"
     import torch
 
+    if not torch.cuda.is_available() and not any(e.startswith("trainer=") for e in args.extra):
+        print("no CUDA device here: nothing to measure (run it on a GPU machine; --extra trainer=cpu for a smoke test)")
+        return
     result: dict = {"gpus": smi, "torch": torch.__version__, "cuda_devices": torch.cuda.device_count(),
                     "cpu_cores": os.cpu_count(), "phases": []}
     print(f"GPUs: {smi}; torch {torch.__version__}; {os.cpu_count()} CPU cores", flush=True)
@@ -114,7 +118,7 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")  # fresh directories: an earlier record would be skipped as done
     warm_dir = home / "outputs" / f"warmup-{stamp}"
     with GpuSampler(args.out / "smi_warmup.csv") as sampler:
-        wall, code, tail = app("+experiment=gpu_scale", *args.extra, "distill=kd", f"train.epochs={warm_epochs}",
+        wall, code, tail = app(f"+experiment={args.experiment}", *args.extra, "distill=kd", f"train.epochs={warm_epochs}",
                                f"hydra.run.dir={warm_dir}", timeout=max(60.0, args.budget_s / 2))
     warm_file = warm_dir / "result.json"
     warm = [json.loads(warm_file.read_text())] if warm_file.exists() else []
@@ -146,7 +150,7 @@ def main() -> None:
         sweep_dir = home / "outputs" / f"k{k}-{stamp}"
         seeds = ",".join(str(s) for s in range(jobs))
         with GpuSampler(args.out / f"smi_k{k}.csv") as sampler:
-            wall, code, tail = app("-m", "+experiment=gpu_scale", *args.extra, "distill=kd", f"seed={seeds}", f"train.epochs={epochs}",
+            wall, code, tail = app("-m", f"+experiment={args.experiment}", *args.extra, "distill=kd", f"seed={seeds}", f"train.epochs={epochs}",
                                    "launcher=joblib", f"launcher.jobs_per_gpu={k}", f"hydra.sweep.dir={sweep_dir}",
                                    timeout=left)
         done = [r for r in records(sweep_dir) if r["status"] == "completed"]
@@ -156,6 +160,8 @@ def main() -> None:
                  "train_s_per_run_mean": statistics.fmean(r["time_s"] for r in done) if done else None,
                  "peak_memory_gb_max": max((r["peak_memory_gb"] for r in done), default=None),
                  "accuracy_mean": statistics.fmean(r["metrics"]["accuracy"] for r in done) if done else None,
+                 # language models: tokens trained per second of wall time, all jobs together (0 for images)
+                 "tokens_per_s": sum(r["tokens_per_s"] * r["time_s"] for r in done if r.get("tokens_per_s")) / wall,
                  "gpu": sampler.summary()}
         if code != 0:
             phase["stderr_tail"] = tail
@@ -167,15 +173,16 @@ def main() -> None:
               f"max memory {gpu.get('memory_max_mib', float('nan')):.0f} MiB", flush=True)
 
     base = next((p for p in result["phases"] if p.get("completed")), None)
-    lines = ["| jobs per GPU | runs | wall (s) | runs/min | x k=1 | train s/run | GPU util mean | GPU mem max (MiB) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| jobs per GPU | runs | wall (s) | runs/min | x k=1 | train s/run | tokens/s | GPU util mean | GPU mem max (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for p in result["phases"]:
         if "skipped" in p:
-            lines.append(f"| {p['jobs_per_gpu']} | skipped: {p['skipped']} | | | | | | |")
+            lines.append(f"| {p['jobs_per_gpu']} | skipped: {p['skipped']} | | | | | | | |")
             continue
         g = p["gpu"]
         lines.append(f"| {p['jobs_per_gpu']} | {p['completed']}/{p['jobs']} | {p['wall_s']:.1f} | {p['runs_per_min']:.2f} "
                      f"| {p['runs_per_min'] / base['runs_per_min']:.2f} | {p['train_s_per_run_mean'] or 0:.1f} "
+                     f"| {p['tokens_per_s'] or 0:,.0f} "
                      f"| {g.get('util_mean_pct', float('nan')):.0f}% | {g.get('memory_max_mib', float('nan')):.0f} |")
     summary = "\n".join([f"GPUs: {smi}", f"benchmark run: kd, {epochs} epochs "
                          f"({per_epoch:.3f} s/epoch alone; ~60 s run = {round(60 / per_epoch)} epochs)", *lines])

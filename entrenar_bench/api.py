@@ -36,12 +36,13 @@ class SweepResult:
     sweep_dir: Path
     document: dict[str, Any]
     text: str
+    unwritten: tuple[str, ...] = ()  # outputs (plots) that could not be written, and why
 
     @property
     def best_param(self) -> Any:
         """Best temperature/alpha value, best strategy, or best ablation configuration."""
         best = self.document.get("best") or {}
-        return self.document.get(f"best_{self.sweep_type}", best.get("strategy"))
+        return self.document.get(f"best_{self.sweep_type}", best.get("strategy", best.get("configuration")))
 
 
 def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> SweepResult:
@@ -63,7 +64,7 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> 
         reasons = {str(e) for e in collection.runs.get("error", []) if isinstance(e, str)}
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(sorted(reasons))[:300] or 'see sweep.log'})")
     document, text = reports[sweep_type](collection, range_info)
-    return SweepResult(sweep_type, Path(sweep_dir), document, text)
+    return SweepResult(sweep_type, Path(sweep_dir), document, text, tuple(collection.unwritten))
 
 
 def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None) -> SweepResult:
@@ -71,42 +72,44 @@ def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None) 
 
 
 def _param_sweep(name: str, range: tuple[float, float] | None, step: float | None, runs: int | None,
-                 overrides: Sequence[str]) -> SweepResult:
+                 overrides: Sequence[str], teachers: int) -> SweepResult:
     defaults = bench_defaults(name)
     start, end = range if range is not None else (defaults["start"], defaults["end"])
     step = defaults["step"] if step is None else step
-    planned = param_sweep_overrides(name, start, end, step, defaults["runs"] if runs is None else runs)
+    planned = param_sweep_overrides(name, start, end, step, defaults["runs"] if runs is None else runs, teachers)
     return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step})
 
 
 def temperature_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                      overrides: Sequence[str] = ()) -> SweepResult:
+                      overrides: Sequence[str] = (), teachers: int = 1) -> SweepResult:
     """kd at each temperature in ``range`` (inclusive) every ``step``, ``runs`` seeds each
-    (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds)."""
-    return _param_sweep("temperature", range, step, runs, overrides)
+    (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds); ``teachers`` K crosses K teachers
+    (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor."""
+    return _param_sweep("temperature", range, step, runs, overrides, teachers)
 
 
 def alpha_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                overrides: Sequence[str] = ()) -> SweepResult:
+                overrides: Sequence[str] = (), teachers: int = 1) -> SweepResult:
     """kd at each alpha in ``range`` (inclusive) every ``step``, ``runs`` seeds each
-    (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds)."""
-    return _param_sweep("alpha", range, step, runs, overrides)
+    (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds); ``teachers`` as for temperature_sweep."""
+    return _param_sweep("alpha", range, step, runs, overrides, teachers)
 
 
 def compare_strategies(strategies: Sequence[str] | None = None, runs: int | None = None,
-                       overrides: Sequence[str] = ()) -> SweepResult:
+                       overrides: Sequence[str] = (), teachers: int = 1) -> SweepResult:
     """Each strategy (``none`` = the student alone) with ``runs`` seeds; Welch + Holm across pairs
-    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds)."""
+    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep."""
     defaults = bench_defaults("compare")
-    planned = compare_overrides(strategies or defaults["strategies"], runs or defaults["runs"])
+    planned = compare_overrides(strategies or defaults["strategies"], runs or defaults["runs"], teachers)
     return _run("compare", [*planned, *overrides])
 
 
 def ablation_study(components: Sequence[str] | None = None, runs: int | None = None,
-                   base: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> SweepResult:
+                   base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), teachers: int = 1
+                   ) -> SweepResult:
     """The full objective, then each component and each pair of components removed
-    (defaults: conf/bench/ablation.yaml, every component, 3 seeds)."""
+    (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep."""
     defaults = bench_defaults("ablation")
     planned = ablation_overrides(components or defaults["components"], runs or defaults["runs"],
-                                 mapping_to_overrides(base or {}))
+                                 mapping_to_overrides(base or {}), teachers)
     return _run("ablation", [*planned, *overrides])

@@ -27,3 +27,22 @@ class NoResults(EntrenarError):
     """The sweep ran but no run completed: exit code 1."""
 
     exit_code = 1
+
+
+class OutputError(EntrenarError, OSError):
+    """An output that cannot be written (a read-only place, a full disk): one line naming the path, exit
+    code 2. Also an ``OSError``, so code that handles failed writes keeps handling it."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}" if self.filename else super().__str__()
+
+
+class Interrupted(EntrenarError):
+    """A signal (TERM, INT, HUP) stopped the command after its sweep was stopped: exit code 128 + signal."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -1,20 +1,24 @@
 """Files: the config directory, atomic writes (fsync, then rename), the canonical-JSON hash,
-and YAML files named on the command line."""
+reads of on-disk state that never follow a link or wait on a FIFO, and YAML that cannot explode."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from entrenar_bench.errors import UsageError
+from entrenar_bench.errors import OutputError, UsageError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
+MAX_READ_BYTES = 64 << 20  # a run record, an overrides or multirun file, a manifest: far smaller than this
+MAX_YAML_NODES = 100_000  # nodes of one YAML document once its aliases are expanded
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -46,15 +50,20 @@ def write_atomic(path: Path | str, write: Any) -> Path:
     """Call ``write(binary file)`` on a temporary file beside ``path``, fsync, then rename over ``path``:
     readers never see half a file, and a failure (a full disk) leaves the old file or none, never a partial one."""
     path = Path(path)
-    fd, tmp = atomic_path(path)
+    try:
+        fd, tmp = atomic_path(path)
+    except OSError as e:
+        raise OutputError(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
+            raise OutputError(e.errno, e.strerror or str(e), str(path)) from None
         raise
     return path
 
@@ -67,13 +76,81 @@ def write_json_atomic(path: Path | str, payload: Any) -> Path:
     return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+def read_data(path: Path | str, limit: int = MAX_READ_BYTES, follow_links: bool = False) -> bytes:
+    """The bytes of the regular file ``path``. On-disk state is read as data: a symbolic link (the last part of
+    the path, unless ``follow_links``), a FIFO, a device, a folder or a file over ``limit`` bytes is an OSError
+    naming the path, never followed, waited on or read without end. A missing file is FileNotFoundError."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symbolic link (not followed)", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+    return data
+
+
+class YAMLTooLarge(yaml.YAMLError):
+    """A YAML document that refers to itself, or whose aliases expand it past :data:`MAX_YAML_NODES` nodes."""
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes in the document once every alias is expanded, counted in linear time (each node's size once)."""
+    sizes: dict[int, int | None] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node), 0)
+        if known is None:
+            raise YAMLTooLarge("the document refers to itself (a recursive alias)")
+        if known:
+            return known
+        sizes[id(node)] = None  # being counted: meeting it again below is a cycle
+        total = 1
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else []
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise YAMLTooLarge(f"aliases expand the document past {limit} nodes")
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses alias bombs ("billion laughs": a few hundred bytes that expand to
+    billions of nodes and hang whoever walks them) and recursive aliases, before anything is constructed."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None:
+            _expanded_size(node, MAX_YAML_NODES)
+        return node
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """Parse YAML safely (no tags that build objects, bounded alias expansion); ``yaml.YAMLError`` otherwise."""
+    try:
+        return yaml.load(text, Loader=BoundedLoader)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+
+
 def read_yaml_option(path: Path | str, where: str) -> Any:
     """The parsed content of ``path``; UsageError naming ``where`` (e.g. ``--base FILE``) if it is
-    missing or not valid YAML."""
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"{where}: no such file")
+    missing, unreadable or not valid YAML."""
     try:
-        return yaml.safe_load(file.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        return load_yaml(read_data(path, follow_links=True))
+    except FileNotFoundError:
+        raise UsageError(f"{where}: no such file") from None
+    except OSError as e:
+        raise UsageError(f"{where}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
         raise UsageError(f"{where}: not valid YAML ({' '.join(str(e).split())[:160]})") from None

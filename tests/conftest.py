@@ -19,6 +19,9 @@ E2E = Path(__file__).resolve().parent / "e2e"
 
 # Few epochs: tests check behaviour, not accuracy (the accuracy claims are checked by real sweeps).
 FAST = ["train.epochs=2", "teacher.train.epochs=2"]
+# The embedded language-model task shrunk to seconds: 256 teacher sequences of 16 tokens, 64 for the student.
+LM_FAST = ["+experiment=lm", "data.num_train=256", "data.num_val=64", "data.num_test=64", "data.train_subset=64",
+           "data.seq_len=16", "teacher.train.epochs=1", "train.epochs=2", "finetune.base.epochs=1"]
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -1,9 +1,14 @@
 """Read a sweep directory into a table of runs: the run directories are the source of truth.
 
 A sweep directory holds Hydra's ``multirun.yaml`` and one job directory per run, each
-with ``.hydra/overrides.yaml`` and (once finished) ``result.json``. Runs are grouped by
-their resolved config minus ``seed`` and bookkeeping keys, so any override a user adds
-forms its own group.
+with ``.hydra/overrides.yaml`` and (once finished) ``result.json``. Whatever the bytes on disk,
+reading never fails on one run: a damaged record (not JSON, NaN or text where a number belongs,
+a link, not a file) is one row with its reason, a symbolic link in the sweep is not followed, and
+nothing read is ever run (the expected jobs come from Hydra's override parser, bounded in size).
+
+Runs are grouped by their resolved config minus the factors (``seed``, ``teacher.seed``: what a
+group's runs are samples over) and the run-invariant keys, so any override a user adds forms its
+own group.
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from entrenar_bench.run.record import COMPLETED, RESULT_FILE, is_run_invariant
+from entrenar_bench.files import load_yaml, read_data
+from entrenar_bench.run.record import (
+    COMPLETED, OPTIONAL_NUMBERS, REQUIRED_NUMBERS, RESULT_FILE, CorruptRecord, field_of, is_finite_number,
+    is_run_invariant, read_result,
+)
 
 MISSING = "missing"
+MAX_EXPECTED_JOBS = 1_000_000  # a multirun.yaml asking for more is not expanded (its jobs on disk still count)
 
 
 class SweepError(ValueError):
@@ -36,6 +46,7 @@ class Collection:
     runs: pd.DataFrame
     problems: list[str] = field(default_factory=list)
     group_keys: list[str] = field(default_factory=list)
+    unwritten: list[str] = field(default_factory=list)  # outputs (plots) that could not be written, and why
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -56,87 +67,128 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# What a group's runs are samples over, not what tells groups apart: the student seed, and the
+# teacher's seed (several teachers, `--teachers K`, make the teacher a random factor: aggregate/units.py).
+FACTORS = ("seed", "teacher.seed")
+
+
 @functools.lru_cache(maxsize=None)
 def is_bookkeeping(key: str) -> bool:
-    """Not a group key: the seed (groups are over seeds) or a key that cannot change what a run computes.
-    Cached: the same few dozen keys repeat in every run of a sweep."""
-    return key == "seed" or is_run_invariant(key)
+    """Not a group key: a factor (groups are over seeds and teachers) or a key that cannot change what a
+    run computes. Cached: the same few dozen keys repeat in every run of a sweep."""
+    return key in FACTORS or is_run_invariant(key)
 
 
-def expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
-    """The override list of every job the sweep asked for, as Hydra's basic sweeper expands it."""
+def _reason(error: Exception) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+def expected_jobs(sweep_dir: Path, problems: list[str] | None = None) -> list[list[str]] | None:
+    """The override list of every job the sweep asked for, as Hydra's basic sweeper expands it; None (and a
+    problem noted) if ``multirun.yaml`` is absent, unreadable or asks for too many jobs."""
     path = sweep_dir / "multirun.yaml"
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     from entrenar_bench.sweep.compose import sweep_jobs
 
     try:
-        conf = yaml.safe_load(path.read_text())
-        return sweep_jobs(conf["hydra"].get("sweeper", {}).get("params") or {}, list(conf["hydra"]["overrides"]["task"]))
-    except Exception:  # a sweeper other than Hydra's basic one, or an edited file: count what is there
+        hydra = load_yaml(read_data(path))["hydra"]
+        params, task = hydra.get("sweeper", {}).get("params") or {}, hydra["overrides"]["task"]
+        if not isinstance(params, dict) or not isinstance(task, list) or not all(isinstance(o, str) for o in task):
+            raise ValueError("no lists of overrides")
+        return sweep_jobs(params, task, MAX_EXPECTED_JOBS)
+    except Exception as e:  # a sweeper other than Hydra's basic one, or an edited file: count what is there
+        if problems is not None:
+            problems.append(f"{path}: not read ({_reason(e)}); jobs that never started are not counted")
         return None
 
 
-def _job_dirs(sweep_dir: Path) -> list[Path]:
-    with os.scandir(sweep_dir) as entries:
-        dirs = [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
-    return [d for d in dirs if (d / RESULT_FILE).exists() or (d / ".hydra").is_dir()]
-
-
-def _overrides(job_dir: Path) -> list[str] | None:
+def _job_dirs(sweep_dir: Path, problems: list[str]) -> list[Path]:
+    """The job directories: sub-folders with a result.json or a .hydra folder. Symbolic links are not followed."""
     try:
-        return yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
-    except (OSError, yaml.YAMLError):
-        return None
+        with os.scandir(sweep_dir) as entries:
+            found = sorted((e.name, e.is_symlink(), e.is_dir(follow_symlinks=False)) for e in entries
+                           if not e.name.startswith("."))
+    except OSError as e:
+        raise SweepError(f"{sweep_dir}: cannot read ({e.strerror})") from None
+    problems += [f"{sweep_dir / name}: a symbolic link; not followed" for name, link, _ in found if link]
+    dirs = [sweep_dir / name for name, link, is_dir in found if is_dir and not link]
+    return [d for d in dirs if os.path.lexists(d / RESULT_FILE) or (d / ".hydra").is_dir()]
 
 
-def _row(job_dir: Path, problems: list[str]) -> dict[str, Any]:
-    path = job_dir / RESULT_FILE
-    row: dict[str, Any] = {"job": job_dir.name, "status": MISSING}
+def _overrides(job_dir: Path) -> str:
+    """The job's overrides from Hydra's ``.hydra/overrides.yaml``, as one string ("" if unreadable)."""
     try:
-        record = json.loads(path.read_text())
-        if not isinstance(record, dict) or "status" not in record:
-            raise ValueError("no 'status'")
-    except FileNotFoundError:
-        overrides = _overrides(job_dir)
-        row["overrides"] = " ".join(overrides or [])
-        row["error"] = "no result.json (not run, still running, or killed)"
-        return row
-    except (ValueError, OSError) as e:
-        problems.append(f"{path}: corrupt result.json ({e}); skipped")
-        row["error"] = "corrupt result.json"
-        return row
-    metrics = record.get("metrics") or {}
-    row.update(
-        status=record["status"],
-        seed=record.get("seed"),
-        accuracy=metrics.get("accuracy"),
-        loss=metrics.get("loss"),
-        val_accuracy=metrics.get("val_accuracy"),
-        time_s=record.get("time_s"),
-        peak_memory_gb=record.get("peak_memory_gb"),
-        device=record.get("device"),
-        error=record.get("error"),
-        overrides=" ".join(record.get("overrides") or []),
+        overrides = load_yaml(read_data(job_dir / ".hydra" / "overrides.yaml"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return ""
+    return " ".join(overrides) if isinstance(overrides, list) and all(isinstance(o, str) for o in overrides) else ""
+
+
+def _text(value: Any) -> str | None:
+    """A record's text field as text (JSON of whatever else it holds)."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str)[:300]
+    except (ValueError, RecursionError):
+        return "(not text)"
+
+
+def _fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The columns a (checked) record gives; an empty record gives them all as None."""
+    teacher = record.get("teacher") if isinstance(record.get("teacher"), dict) else {}
+    teacher_seed = field_of(record, "config.teacher.seed")
+    number = {key: field_of(record, key) for key in (*REQUIRED_NUMBERS, *OPTIONAL_NUMBERS)}
+    number = {key.split(".")[-1]: value if is_finite_number(value) else None for key, value in number.items()}
+    return dict(
+        seed=record.get("seed") if type(record.get("seed")) is int else None,
+        teacher_seed=teacher_seed if teacher and type(teacher_seed) is int else None,
+        teacher_cache=_text(teacher.get("cache")),
+        accuracy=number["accuracy"],
+        loss=number["loss"],
+        val_accuracy=number["val_accuracy"],
+        val_loss=number["val_loss"],
+        time_s=number["time_s"],
+        peak_memory_gb=number["peak_memory_gb"],
+        device=_text(record.get("device")),
+        error=_text(record.get("error")),
     )
-    config = flatten(record.get("config") or {})
+
+
+def _row(job_dir: Path) -> dict[str, Any]:
+    """One job: its record's fields and config, or status missing with why (no record, or a damaged one)."""
+    row: dict[str, Any] = {"job": job_dir.name, "status": MISSING, **_fields({})}
+    try:
+        record = read_result(job_dir)
+        config = flatten(record.get("config") or {}) if record else {}
+    except (CorruptRecord, RecursionError) as e:
+        path = job_dir / RESULT_FILE
+        reason = str(e).removeprefix(f"{path}: ") if isinstance(e, CorruptRecord) else "nested too deeply"
+        return {**row, "overrides": _overrides(job_dir), "error": f"{job_dir.name}/{RESULT_FILE} damaged: {reason}"}
+    if record is None:
+        return {**row, "overrides": _overrides(job_dir), "error": "no result.json (not run, still running, or killed)"}
+    overrides = record.get("overrides")
+    row.update(_fields(record), status=record["status"],
+               overrides=" ".join(overrides) if isinstance(overrides, list) and all(
+                   isinstance(o, str) for o in overrides) else _overrides(job_dir))
     row.update({f"cfg:{k}": v for k, v in config.items() if not is_bookkeeping(k)})
     return row
 
 
 def collect(sweep_dir: Path | str) -> Collection:
-    """Read every job directory under ``sweep_dir``; list failed, missing and corrupt runs."""
+    """Read every job directory under ``sweep_dir``; list failed, missing and damaged runs, each once."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise SweepError(f"{sweep_dir}: no such directory")
     problems: list[str] = []
-    rows = [_row(d, problems) for d in _job_dirs(sweep_dir)]
-    expected = expected_jobs(sweep_dir)
+    rows = [_row(d) for d in _job_dirs(sweep_dir, problems)]
+    expected = expected_jobs(sweep_dir, problems)
     if expected is not None:
         seen = {r.get("overrides") for r in rows}
         for overrides in expected:
             if " ".join(overrides) not in seen:
-                rows.append({"job": None, "status": MISSING, "overrides": " ".join(overrides),
+                rows.append({"job": None, "status": MISSING, **_fields({}), "overrides": " ".join(overrides),
                              "error": "never started"})
     if not rows:
         raise SweepError(f"{sweep_dir}: no runs found (no job directories with result.json or .hydra/)")

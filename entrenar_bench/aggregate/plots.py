@@ -1,45 +1,119 @@
-"""PNG plots beside the runs: means with 95% t-interval error bars."""
+"""PNG plots beside the runs: every run as a point, the mean and its 95% t-interval (clipped to [0, 1],
+the range of an accuracy), the teacher as a reference line; learning curves; the cost-performance front.
+
+No bars: a bar starting at a truncated axis exaggerates gaps, one starting at 0 hides them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from entrenar_bench.aggregate.curves import CURVES, band  # noqa: E402
+from entrenar_bench.files import write_atomic  # noqa: E402
+
+YLABEL = "test accuracy (runs; mean, 95% CI)"
 
 
-def _errors(entries: list[dict]) -> tuple[list[float], list[list[float]]]:
+def clipped_ci(entry: dict) -> tuple[float, float]:
+    """The 95% CI of the mean accuracy, clipped to [0, 1]; the mean itself where there is none (one run)."""
+    mean = entry["accuracy"]["mean"]
+    low, high = entry["accuracy"]["ci95"]
+    return max(0.0, mean if low is None else low), min(1.0, mean if high is None else high)
+
+
+def _save(fig, path: Path) -> Path:
+    """Written atomically: a full disk or a read-only folder leaves no empty or partial PNG (OSError)."""
+    try:
+        fig.tight_layout()
+        write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _reference(ax, reference: dict | None) -> None:
+    """The teacher's mean test accuracy as a dashed line."""
+    if reference and reference["accuracy"]["mean"] is not None:
+        k = len(reference["teachers"])
+        ax.axhline(reference["accuracy"]["mean"], color="grey", linestyle="--", linewidth=1,
+                   label=f"teacher ({k} teacher{'s' if k > 1 else ''}, mean)")
+        ax.legend(loc="lower right", fontsize=8)
+
+
+def runs_plot(path: Path, entries: Sequence[dict], title: str, labels: Sequence[str] | None = None,
+              xs: Sequence[float] | None = None, xlabel: str | None = None, reference: dict | None = None) -> Path:
+    """Each entry's runs (``values``) as points, its mean as a marker and its CI as an error bar; against
+    ``xs`` (a swept value, means joined by a line) or at evenly spaced ``labels`` (strategies, ablations)."""
+    positions = list(xs) if xs is not None else list(range(len(entries)))
+    spread = (min(abs(b - a) for a, b in zip(positions, positions[1:])) if len(positions) > 1 else 1.0) * 0.08
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(entries)), 4.2))
+    for x, entry in zip(positions, entries):
+        values = entry.get("values") or []
+        offsets = [spread * (2 * i / (len(values) - 1) - 1) if len(values) > 1 else 0.0 for i in range(len(values))]
+        ax.scatter([x + o for o in offsets], values, s=14, color="tab:blue", alpha=0.45, zorder=2)
     means = [e["accuracy"]["mean"] for e in entries]
-    lower = [m - lo if lo is not None else 0.0 for m, (lo, _) in zip(means, (e["accuracy"]["ci95"] for e in entries))]
-    upper = [hi - m if hi is not None else 0.0 for m, (_, hi) in zip(means, (e["accuracy"]["ci95"] for e in entries))]
-    return means, [lower, upper]
-
-
-def line_plot(path: Path, xs: list[float], entries: list[dict], xlabel: str, title: str) -> Path:
-    """Accuracy against a swept value (temperature, alpha)."""
-    means, err = _errors(entries)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.errorbar(xs, means, yerr=err, marker="o", capsize=3)
-    ax.set(xlabel=xlabel, ylabel="test accuracy (mean, 95% CI)", title=title)
+    cis = [clipped_ci(e) for e in entries]
+    ax.errorbar(positions, means, yerr=[[m - lo for m, (lo, _) in zip(means, cis)],
+                                        [hi - m for m, (_, hi) in zip(means, cis)]],
+                fmt="o-" if xs is not None else "o", color="black", capsize=4, markersize=5, zorder=3)
+    if xs is None:
+        ax.set_xticks(positions, list(labels or []), rotation=20, ha="right")
+        ax.set_xlim(-0.6, len(entries) - 0.4)
+    ax.set(xlabel=xlabel or "", ylabel=YLABEL, title=title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _reference(ax, reference)
+    return _save(fig, path)
 
 
-def bar_plot(path: Path, labels: list[str], entries: list[dict], title: str) -> Path:
-    """Accuracy per configuration (strategies, ablations)."""
-    means, err = _errors(entries)
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels)), 4))
-    ax.bar(range(len(labels)), means, yerr=err, capsize=4, color="tab:blue", alpha=0.8)
-    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
-    low = min((m - e for m, e in zip(means, err[0])), default=0)
-    ax.set_ylim(max(0.0, low - 0.02), min(1.0, max(means, default=1) + max(err[1], default=0) + 0.01))
-    ax.set(ylabel="test accuracy (mean, 95% CI)", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def curves_plot(path: Path, curves: dict[str, pd.DataFrame], title: str) -> Path:
+    """One panel per curve (training loss, validation accuracy): each group's mean over runs per epoch, with
+    its 95% band."""
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(11, 4))
+    for ax, (column, label) in zip(axes, CURVES.items()):
+        for group, frame in curves.items():
+            b = band(frame, column)
+            if b.empty:
+                continue
+            low, high = (b["low"].clip(0, 1), b["high"].clip(0, 1)) if "accuracy" in column else (b["low"], b["high"])
+            line, = ax.plot(b["epoch"], b["mean"], marker="." if len(b) < 30 else None, label=group)
+            ax.fill_between(b["epoch"], low, high, color=line.get_color(), alpha=0.2)
+        ax.set(xlabel="epoch", ylabel=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, names = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[0].legend(handles, names, fontsize=8)
+    fig.suptitle(f"{title}: mean and 95% band over runs")
+    return _save(fig, path)
+
+
+def pareto_plot(path: Path, points: Sequence[dict], winner: str | None, title: str) -> Path:
+    """Cost against accuracy: each configuration's runs and mean (95% CI), the Pareto front as a step line,
+    the cost-efficiency winner labelled. ``points``: ``name``, ``cost``, ``accuracy`` (describe()),
+    ``values`` (run accuracies), ``pareto``."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in points:
+        ax.scatter([p["cost"]] * len(p["values"]), p["values"], s=12, color="tab:blue", alpha=0.4, zorder=2)
+        low, high = clipped_ci(p)
+        mean = p["accuracy"]["mean"]
+        ax.errorbar([p["cost"]], [mean], yerr=[[mean - low], [high - mean]], fmt="o",
+                    color="tab:red" if p["pareto"] else "black", capsize=4, zorder=3)
+        ax.annotate(p["name"] + ("  (cost-efficiency winner)" if p["name"] == winner else ""), (p["cost"], mean),
+                    textcoords="offset points", xytext=(6, 6), fontsize=8,
+                    fontweight="bold" if p["name"] == winner else "normal")
+    front = sorted((p for p in points if p["pareto"]), key=lambda p: p["cost"])
+    if front:
+        ax.step([p["cost"] for p in front], [p["accuracy"]["mean"] for p in front], where="post", color="tab:red",
+                linewidth=1, label="Pareto front (cost ↓, accuracy ↑)")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel="cost (USD)", ylabel=YLABEL, title=title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

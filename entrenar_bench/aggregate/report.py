@@ -1,4 +1,11 @@
-"""Reports built from a Collection: per-group statistics, pairwise tests, and the spec's layouts."""
+"""Reports built from a Collection: per-group statistics, pairwise tests, notes, and the generic layout.
+
+Every table has n, the mean ± std and the 95% CI; every significance line the difference with its
+95% CI, Hedges' g and the Holm-adjusted p, under the test's own name; the best group is chosen on
+validation accuracy (aggregate/selection.py) and reported and tested on test accuracy. Accuracy is
+summarised over each group's units (aggregate/units.py: runs, or per-teacher means when the
+teacher is a factor).
+"""
 
 from __future__ import annotations
 
@@ -7,41 +14,62 @@ from typing import Any
 
 import pandas as pd
 
-from entrenar_bench.aggregate import stats
+from entrenar_bench.aggregate import plots, selection, stats
 from entrenar_bench.aggregate.collect import Collection
+from entrenar_bench.aggregate.curves import read_curves
+from entrenar_bench.aggregate.teacher import reference_line, rests_on, teacher_reference
 from entrenar_bench.aggregate.text import table, title
+from entrenar_bench.aggregate.units import TEACHER, units
 
 SIGNIFICANCE = 0.05
-METRICS = ("accuracy", "loss", "time_s", "peak_memory_gb")
+MIN_RUNS = 3  # below this a 95% t-interval is too wide to say much: the report warns
+METRICS = ("accuracy", "val_accuracy", "val_loss", "loss", "time_s", "peak_memory_gb")
+PER_UNIT = ("accuracy", "val_accuracy", "val_loss")  # summarised over units (per-teacher means with K teachers)
+TEST_NAMES = {"welch": "Welch's t-test", "paired": "paired t-test"}
+TEACHER_ROW = "teacher (reference)"
 
 
 def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any]]:
-    """One entry per group with a completed run: label, n, failed/missing counts, describe() of each metric."""
-    runs = collection.runs
+    """One entry per group with a completed run: label, n (distinct runs), failed/missing counts, seeds,
+    teachers, the unit of replication, each run's accuracy (``values``) and describe() of each metric."""
     summaries = []
-    for label, rows in runs.groupby("group", sort=False):
+    for label, rows in collection.runs.groupby("group", sort=False):
         done = rows[rows["status"] == "completed"]
+        if done.empty:
+            continue  # groups with no completed run appear under failures only
+        accuracy = units(done)
         entry: dict[str, Any] = {
             "group": str(label),
-            "n": len(done),
+            "n": len(accuracy.runs),
             "failed": int((rows["status"] == "failed").sum()),
             "missing": int((rows["status"] == "missing").sum()),
-            "seeds": sorted(int(s) for s in done["seed"].dropna()),
+            "seeds": sorted(int(s) for s in done["seed"].dropna().unique()),
+            "teachers": accuracy.teachers,
+            "unit": accuracy.kind,
+            "values": accuracy.runs,
         }
         for metric in METRICS:
-            values = pd.to_numeric(done[metric], errors="coerce").dropna().tolist() if metric in done else []
+            if metric not in done:
+                values = []
+            elif metric in PER_UNIT:
+                values = units(done, metric).values
+            else:
+                values = pd.to_numeric(done[metric], errors="coerce").dropna().tolist()
             entry[metric] = stats.describe(values)
+        if accuracy.kind == TEACHER:
+            entry["per_teacher"] = {str(t): v for t, v in zip(accuracy.ids, accuracy.values)}
+        entry["zero_variance"] = stats.zero_variance(accuracy.values)
         summaries.append(entry)
-    summaries = [s for s in summaries if s["n"]]  # groups with no completed run appear under failures only
     return sorted(summaries, key=sort_key) if sort_key else summaries
 
 
 def accuracy_samples(collection: Collection) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
-    done = collection.completed
+    """Per group: the test accuracy of each unit (run, or teacher), and the unit ids to pair on (``seed 0``,
+    ``teacher 1``: a paired test pairs like units only)."""
     groups, seeds = {}, {}
-    for label, rows in done.groupby("group", sort=False):
-        groups[str(label)] = rows["accuracy"].astype(float).tolist()
-        seeds[str(label)] = rows["seed"].astype(int).tolist()
+    for label, rows in collection.completed.groupby("group", sort=False):
+        u = units(rows)
+        groups[str(label)], seeds[str(label)] = u.values, [f"{u.kind} {i}" for i in u.ids]
     return groups, seeds
 
 
@@ -58,18 +86,193 @@ def failures(collection: Collection) -> list[dict[str, Any]]:
     return out
 
 
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def ci_text(ci: list[float | None], digits: int = 3) -> str:
+    """An accuracy's 95% CI, clipped to [0, 1] (the JSON keeps the t-interval as computed)."""
+    return "—" if ci[0] is None else f"[{_fmt(max(0.0, ci[0]), digits)}, {_fmt(min(1.0, ci[1]), digits)}]"
+
+
+def std_text(std: float | None, digits: int = 3) -> str:
+    return "—" if std is None else f"±{std:.{digits}f}"
+
+
+def p_text(p: float | None) -> str:
+    return "< 0.001" if p is not None and p < 0.001 else f"{p:.3f}" if p is not None else "not testable"
+
+
+def p_is(p: float | None) -> str:
+    """``p = 0.018``, ``p < 0.001``, ``p not testable``."""
+    text = p_text(p)
+    return f"p {text}" if p is None or text.startswith("<") else f"p = {text}"
+
+
+def pair_text(pair: dict[str, Any], flip: bool = False) -> str:
+    """``+0.0074 (95% CI +0.0021 to +0.0127), Hedges' g = 2.31, p = 0.018 (Holm)`` for a − b (b − a if ``flip``)."""
+    sign = -1 if flip else 1
+    diff = pair.get("mean_diff")
+    if pair.get("not_testable"):
+        return (f"{sign * diff:+.4f}, " if diff is not None else "") + f"not testable ({pair['not_testable']})"
+    low, high = sorted(sign * c for c in pair["ci95"])
+    g = pair.get("hedges_g")
+    effect = f"Hedges' g = {sign * g:.2f}" if g is not None else "Hedges' g undefined (zero pooled SD)"
+    return (f"{sign * diff:+.4f} (95% CI {low:+.4f} to {high:+.4f}), {effect}, "
+            f"{p_is(pair.get('p_adjusted', pair.get('p_value')))} (Holm)")
+
+
+def _significant(pair: dict[str, Any]) -> bool:
+    return pair.get("p_adjusted") is not None and pair["p_adjusted"] < SIGNIFICANCE
+
+
 def significance_lines(pairs: list[dict[str, Any]], means: dict[str, float]) -> list[str]:
-    """The spec's ``- progressive > kd`` lines: Holm-adjusted p < 0.05 only, ordered by mean."""
+    """The spec's ``- progressive > kd`` lines (Holm-adjusted p < 0.05 only, ordered by mean), each with the
+    difference, its 95% CI, Hedges' g and the adjusted p."""
     winners = []
-    for p in pairs:
-        if p.get("p_adjusted") is not None and p["p_adjusted"] < SIGNIFICANCE:
-            hi, lo = (p["a"], p["b"]) if means[p["a"]] >= means[p["b"]] else (p["b"], p["a"])
-            winners.append((means[hi], means[lo], f"- {hi} > {lo}"))
+    for p in filter(_significant, pairs):
+        flip = means[p["a"]] < means[p["b"]]
+        hi, lo = (p["b"], p["a"]) if flip else (p["a"], p["b"])
+        winners.append((means[hi], means[lo], f"- {hi} > {lo}: {pair_text(p, flip)}"))
     return [line for *_, line in sorted(winners, key=lambda w: (-w[0], -w[1]))]
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+def _units_text(s: dict[str, Any]) -> str:
+    """``3 runs``, ``2 teachers``: how many samples a group's statistics rest on."""
+    k = s["accuracy"]["n"]
+    return f"{k} {'teacher' if s['unit'] == TEACHER else 'run'}{'s' if k != 1 else ''}"
+
+
+def n_text(summaries: list[dict[str, Any]]) -> str:
+    """``n = 3 runs per group``, or each group's where they differ (``n = kd: 2 teachers, none: 3 runs``)."""
+    counts = {_units_text(s) for s in summaries}
+    if len(counts) == 1:
+        return f"n = {counts.pop()} per group"
+    return "n = " + ", ".join(f"{s['group']}: {_units_text(s)}" for s in summaries)
+
+
+def significance_text(pairs: list[dict[str, Any]], means: dict[str, float], n_label: str,
+                      test: str = "welch") -> list[str]:
+    """Significant pairs in the spec's form, then the others, each with its numbers."""
+    lines = ["", f"Statistical significance (p < {SIGNIFICANCE}, {TEST_NAMES[test]}, Holm-adjusted over "
+                 f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}; {n_label}):"]
+    found = significance_lines(pairs, means)
+    if found:
+        lines += found
+    else:
+        mdes = [p["mde_80"] for p in pairs if p.get("mde_80")]
+        detail = f" (differences below about {max(mdes):.3f} cannot be ruled out at 80% power)" if mdes else ""
+        lines.append(f"- no pair differs significantly{detail}")
+    others = [p for p in pairs if not _significant(p)]
+    if others:
+        lines.append("Not significant:" if found else "Pairs:")
+        lines += [f"- {p['a']} vs {p['b']}: {pair_text(p)}" for p in others]
+    return lines
+
+
+def notes(summaries: list[dict[str, Any]]) -> list[str]:
+    """Warnings a reader needs beside the numbers: too few runs (or teachers), and zero variance stated as a fact."""
+    few: dict[str, list[str]] = {}
+    for s in summaries:
+        if s["accuracy"]["n"] < MIN_RUNS:
+            few.setdefault(_units_text(s), []).append(s["group"])
+    out = [f"warning: {', '.join(groups)} rest{'s' if len(groups) == 1 else ''} on {count}"
+           f"{' each' if len(groups) > 1 else ''} (fewer than {MIN_RUNS}): 95% CIs are wide (or undefined) and "
+           "tests have little power" for count, groups in few.items()]
+    for s in filter(lambda s: s["zero_variance"], summaries):
+        out.append(f"zero variance in group {s['group']}: all {_units_text(s)} scored {s['accuracy']['mean']:.4f}, "
+                   "so its 95% CI has zero width")
+    return out
+
+
+def best_and_runner_up(summaries: list[dict[str, Any]], groups: dict[str, list[float]]
+                       ) -> tuple[dict, dict | None, dict | None]:
+    """The best group and the runner-up by the selection rule (validation), and the test of their test
+    accuracies (Welch's t-test). Runs that recorded no validation accuracy are ranked on test accuracy,
+    and ``selected_by`` says so."""
+    by, loss = selection.SELECTED_BY, "val_loss"
+    if all(s["val_accuracy"]["mean"] is None for s in summaries):
+        by, loss = "accuracy", "loss"
+    ranked = selection.rank(summaries, lambda s: s[by]["mean"], lambda s: s[loss]["mean"])
+    for s in ranked:
+        s["selected_by"] = by
+    if not ranked:
+        return {}, None, None
+    if len(ranked) < 2:
+        return ranked[0], None, None
+    best, runner = ranked[:2]
+    test = stats.pairwise(groups, pairs=[(best["group"], runner["group"])])[0]
+    test["significant"] = _significant(test)
+    return best, runner, test
+
+
+def best_entry(best: dict[str, Any]) -> dict[str, Any]:
+    """The JSON fields every report's ``best`` shares: test accuracy reported, chosen on validation accuracy."""
+    return {"accuracy": best.get("accuracy", {}).get("mean"), "std_dev": best.get("accuracy", {}).get("std"),
+            "val_accuracy": best.get("val_accuracy", {}).get("mean"),
+            "selected_by": best.get("selected_by", selection.SELECTED_BY), "tie_rule": selection.TIE_RULE}
+
+
+def selection_line(best: dict[str, Any]) -> str:
+    if best.get("selected_by", selection.SELECTED_BY) != selection.SELECTED_BY:
+        return "Selection: the runs recorded no validation accuracy, so the best is chosen on test accuracy itself."
+    return (f"Selection: best = {selection.TIE_RULE}; the accuracies and tests shown are on the test set "
+            "(choosing on test accuracy would inflate the winner).")
+
+
+def summary_cells(s: dict[str, Any], digits: int = 3) -> dict[str, str]:
+    """A group's table cells, by header."""
+    a = s["accuracy"]
+    teachers = f" ({len(s['teachers'])} teachers)" if s["unit"] == TEACHER else ""
+    return {"n": f"{s['n']}{teachers}", "Accuracy": _fmt(a["mean"], digits), "Std Dev": std_text(a["std"], digits),
+            "95% CI": ci_text(a["ci95"], digits), "Val Acc": _fmt(s["val_accuracy"]["mean"], digits),
+            "Loss": _fmt(s["loss"]["mean"], digits), "Time (s)": _fmt(s["time_s"]["mean"], 1),
+            "Memory (GB)": _fmt(s["peak_memory_gb"]["mean"], 3)}
+
+
+def reference_cells(reference: dict[str, Any], digits: int = 3) -> dict[str, str]:
+    """The teacher's row: its own test accuracy (n = teachers), loss and training time."""
+    a = reference["accuracy"]
+    return {"n": f"{a['n']} teacher{'s' if a['n'] != 1 else ''}", "Accuracy": _fmt(a["mean"], digits),
+            "Std Dev": std_text(a["std"], digits), "95% CI": ci_text(a["ci95"], digits),
+            "Loss": _fmt(reference["loss"]["mean"], digits), "Time (s)": _fmt(reference["time_s"]["mean"], 1)}
+
+
+def rows_for(headers: list[str], first: str, summaries: list[dict[str, Any]], labels: list[str],
+             reference: dict[str, Any] | None, digits: int = 3) -> list[list[str]]:
+    """Table rows: ``first`` names the label column; the teacher's reference row last."""
+    rows = [{first: label, **summary_cells(s, digits)} for label, s in zip(labels, summaries)]
+    if reference:
+        rows.append({first: TEACHER_ROW, **reference_cells(reference, digits)})
+    return [[row.get(h, "") for h in headers] for row in rows]
+
+
+def figures(collection: Collection, summaries: list[dict[str, Any]], stem: str, heading: str,
+            reference: dict[str, Any] | None, labels: list[str] | None = None, xs: list[float] | None = None,
+            xlabel: str | None = None) -> dict[str, str]:
+    """``<stem>.png`` (every run, mean and 95% CI) and ``curves.png`` (learning curves) in the sweep directory."""
+    out: dict[str, str] = {}
+    try:
+        out["plot"] = str(plots.runs_plot(collection.sweep_dir / f"{stem}.png", summaries, heading,
+                                          labels or [s["group"] for s in summaries], xs, xlabel, reference))
+        curves = read_curves(collection)
+        ordered = {s["group"]: curves[s["group"]] for s in summaries if s["group"] in curves}
+        if ordered:
+            out["curves"] = str(plots.curves_plot(collection.sweep_dir / "curves.png", ordered, heading))
+    except OSError as e:
+        collection.problems.append(f"plots not written: {e}")
+        collection.unwritten.append(str(e))
+    return out
+
+
+def closing_lines(document: dict[str, Any], collection: Collection) -> list[str]:
+    """Teacher, notes, pictures, the sweep, failures and problems: the end of every sweep report."""
+    lines = [line for line in (reference_line(document.get("teacher")), rests_on(document.get("teacher"))) if line]
+    if document.get("notes"):
+        lines += ["", "Notes:", *(f"- {n}" for n in document["notes"])]
+    lines += [f"{name.capitalize()}: {document[name]}" for name in ("plot", "curves") if document.get(name)]
+    lines.append(f"Sweep: {collection.sweep_dir}")
+    return lines + failure_text(document["failures"], collection.problems)
 
 
 def failure_text(fails: list[dict[str, Any]], problems: list[str]) -> list[str]:
@@ -83,45 +286,58 @@ def failure_text(fails: list[dict[str, Any]], problems: list[str]) -> list[str]:
     return lines
 
 
-def significance_text(pairs: list[dict[str, Any]], means: dict[str, float], n_label: str) -> list[str]:
-    lines = ["", f"Statistical significance (p < {SIGNIFICANCE}, Welch's t-test, Holm-adjusted):"]
-    found = significance_lines(pairs, means)
-    if found:
-        return lines + found
-    mdes = [p["mde_80"] for p in pairs if p.get("mde_80")]
-    detail = f"; differences below about {max(mdes):.3f} cannot be ruled out at 80% power" if mdes else ""
-    return lines + [f"- no pair differs significantly ({n_label}{detail})"]
+def _order_value(value: Any) -> tuple:
+    """Numbers before text, numbers by value: T = 2 before T = 10."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+def config_order(collection: Collection):
+    """Sort key of summaries: the values of the keys the groups differ in (numbers by value), never the accuracy."""
+    columns = [f"cfg:{k}" for k in collection.group_keys]
+    firsts = collection.runs.groupby("group", sort=False).first()
+    keys = {str(g): tuple(_order_value(row[c]) for c in columns) for g, row in firsts.iterrows()}
+    return lambda s: keys.get(s["group"], ())
 
 
 def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[str, Any], str]:
-    """Any sweep: groups by resolved config minus seed; all pairs Holm-adjusted; one-way ANOVA."""
-    summaries = group_summaries(collection, sort_key=lambda s: -(s["accuracy"]["mean"] or -1))
+    """Any sweep: groups by resolved config minus the factors, in config order; all pairs Holm-adjusted;
+    one-way ANOVA; the best by validation accuracy."""
+    reference = teacher_reference(collection)
+    summaries = group_summaries(collection, sort_key=config_order(collection))
     groups, seeds = accuracy_samples(collection)
     pairs = stats.pairwise(groups, seeds, test=test)
-    fails = failures(collection)
-    document = {
+    best, _, _ = best_and_runner_up(summaries, groups)
+    document: dict[str, Any] = {
         "sweep_dir": str(collection.sweep_dir),
         "group_keys": collection.group_keys,
         "groups": summaries,
+        "best": {"group": best.get("group"), **best_entry(best)} if best else None,
         "pairs": pairs,
         "anova": stats.anova(groups),
         "test": test,
+        "teacher": reference,
+        "notes": notes(summaries),
         "completed": len(collection.completed),
-        "failures": fails,
+        "failures": failures(collection),
         "problems": collection.problems,
     }
-    rows = [[s["group"], str(s["n"]), _fmt(s["accuracy"]["mean"], 4), "±" + _fmt(s["accuracy"]["std"], 4),
-             f"[{_fmt(s['accuracy']['ci95'][0], 4)}, {_fmt(s['accuracy']['ci95'][1], 4)}]",
-             _fmt(s["loss"]["mean"], 4), _fmt(s["time_s"]["mean"], 1), _fmt(s["peak_memory_gb"]["mean"], 3)]
-             for s in summaries]
+    if summaries:
+        document.update(figures(collection, summaries, "groups", f"Sweep {collection.sweep_dir.name}", reference))
+    headers = ["Group", "n", "Accuracy", "Std Dev", "95% CI", "Val Acc", "Loss", "Time (s)", "Memory (GB)"]
     lines = [title(f"Sweep Results ({collection.sweep_dir.name})"), "",
              f"Grouped by: {', '.join(collection.group_keys) or '(one group)'}", "",
-             table(["Group", "n", "Accuracy", "Std Dev", "95% CI", "Loss", "Time (s)", "Memory (GB)"], rows)]
+             table(headers, rows_for(headers, "Group", summaries, [s["group"] for s in summaries], reference, 4))]
+    if best:
+        lines += ["", f"Best: {best['group']} (test accuracy {_fmt(best['accuracy']['mean'], 4)}, "
+                      f"validation accuracy {_fmt(best['val_accuracy']['mean'], 4)})", selection_line(best)]
     means = {s["group"]: s["accuracy"]["mean"] for s in summaries}
     if pairs:
-        lines += significance_text(pairs, means, f"n = {', '.join(str(s['n']) for s in summaries)}")
+        lines += significance_text(pairs, means, n_text(summaries), test)
     if document["anova"]:
         a = document["anova"]
-        lines.append(f"\nOne-way ANOVA: F({a['df'][0]}, {a['df'][1]}) = {_fmt(a['F'], 2)}, p = {a['p_value']:.3g}")
-    lines += failure_text(fails, collection.problems)
+        lines.append(f"\nOne-way ANOVA: F({a['df'][0]}, {a['df'][1]}) = {_fmt(a['F'], 2)}, {p_is(a['p_value'])}")
+    lines += ["", *closing_lines(document, collection)]
     return document, "\n".join(lines)

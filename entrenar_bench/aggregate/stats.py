@@ -3,13 +3,20 @@
 t-intervals (never normal approximations), Welch's t-test with its exact t distribution,
 Holm's step-down correction across the pairs of one report, Hedges' g, and the minimum
 detectable effect at 80% power so a null result says what it can rule out.
+
+A group whose runs all scored the same has zero variance: scipy then warns of "catastrophic
+cancellation" (or returns an infinite t). The warning is silenced and the fact is stated instead
+(``zero_variance`` in a pair; the reports print "zero variance in group X"); a pair with zero
+variance on both sides (or in every paired difference) is not testable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +28,19 @@ from statsmodels.stats.power import TTestIndPower
 
 def _clean(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """scipy's numerical warnings (zero variance): stated as facts by the reports instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def zero_variance(values: Sequence[float]) -> bool:
+    """Two or more values, all equal."""
+    return len(values) >= 2 and float(np.ptp(np.asarray(values, dtype=float))) == 0.0
 
 
 def describe(values: Sequence[float]) -> dict[str, Any]:
@@ -48,7 +68,8 @@ def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def _t_test(name: str, result, a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    ci = result.confidence_interval(0.95)
+    with _quiet():
+        ci = result.confidence_interval(0.95)
     return {
         "test": name,
         "t": _clean(result.statistic),
@@ -62,17 +83,20 @@ def _t_test(name: str, result, a: Sequence[float], b: Sequence[float]) -> dict[s
 
 def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     """Welch's t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, 95% CI, g."""
-    return _t_test("welch", stats.ttest_ind(a, b, equal_var=False), a, b)
+    with _quiet():
+        return _t_test("welch", stats.ttest_ind(a, b, equal_var=False), a, b)
 
 
 def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     """Paired t-test on matched seeds (a[i] and b[i] share seed i)."""
-    return _t_test("paired", stats.ttest_rel(a, b), a, b)
+    with _quiet():
+        return _t_test("paired", stats.ttest_rel(a, b), a, b)
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Secondary, rank-based check (at n=3 per group it can never reach p < 0.05)."""
-    return _clean(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    with _quiet():
+        return _clean(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
@@ -104,7 +128,8 @@ def anova(groups: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
     samples = [list(v) for v in groups.values() if len(v) >= 2]
     if len(samples) < 2:
         return None
-    result = stats.f_oneway(*samples)
+    with _quiet():
+        result = stats.f_oneway(*samples)
     df_between = len(samples) - 1
     df_within = sum(len(s) for s in samples) - len(samples)
     return {"F": _clean(result.statistic), "df": [df_between, df_within], "p_value": _clean(result.pvalue)}
@@ -112,15 +137,16 @@ def anova(groups: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
 
 def pairwise(
     groups: Mapping[str, Sequence[float]],
-    seeds: Mapping[str, Sequence[int]] | None = None,
+    seeds: Mapping[str, Sequence[Any]] | None = None,
     test: str = "welch",
     pairs: Sequence[tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Compare every pair (or the given pairs) of groups, Holm-adjusted across them.
 
     Each entry: ``a``, ``b`` (labels; differences are ``a − b``), ``t``, ``df``, ``p_value``,
-    ``p_adjusted``, ``mean_diff``, ``ci95``, ``hedges_g``, ``mann_whitney_p``, ``mde_80``.
-    With ``test="paired"`` only the seeds both groups share are used.
+    ``p_adjusted``, ``mean_diff``, ``ci95``, ``hedges_g``, ``mann_whitney_p``, ``mde_80``,
+    ``zero_variance`` (the labels of the two whose values are all equal) and, when no test is possible,
+    ``not_testable`` (why). With ``test="paired"`` only the seeds (units) both groups share are used.
     """
     pairs = list(pairs) if pairs is not None else list(itertools.combinations(groups, 2))
     results = []
@@ -132,14 +158,22 @@ def pairwise(
             by_a, by_b = dict(zip(seeds[a], xa)), dict(zip(seeds[b], xb))
             shared = sorted(set(by_a) & set(by_b))
             xa, xb = [by_a[s] for s in shared], [by_b[s] for s in shared]
-        entry: dict[str, Any] = {"a": a, "b": b, "n_a": len(xa), "n_b": len(xb)}
-        if len(xa) >= 2 and len(xb) >= 2:
+        entry: dict[str, Any] = {"a": a, "b": b, "n_a": len(xa), "n_b": len(xb),
+                                 "zero_variance": [g for g, x in ((a, xa), (b, xb)) if zero_variance(x)]}
+        degenerate = zero_variance(np.subtract(xa, xb)) if test == "paired" else len(entry["zero_variance"]) == 2
+        if len(xa) < 2 or len(xb) < 2:
+            entry["not_testable"] = "fewer than 2 samples on a side"
+        elif degenerate:
+            entry["not_testable"] = "zero variance on both sides" if test != "paired" else \
+                "every paired difference is the same"
+        if "not_testable" not in entry:
             entry.update(paired(xa, xb) if test == "paired" else welch(xa, xb))
             entry["mann_whitney_p"] = mann_whitney(xa, xb)
             sd = math.sqrt((np.var(xa, ddof=1) + np.var(xb, ddof=1)) / 2)
             entry["mde_80"] = minimum_detectable_effect(len(xa), len(xb), sd)
         else:
-            entry.update(test=test, t=None, df=None, p_value=None, mean_diff=None, ci95=[None, None],
+            entry.update(test=test, t=None, df=None, p_value=None, ci95=[None, None],
+                         mean_diff=float(np.mean(xa) - np.mean(xb)) if xa and xb else None,
                          hedges_g=None, mann_whitney_p=None, mde_80=None)
         results.append(entry)
     for entry, p_adj in zip(results, holm([r["p_value"] for r in results])):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from entrenar_bench.errors import NoResults, UsageError
 from entrenar_bench.cli.options import add_format_option
-from entrenar_bench.cli.output import emit
+from entrenar_bench.cli.output import emit, fail_if_unwritten
 
 
 def _aggregate(args: argparse.Namespace) -> int:
@@ -22,14 +22,17 @@ def _aggregate(args: argparse.Namespace) -> int:
     emit(args.format, document, text)
     if collection.completed.empty:
         raise NoResults(f"no run completed in {args.sweep_dir}")
+    fail_if_unwritten(collection.unwritten)
     return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("aggregate", help="Aggregate a sweep directory (any Hydra multirun of entrenar_bench.run)",
-                            description="Group runs by resolved config minus seed; per-group n, mean, std, 95% "
-                                        "t-interval; pairwise Welch t-tests with Holm correction; one-way ANOVA.")
+                            description="Group runs by resolved config minus the seeds (student and teacher); "
+                                        "per-group n, mean, std, 95% t-interval (over per-teacher means when "
+                                        "several teachers were used); pairwise Welch t-tests with Holm correction; "
+                                        "one-way ANOVA; the best chosen on validation accuracy.")
     p.add_argument("sweep_dir", metavar="DIR", help="sweep directory (holds one sub-directory per job)")
-    p.add_argument("--paired", action="store_true", help="paired t-tests on the seeds both groups share")
+    p.add_argument("--paired", action="store_true", help="paired t-tests on the seeds (or teachers) both groups share")
     add_format_option(p)
     p.set_defaults(handler=_aggregate)

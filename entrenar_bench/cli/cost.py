@@ -54,6 +54,7 @@ def _cost_performance(args: argparse.Namespace) -> int:
     if args.from_dir:
         if overrides or args.resume or args.artifact:
             raise UsageError("--from reads a finished sweep; drop --resume, --artifact and the overrides after --")
+        options.refuse_ignored(args, {"from_dir", "gpu", "objectives", "format"}, "--from reads a finished sweep")
         sweep_dir = Path(args.from_dir)
     else:
         if args.artifact:
@@ -62,6 +63,7 @@ def _cost_performance(args: argparse.Namespace) -> int:
         if args.resume:
             sweep_dir = options.run_or_resume(args, BENCH, overrides)
         else:
+            options.check_runs(args.runs, overrides)
             configurations = read_configurations(args.configs)
             sweep_dir = run_study(configurations, args.runs, overrides, source=str(args.configs))
         if args.artifact:
@@ -93,10 +95,16 @@ def _recommend(args: argparse.Namespace) -> int:
     if args.from_dir:
         if overrides:
             raise UsageError("--from reads a finished sweep; drop the run overrides after --")
+        options.refuse_ignored(args, {"from_dir", "gpu", "format", "max_cost", "min_accuracy", "max_time",
+                                      "max_memory"}, "--from reads a finished sweep")
         sweep_dir, how = Path(args.from_dir), "--from"
     else:
         sweep_dir, how = latest_sweep(overrides), "latest cost-performance sweep"
+        if sweep_dir is not None:
+            options.refuse_ignored(args, {"gpu", "format", "max_cost", "min_accuracy", "max_time", "max_memory"},
+                                   f"recommend reads the latest cost-performance sweep ({sweep_dir})")
         if sweep_dir is None:
+            options.check_runs(args.runs, overrides)
             print("recommend: no cost-performance sweep under outputs/; running the default study first "
                   f"({DEFAULT_CONFIGS.name}, {args.runs} runs each)", file=sys.stderr)
             sweep_dir, how = run_study(None, args.runs, overrides), "default study, just run"

@@ -52,14 +52,41 @@ def add_artifact_option(parser: argparse.ArgumentParser) -> None:
                         help="research artifact (from `research init`) to record this sweep in")
 
 
+# What still matters when a sweep is resumed: where and how to report, and the artifact to link it to.
+# Any other option (--runs, --strategies, --start, --configs, ...) plans a sweep and would be ignored.
+USED_ON_RESUME = {"resume", "format", "artifact", "gpu", "objectives"}
+
+
+def refuse_ignored(args: argparse.Namespace, used: set[str], why: str) -> None:
+    """Refuse the options the user gave (``args.given``) that are not ``used``, naming them and ``why``."""
+    ignored = sorted(set(getattr(args, "given", ())) - used - {"handler", "command", "research_command"})
+    if ignored:
+        names = ", ".join(f"--{'from' if name == 'from_dir' else name.replace('_', '-')}" for name in ignored)
+        raise UsageError(f"{why}, so {names} would be ignored; drop {'it' if len(ignored) == 1 else 'them'}")
+
+
+def check_resume_options(args: argparse.Namespace) -> None:
+    refuse_ignored(args, USED_ON_RESUME, "--resume reruns the sweep as recorded (start a new sweep to change it)")
+
+
+def check_runs(runs: int, overrides: Sequence[str]) -> None:
+    """``--runs`` within ``limits.max_runs``, before a seed list too long to parse is even written."""
+    from entrenar_bench.sweep.compose import max_runs
+
+    limit = max_runs(overrides)
+    if runs > limit:
+        raise UsageError(f"--runs {runs} is more than limits.max_runs={limit} runs per sweep "
+                         "(raise it: -- limits.max_runs=N)")
+
+
 def run_or_resume(args: argparse.Namespace, task_name: str, overrides: Sequence[str],
                   preload: Sequence[str] = ()) -> Path:
-    """A new ``task_name`` sweep with ``overrides``, or, with ``--resume DIR``, the sweep recorded in DIR."""
+    """A new ``task_name`` sweep with ``overrides``, or, with ``--resume DIR``, the sweep recorded in DIR
+    (``overrides``, then, are recorded ones the user repeats to allow them: see sweep/resume.py)."""
     from entrenar_bench.sweep.launch import run_sweep
     from entrenar_bench.sweep.resume import resume_sweep
 
     if not getattr(args, "resume", None):
         return run_sweep(task_name, overrides, preload=preload)
-    if getattr(args, "overrides", None):
-        raise UsageError("--resume reruns the sweep exactly as recorded; drop the overrides after --")
-    return resume_sweep(args.resume, task_name, preload)
+    check_resume_options(args)
+    return resume_sweep(args.resume, task_name, preload, repeated=list(overrides))

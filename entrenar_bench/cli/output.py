@@ -6,6 +6,9 @@ import json
 import math
 from typing import Any
 
+from entrenar_bench.errors import OutputError
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: they become null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -25,3 +28,10 @@ def emit(fmt: str, document: dict[str, Any], text: str) -> None:
         print(json.dumps(_finite(document), indent=2))
     else:
         print(text)
+
+
+def fail_if_unwritten(unwritten) -> None:
+    """After the report is printed: an output that could not be written is one line and exit code 2."""
+    if unwritten:
+        more = f" (and {len(unwritten) - 1} more)" if len(unwritten) > 1 else ""
+        raise OutputError(f"the report above was printed, but {unwritten[0]}{more}")

@@ -74,7 +74,8 @@ def _verify(args: argparse.Namespace) -> int:
     emit(args.format, report, verifying.summary(report))
     if not report["ok"]:
         names = [*report["changed"], *report["missing"], *report["added"]]
-        print(f"research verify: {args.bundle}: {len(names)} files changed, missing or added: {', '.join(names)}",
+        what = [f"{len(names)} files changed, missing or added: {', '.join(names)}"] if names else []
+        print(f"research verify: {args.bundle}: VERIFICATION FAILED: {'; '.join(what + report['problems'])}",
               file=sys.stderr)
         return 1
     return 0

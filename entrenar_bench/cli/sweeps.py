@@ -13,12 +13,13 @@ from entrenar_bench.cli.options import (
     add_artifact_option,
     add_format_option,
     add_resume_option,
+    check_runs,
     comma_list,
     number,
     positive_int,
     run_or_resume,
 )
-from entrenar_bench.cli.output import emit
+from entrenar_bench.cli.output import emit, fail_if_unwritten
 from entrenar_bench.distill.ablation import COMPONENTS
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import read_yaml_option
@@ -31,13 +32,16 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
     """Check inputs, run (or resume) the sweep, link it to an artifact, print the report."""
     if args.artifact:
         check_artifact(Path(args.artifact))
-    overrides = [] if args.resume else [*planned(), *args.overrides]
+    if not args.resume:
+        check_runs(args.runs, args.overrides)
+    overrides = args.overrides if args.resume else [*planned(), *args.overrides]
     started = datetime.now(timezone.utc)
     sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
     if args.artifact:
         link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
     result = api.report(sweep_type, sweep_dir, None if args.resume else range_info)
     emit(args.format, result.document, result.text)
+    fail_if_unwritten(result.unwritten)
     return 0
 
 
@@ -45,12 +49,12 @@ def _param_sweep(name: str):
     def handler(args: argparse.Namespace) -> int:
         range_info = {"start": args.start, "end": args.end, "step": args.step}
         return execute(args, name, lambda: plan.param_sweep_overrides(name, args.start, args.end, args.step,
-                                                                      args.runs), range_info)
+                                                                      args.runs, args.teachers), range_info)
     return handler
 
 
 def _compare(args: argparse.Namespace) -> int:
-    return execute(args, "compare", lambda: plan.compare_overrides(args.strategies, args.runs))
+    return execute(args, "compare", lambda: plan.compare_overrides(args.strategies, args.runs, args.teachers))
 
 
 def read_base(path: str | None) -> list[str]:
@@ -69,11 +73,15 @@ def read_base(path: str | None) -> list[str]:
 
 def _ablation(args: argparse.Namespace) -> int:
     base = read_base(args.base)
-    return execute(args, "ablation", lambda: plan.ablation_overrides(args.components, args.runs, base))
+    return execute(args, "ablation", lambda: plan.ablation_overrides(args.components, args.runs, base, args.teachers))
 
 
 def _common(parser: argparse.ArgumentParser, runs: int) -> None:
     parser.add_argument("--runs", type=positive_int, default=runs, help=f"runs (seeds) per point (default: {runs})")
+    parser.add_argument("--teachers", type=positive_int, default=1, metavar="K",
+                        help="teachers (teacher.seed 0..K-1, each trained once and cached) crossed with the runs; "
+                             "with K >= 2 the tests treat the teacher as a random factor (default: 1, the "
+                             "configured teacher)")
     add_format_option(parser)
     add_resume_option(parser)
     add_artifact_option(parser)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from entrenar_bench.aggregate import selection
 from entrenar_bench.aggregate.stats import welch
 from entrenar_bench.cost.model import CostModel, measured_factor, money
 from entrenar_bench.cost.pareto import DEFAULT_OBJECTIVES, OBJECTIVES, non_dominated
@@ -27,8 +28,9 @@ class ConfigPoint:
     """One configuration, measured.
 
     ``hours``: mean training wall time of its runs on ``device`` (None = already A100-80GB hours);
-    ``memory_gb``: the largest measured peak over its runs; ``accuracies``: each run's accuracy
-    (for Welch's test); ``details``: method, rank, learning rate, batch size... from its config.
+    ``memory_gb``: the largest measured peak over its runs; ``accuracies``: each run's (test) accuracy
+    (for Welch's test); ``details``: method, rank, learning rate, batch size... from its config;
+    ``val_accuracy``/``val_loss``: mean validation accuracy and loss, what ``recommend`` chooses on.
     """
 
     name: str
@@ -39,6 +41,8 @@ class ConfigPoint:
     accuracies: tuple[float, ...] = ()
     device: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    val_accuracy: float | None = None
+    val_loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ class PricedPoint:
 
 @dataclass
 class Recommendation:
-    """The most accurate configuration that meets every constraint (ties: the cheaper), and why."""
+    """The best configuration that meets every constraint (chosen by aggregate/selection.py's rule on
+    ``selected_by``; the table's order is by cost, so last ties go to the cheaper), and why."""
 
     constraints: Constraints
     best: PricedPoint | None
@@ -104,6 +109,7 @@ class Recommendation:
     more_accurate: PricedPoint | None = None
     vs_cheaper: dict[str, Any] | None = None
     nearest: PricedPoint | None = None
+    selected_by: str = selection.SELECTED_BY
 
     @property
     def feasible(self) -> list[PricedPoint]:
@@ -171,14 +177,21 @@ class CostPerformanceAnalysis:
                 if broken]
 
     def recommend(self, points: Sequence[ConfigPoint], constraints: Constraints = Constraints()) -> Recommendation:
-        """The most accurate point meeting every constraint (ties: the cheaper), with computed rationale,
-        a cheaper and a more accurate Pareto alternative, and Welch's test against the cheaper one.
-        With nothing feasible, ``best`` is None and ``nearest`` is the point with the smallest summed shortfall.
+        """The point meeting every constraint with the highest mean validation accuracy (the selection rule
+        of aggregate/selection.py, ties to the cheaper; points without validation accuracy are ranked on
+        accuracy), with computed rationale, a cheaper and a more accurate Pareto alternative, and Welch's
+        test against the cheaper one. Constraints are checked on the measured (test) accuracy, the number
+        a user is promised. With nothing feasible, ``best`` is None and ``nearest`` is the point with the
+        smallest summed shortfall.
         """
         priced = self.analyze(points)
         broken = {p.point.name: self.violations(p, constraints) for p in priced}
         rec = Recommendation(constraints, None, priced, {k: [t for t, _ in v] for k, v in broken.items()})
-        feasible = sorted(rec.feasible, key=lambda p: (-p.point.accuracy, p.cost))
+        on_val = any(p.val_accuracy is not None for p in points)
+        rec.selected_by = selection.SELECTED_BY if on_val else "accuracy"
+        feasible = selection.rank(sorted(rec.feasible, key=lambda p: p.cost),
+                                  (lambda p: p.point.val_accuracy) if on_val else (lambda p: p.point.accuracy),
+                                  (lambda p: p.point.val_loss) if on_val else (lambda p: None))
         if not feasible:
             rec.nearest = min(priced, key=lambda p: sum(s for _, s in broken[p.point.name]), default=None)
             return rec
@@ -199,8 +212,12 @@ class CostPerformanceAnalysis:
             "of all configurations"
         if len(feasible) > 1:
             runner = feasible[1]
-            lines = [(f"Best accuracy {within}: {best.point.accuracy:.4f} vs {runner.point.accuracy:.4f} "
-                      f"({runner.point.name}), {len(feasible)} of {len(rec.priced)} configurations feasible")]
+            on_val = rec.selected_by == selection.SELECTED_BY
+            chosen_on = (lambda p: p.point.val_accuracy or math.nan) if on_val else (lambda p: p.point.accuracy)
+            test = f"; test accuracy {best.point.accuracy:.4f}" if on_val else ""
+            lines = [(f"Best {'validation ' if on_val else ''}accuracy {within}: {chosen_on(best):.4f} vs "
+                      f"{chosen_on(runner):.4f} ({runner.point.name}){test}, {len(feasible)} of {len(rec.priced)} "
+                      "configurations feasible")]
         else:
             lines = [f"The only configuration of {len(rec.priced)} that meets every constraint"]
         full = [p for p in rec.priced if p.point.details.get("method") == "full" and p is not best]

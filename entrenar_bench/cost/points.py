@@ -1,8 +1,9 @@
 """Measured configuration points from a cost-performance sweep directory (the runs on disk).
 
 Runs are grouped by their ``configuration`` key (set by each ``cost_config`` option). Per
-configuration: accuracy = mean (and sample std) of the completed runs' test accuracy; hours = mean
-measured training wall time / 3600; memory = the largest measured peak; device = where they ran.
+configuration: accuracy = mean (and sample std) of the completed runs' test accuracy; validation
+accuracy and loss = their means (what ``recommend`` chooses on); hours = mean measured training wall
+time / 3600; memory = the largest measured peak; device = where they ran.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from entrenar_bench.aggregate.collect import Collection, collect
 from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import NAME_KEY
 from entrenar_bench.cost.model import MIXED
-from entrenar_bench.run.record import CorruptRecord, read_result
+from entrenar_bench.run.record import CorruptRecord, field_of, read_result
 
 COLUMN = f"cfg:{NAME_KEY}"
 METHODS = {"lora": "LoRA", "full": "Full fine-tune", "none": "From scratch"}
@@ -51,18 +54,27 @@ def _first_record(sweep_dir: Path, jobs: list[str]) -> dict[str, Any]:
 def _details(sweep_dir: Path, jobs: list[str]) -> dict[str, Any]:
     """Method, rank, learning rate, batch size... from the resolved config of the configuration's first run."""
     record = _first_record(sweep_dir, jobs)
-    config = record.get("config") or {}
-    method = (config.get("finetune") or {}).get("method", "none")
-    details: dict[str, Any] = {"method": method, "method_name": METHODS.get(method, str(method))}
+    method = field_of(record, "config.finetune.method")
+    method = method if isinstance(method, str) else "none"  # a record read from disk may hold anything
+    details: dict[str, Any] = {"method": method, "method_name": METHODS.get(method, method)}
     for name, key in DETAILS.items():
-        value: Any = config
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is not None:
+        value = field_of(record, f"config.{key}")
+        if isinstance(value, (str, int, float, bool)):
             details[name] = value
-    details["trainable_params"] = (record.get("params") or {}).get("trainable")
-    details["memory_kind"] = record.get("peak_memory_kind")
+    for name, key in (("epochs", "finetune.epochs"), ("learning_rate", "finetune.lr"), ("student", "finetune.base.name")):
+        value = field_of(record, key)  # what the fine-tuning run did: its own epochs and rate, its base student
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            details[name] = value
+    trainable = field_of(record, "params.trainable")
+    details["trainable_params"] = trainable if isinstance(trainable, int) and not isinstance(trainable, bool) else None
+    kind = record.get("peak_memory_kind")
+    details["memory_kind"] = kind if isinstance(kind, str) else None
     return details
+
+
+def _mean(rows: pd.DataFrame, column: str) -> float | None:
+    values = pd.to_numeric(rows[column], errors="coerce").dropna() if column in rows else pd.Series(dtype=float)
+    return float(values.mean()) if len(values) else None
 
 
 def points_from_collection(collection: Collection) -> list[ConfigPoint]:
@@ -87,6 +99,8 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
             memory_gb=float(rows["peak_memory_gb"].astype(float).max()),
             device=devices[0] if len(devices) == 1 else f"{MIXED}{'; '.join(devices)}",
             details=_details(collection.sweep_dir, list(rows["job"])),
+            val_accuracy=_mean(rows, "val_accuracy"),
+            val_loss=_mean(rows, "val_loss"),
         ))
     return points
 

@@ -1,12 +1,15 @@
-"""The ``cost-performance`` and ``recommend`` reports: a JSON document and the spec's text layout."""
+"""The ``cost-performance`` and ``recommend`` reports: a JSON document, the spec's text layout, and
+``pareto.png`` (every run, each configuration's mean and 95% CI against its cost, the front, the winner)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from entrenar_bench.aggregate import plots, selection
 from entrenar_bench.aggregate.collect import Collection
-from entrenar_bench.aggregate.report import failure_text, failures
+from entrenar_bench.aggregate.report import ci_text, failure_text, failures
+from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.aggregate.text import table, title
 from entrenar_bench.cost.analysis import CostPerformanceAnalysis, PricedPoint, Recommendation
 from entrenar_bench.cost.model import assumption_text, money, pricing_formula
@@ -40,6 +43,7 @@ def point_entry(p: PricedPoint) -> dict[str, Any]:
     return {
         "config": p.point.name, "method": d.get("method"), "rank": d.get("rank"), "n": len(p.point.accuracies),
         "accuracy": p.point.accuracy, "accuracy_std": p.point.accuracy_std, "accuracies": list(p.point.accuracies),
+        "ci95": describe(p.point.accuracies)["ci95"], "val_accuracy": p.point.val_accuracy,
         "measured_hours": p.point.hours, "measured_device": p.point.device, "factor_assumed": p.factor_assumed,
         "hours": p.hours, "cost": p.cost, "memory_gb": p.point.memory_gb, "fits_gpu_memory": p.fits_gpu_memory,
         "trainable_params": d.get("trainable_params"), "accuracy_per_dollar": p.accuracy_per_dollar,
@@ -68,20 +72,38 @@ def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[
         "problems": collection.problems,
     }
     rows = [[p.point.name, f"{p.hours:.3g}", money(p.cost), f"{p.point.accuracy:.3f}", _std(p.point.accuracy_std),
-             str(len(p.point.accuracies)), f"{p.point.memory_gb:.3g}" + ("" if p.fits_gpu_memory else " (too big)"),
-             "Yes" if p.pareto else "No"] for p in priced]
+             ci_text(entry["ci95"]), str(len(p.point.accuracies)),
+             f"{p.point.memory_gb:.3g}" + ("" if p.fits_gpu_memory else " (too big)"), "Yes" if p.pareto else "No"]
+            for p, entry in zip(priced, document["results"])]
     head = f"Cost-Performance Analysis ({gpu.name} @ ${gpu.cost_per_hour:.2f}/hr)"
     lines = [title(head), "",
-             table(["Config", "Hours", "Cost", "Accuracy", "Std Dev", "n", "Memory (GB)", "Pareto"], rows), "",
-             f"Pareto Frontier: {pareto_count} configurations ({', '.join(objectives)})"]
+             table(["Config", "Hours", "Cost", "Accuracy", "Std Dev", "95% CI", "n", "Memory (GB)", "Pareto"], rows),
+             "", f"Pareto Frontier: {pareto_count} configurations ({', '.join(objectives)})"]
     if winner:
         lines.append(f"Cost efficiency winner: {winner.point.name} ({winner.accuracy_per_dollar:.4g} acc/$)")
     lines += ["", *_pricing_lines(document)]
     if kinds:
         lines.append(f"Memory: {'; '.join(document['memory_kind'])}.")
+    plot = _pareto_plot(document, head, collection)
+    if plot:
+        document["plot"] = plot
+        lines.append(f"Plot: {plot}")
     lines.append(f"Sweep: {collection.sweep_dir}")
     lines += failure_text(document["failures"], collection.problems)
     return document, "\n".join(lines)
+
+
+def _pareto_plot(document: dict[str, Any], heading: str, collection: Collection) -> str | None:
+    """``pareto.png`` in the sweep directory: cost against accuracy, the front, the winner labelled."""
+    winner = (document["cost_efficiency_winner"] or {}).get("config")
+    points = [{"name": r["config"], "cost": r["cost"], "values": r["accuracies"], "pareto": r["pareto"],
+               "accuracy": {"mean": r["accuracy"], "ci95": r["ci95"]}} for r in document["results"]]
+    try:
+        return str(plots.pareto_plot(collection.sweep_dir / "pareto.png", points, winner, heading))
+    except OSError as e:
+        collection.problems.append(f"pareto.png not written: {e}")
+        collection.unwritten.append(f"pareto.png not written: {e}")
+        return None
 
 
 def _settings(p: PricedPoint) -> list[tuple[str, str]]:
@@ -117,6 +139,7 @@ def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation
         "rationale": rec.rationale,
         "alternatives": alternatives,
         "significance_vs_cheaper": rec.vs_cheaper,
+        "selected_by": rec.selected_by, "tie_rule": selection.TIE_RULE + " (the table's order: cheaper first)",
         "candidates": [{**point_entry(p), "excluded_by": rec.violations[p.point.name]} for p in rec.priced],
         "nearest": point_entry(rec.nearest) if rec.nearest else None,
         "source": source,
@@ -133,9 +156,11 @@ def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation
     else:
         b = rec.best
         std = f" ± {b.point.accuracy_std:.3f}" if b.point.accuracy_std is not None else ""
+        chosen = (f"; chosen on validation accuracy {b.point.val_accuracy:.3f}"
+                  if rec.selected_by == selection.SELECTED_BY else "")
         lines += ["Recommended Configuration:", *(f"  {k}: {v}" for k, v in _settings(b)), "",
                   "Expected Results:",
-                  f"  Accuracy: {b.point.accuracy:.3f}{std} (n={len(b.point.accuracies)})",
+                  f"  Accuracy: {b.point.accuracy:.3f}{std} (n={len(b.point.accuracies)}, test{chosen})",
                   f"  Training Time: {b.hours:.3g} hours",
                   f"  Cost: {money(b.cost)}",
                   f"  Memory: {b.point.memory_gb:.3g} GB", "",

@@ -12,10 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from entrenar_bench.aggregate.collect import Collection, SweepError
-from entrenar_bench.sweep.plan import seed_overrides
-from entrenar_bench.sweep.compose import expand_jobs
-from entrenar_bench.errors import NoResults, UsageError
-from entrenar_bench.sweep.launch import new_sweep_dir, quote_value, run_sweep
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import (
     BENCH,
@@ -27,6 +23,10 @@ from entrenar_bench.cost.configs import (
     write_options,
 )
 from entrenar_bench.cost.points import NotCostSweep, points_from_sweep
+from entrenar_bench.errors import NoResults, UsageError
+from entrenar_bench.sweep.compose import expand_jobs
+from entrenar_bench.sweep.launch import new_sweep_dir, run_sweep
+from entrenar_bench.sweep.plan import bench_defaults, quote_value, seed_overrides
 
 OPTIONS_DIR = "configurations"
 PREFIX = "sweep_"  # keeps the sweep's options apart from the packaged ones of the same name

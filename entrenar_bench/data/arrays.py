@@ -3,7 +3,10 @@
 Contract for any data module named by ``_target_`` in ``conf/data``: a
 ``LightningDataModule`` whose ``setup()`` fills ``input_shape`` (per-sample shape),
 ``num_classes`` and ``num_train``, with ``train_dataloader``, ``val_dataloader`` and
-``test_dataloader`` yielding ``(x, y)`` batches. Nothing here downloads anything.
+``test_dataloader`` yielding ``(x, y)`` batches. Shared with the token modules (``text.py``):
+``task`` ("classification" here) picks the objective, ``model_kwargs()`` is what the model builder
+is given, ``pretrain_dataloader()`` is what a cached teacher trains on, ``student_only_keys`` are
+config keys that do not change a teacher's data. Nothing here downloads anything.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ def stratified_split(
 
 class ArrayDataModule(L.LightningDataModule):
     """Holds the three splits as tensors; batches are gathered by index (no per-sample collate)."""
+
+    task = "classification"
+    student_only_keys: tuple[str, ...] = ()
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0):
         super().__init__()
@@ -59,6 +65,9 @@ class ArrayDataModule(L.LightningDataModule):
         self.num_classes = int(y.max()) + 1
         self.num_train = len(parts["train"][1])
 
+    def model_kwargs(self) -> dict:
+        return {"input_shape": list(self.input_shape), "num_classes": self.num_classes}
+
     def _loader(self, split: str, shuffle: bool, with_index: bool = False) -> DataLoader:
         dataset = self.splits[split]
         if with_index:
@@ -68,6 +77,10 @@ class ArrayDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
+
+    def pretrain_dataloader(self) -> DataLoader:
+        """A cached teacher trains on the same training split as the student."""
+        return self.train_dataloader()
 
     def indexed_train_dataloader(self) -> DataLoader:
         """Training batches ``(x, y, index)``: the index lets precomputed teacher outputs be looked up."""

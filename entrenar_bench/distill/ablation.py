@@ -13,15 +13,14 @@ from entrenar_bench.distill.settings import DistillSettings
 
 
 class Component(NamedTuple):
-    label: str  # "- temperature scaling"
-    short: str  # "- temp - attn" for removed pairs
+    label: str  # "temperature scaling": the ablation row reads "without temperature scaling"
     removal: dict  # DistillSettings fields set when removed
 
 
 COMPONENTS: dict[str, Component] = {
-    "temperature": Component("temperature scaling", "temp", {"temperature_scaling": False}),  # T=1, no T²
-    "attention_loss": Component("attention loss", "attn", {"attention_weight": 0.0}),
-    "layer_matching": Component("layer matching", "layers", {"layer_weight": 0.0}),
+    "temperature": Component("temperature scaling", {"temperature_scaling": False}),  # T=1, no T²
+    "attention_loss": Component("attention loss", {"attention_weight": 0.0}),
+    "layer_matching": Component("layer matching", {"layer_weight": 0.0}),
 }
 FULL = "full"
 
@@ -49,10 +48,9 @@ def apply_ablation(settings: DistillSettings, removed: list[str]) -> DistillSett
     return dataclasses.replace(settings, **changes)
 
 
-def describe(removed: list[str]) -> str:
-    """Row label of the spec's ablation table."""
+def describe(removed: list[str], strategy: str | None = None) -> str:
+    """Row label of the ablation table, spelled out: ``Full model (combined)``,
+    ``without temperature scaling``, ``without temperature scaling and attention loss``."""
     if not removed:
-        return "Full model"
-    if len(removed) == 1:
-        return f"- {COMPONENTS[removed[0]].label}"
-    return " ".join(f"- {COMPONENTS[n].short}" for n in removed)
+        return f"Full model ({strategy})" if strategy else "Full model"
+    return "without " + " and ".join(COMPONENTS[n].label for n in removed)

@@ -59,13 +59,14 @@ class DistillationModule(L.LightningModule):
         self.teacher_inputs = teacher_inputs
         self.teacher_outputs: tuple[torch.Tensor, list[torch.Tensor]] | None = None
         self.needs_hidden = bool(objective.layer_map or objective.attention_map)
-        self.eval_metrics = nn.ModuleDict(
-            {
-                split: MetricCollection(
-                    {"accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"), "loss": MeanMetric()}
-                )
-                for split in EVAL_SPLITS
-            }
+        self.val_curve: dict[str, float] = {}  # the last validation pass, logged with its epoch's training loss
+        self.num_classes = num_classes
+        self.eval_metrics = nn.ModuleDict({split: self.make_metrics() for split in EVAL_SPLITS})
+
+    def make_metrics(self) -> MetricCollection:
+        """The metrics of one held-out split."""
+        return MetricCollection(
+            {"accuracy": MulticlassAccuracy(num_classes=self.num_classes, average="micro"), "loss": MeanMetric()}
         )
 
     def train(self, mode: bool = True) -> DistillationModule:
@@ -93,7 +94,8 @@ class DistillationModule(L.LightningModule):
         hidden = [torch.cat([c[1][i] for c in chunks]) for i in range(len(chunks[0][1]))]
         self.teacher_outputs = (logits, hidden)
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+    def batch_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The objective's weighted loss on one training batch ``(x, y[, index])``."""
         x, y = batch[0], batch[1]
         x = random_shift(x, self.augment_shift)
         if self.needs_hidden:
@@ -107,16 +109,21 @@ class DistillationModule(L.LightningModule):
             teacher_hidden = [h[index] for h in self.teacher_outputs[1]]
         elif self.teacher is not None:
             teacher_logits, teacher_hidden = self._teacher_forward(x)
-        loss = self.objective(logits, y, teacher_logits, hidden, teacher_hidden)["loss"]
+        return self.objective(logits, y, teacher_logits, hidden, teacher_hidden)["loss"]
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        loss = self.batch_loss(batch)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
         self.epoch_loss = self.epoch_loss + loss.detach()  # not self.log: its per-step cost shows here
+        self.epoch_steps += 1
         return loss
 
     def on_train_epoch_start(self) -> None:
         self.epoch_loss = torch.zeros((), device=self.device)
+        self.epoch_steps = 0
 
     def on_train_epoch_end(self) -> None:
         """Checked once an epoch, not every step, so a GPU never waits on a host sync per step."""
@@ -124,17 +131,43 @@ class DistillationModule(L.LightningModule):
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} in epoch {self.current_epoch}")
         self.lr_schedulers().step()
+        self.log_epoch(loss / max(1, self.epoch_steps))
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def log_epoch(self, train_loss: float) -> None:
+        """The learning curve, one logged row an epoch (``metrics.csv`` under a CSV logger): the epoch's mean
+        training loss and, after the epochs that validated, the validation metrics (``val/<name>``)."""
+        self.log("train/loss", train_loss)
+        for name, value in self.val_curve.items():
+            self.log(f"val/{name}", value)
+        self.val_curve = {}
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self.update_metrics(batch, self.eval_metrics["val"], "val")
+
+    def on_validation_epoch_end(self) -> None:
+        """Kept for the epoch's row (logged here, they would make a second row for the same epoch)."""
+        metrics = self.eval_metrics["val"]
+        self.val_curve = {name: float(value) for name, value in self.split_results(metrics).items()}
+        metrics.reset()
+
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> None:
+        split = EVAL_SPLITS[dataloader_idx]
+        self.update_metrics(batch, self.eval_metrics[split], split)
+
+    def update_metrics(self, batch: tuple[torch.Tensor, ...], metrics: MetricCollection, split: str) -> None:
+        """Accuracy and cross-entropy of the student on one held-out batch ``(x, y)``."""
         x, y = batch
         logits = self.student(x)
-        metrics = self.eval_metrics[EVAL_SPLITS[dataloader_idx]]
         metrics["accuracy"].update(logits, y)
         metrics["loss"].update(nn.functional.cross_entropy(logits, y, reduction="none"))
 
+    def split_results(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
+        """What is logged for a held-out split (``<split>/<name>``): the metrics' values."""
+        return metrics.compute()
+
     def on_test_epoch_end(self) -> None:
         for split, metrics in self.eval_metrics.items():
-            for name, value in metrics.compute().items():
+            for name, value in self.split_results(metrics).items():
                 self.log(f"{split}/{name}", value, add_dataloader_idx=False)
             metrics.reset()
 

@@ -2,7 +2,8 @@
 
 ``loss = (1−α)·CE(z_s, y) + α·logit_term + layer_weight·PKD + attention_weight·AT``
 
-where ``logit_term`` is Hinton KD (``kl``), logit MSE (``mse``) or absent (``none``).
+where ``logit_term`` is Hinton KD (``kl``), logit MSE (``mse``), one of the token-level divergences
+of ``token_losses.py`` (each sample one token) or absent (``none``).
 Every strategy in ``conf/distill`` is a setting of these weights.
 """
 
@@ -16,6 +17,7 @@ from torch import nn
 
 from entrenar_bench.distill import losses
 from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.distill.token_losses import settings_divergence
 
 
 def uniform_layer_map(num_student: int, num_teacher: int) -> list[int]:
@@ -106,8 +108,11 @@ class DistillationObjective(nn.Module):
                 terms["kd"] = losses.hinton_kd(
                     student_logits, teacher_logits, s.effective_temperature, scale_t2=s.temperature_scaling
                 )
-            else:
+            elif s.logit_loss == "mse":
                 terms["kd"] = losses.logit_mse(student_logits, teacher_logits)
+            else:  # a token-level divergence, each sample taken as one token
+                every = torch.ones(len(student_logits), 1, dtype=torch.bool, device=student_logits.device)
+                terms["kd"] = settings_divergence(s, student_logits[:, None], teacher_logits[:, None], every)
             loss = (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
         if self.layer_map:
             pairs = [

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+LOGIT_LOSSES = ("kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd", "mse", "none")
+TEACHER_OUTPUTS = ("cached", "online")
 STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # conf/distill, the spec's table order
 
 
@@ -16,12 +18,16 @@ class DistillSettings:
     """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error."""
 
     name: str = "kd"
-    logit_loss: str = "kl"  # kl | mse | none
+    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none (token_losses.py)
     temperature: float = 4.0
     alpha: float = 0.7
     temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)
     layer_weight: float = 0.0
     attention_weight: float = 0.0
+    beta: float = 0.5  # jsd: weight of the teacher in the mixture m = β·p + (1−β)·q
+    skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
+    teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
+    teacher_top_k: int = 0  # cached outputs: 0 = full logits (exact); k = top-k log-probs + the remaining mass
 
     @property
     def effective_temperature(self) -> float:
@@ -34,3 +40,8 @@ class DistillSettings:
     @property
     def needs_hidden(self) -> bool:
         return self.layer_weight > 0 or self.attention_weight > 0
+
+    @property
+    def uses_cached_outputs(self) -> bool:
+        """The teacher's stored outputs stand in for it: logits only, and not asked to run online."""
+        return self.needs_teacher and not self.needs_hidden and self.teacher_outputs == "cached"

@@ -16,9 +16,11 @@ Only ``forward_kl`` and ``reverse_kl`` multiply by T² (Hinton's gradient-scale 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
+
+from entrenar_bench.distill.settings import DistillSettings
 
 
 def _log_probs(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +107,26 @@ def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: 
     return _masked_mean(diff.pow(2).mean(dim=-1), mask)
 
 
+def hidden_state_mse(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor) -> torch.Tensor:
+    """PKD (Sun et al. 2019) on token states: mean over layer pairs of the masked token mean of
+    ``mean_d (P(h_s) − h_t)²``, each pair a projected (B, T, D_t) student state and its teacher state."""
+    return torch.stack([_masked_mean((s.float() - t.detach().float()).pow(2).mean(dim=-1), mask)
+                        for s, t in pairs]).mean()
+
+
+def attention_kl(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """MiniLM (Wang et al. 2020) attention transfer: mean over layer pairs of the masked mean over query
+    positions of ``KL(ā_t ‖ ā_s) = Σ_k ā_t (log ā_t − log ā_s)``, with ``ā`` a layer's (B, H, T, T)
+    attention probabilities averaged over heads (so teacher and student may have different head counts).
+    Positions a causal mask hides are 0 on both sides and add nothing."""
+    terms = []
+    for student, teacher in pairs:
+        a_s, a_t = student.float().mean(dim=1), teacher.detach().float().mean(dim=1)
+        per_query = (a_t * (a_t.clamp_min(eps).log() - a_s.clamp_min(eps).log())).sum(dim=-1)
+        terms.append(_masked_mean(per_query, mask))
+    return torch.stack(terms).mean()
+
+
 TOKEN_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "kl": forward_kl,
     "reverse_kl": reverse_kl,
@@ -133,6 +155,14 @@ def token_divergence(name: str, student_logits: torch.Tensor, teacher_logits: to
     return TOKEN_LOSSES[name](student_logits, teacher_logits, mask, **options)
 
 
+def settings_divergence(settings: DistillSettings, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                        mask: torch.Tensor) -> torch.Tensor:
+    """The divergence ``settings.logit_loss`` at the settings' temperature (T², unless ablated), β and λ."""
+    return token_divergence(settings.logit_loss, student_logits, teacher_logits, mask,
+                            temperature=settings.effective_temperature, scale_t2=settings.temperature_scaling,
+                            beta=settings.beta, lam=settings.skew_lambda)
+
+
 def token_top1_matches(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token accuracy counts: ``(#unmasked positions where argmax_v logits == target, #unmasked)``.
 
@@ -141,3 +171,16 @@ def token_top1_matches(logits: torch.Tensor, targets: torch.Tensor, mask: torch.
     mask = mask.bool()
     correct = (logits.argmax(dim=-1) == targets) & mask
     return correct.sum(), mask.sum()
+
+
+def masked_token_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of a (B, T) per-token value over the True positions of ``mask`` (0 when there are none)."""
+    return _masked_mean(per_token, mask)
+
+
+def kl_from_probs(probs: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``KL(P ‖ q) = Σ_v P log P − P log q`` against a known (B, T, V) distribution ``P`` that may hold
+    zeros (``0 log 0 = 0``), e.g. a source's true next-token distribution; masked token mean."""
+    probs = probs.float()
+    log_q = torch.log_softmax(student_logits.float(), dim=-1)
+    return _masked_mean((torch.xlogy(probs, probs) - probs * log_q).sum(dim=-1), mask)

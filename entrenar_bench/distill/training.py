@@ -1,24 +1,58 @@
-"""Fit a DistillationModule with a Lightning Trainer from config, then evaluate it."""
+"""Fit a DistillationModule with a Lightning Trainer from config, then evaluate it.
+
+A run can resume from a mid-run checkpoint (``distill/checkpoints.py``) and span several devices
+(``distill/distributed.py``).
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import platform
 import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig
 
+from entrenar_bench.distill.checkpoints import AtomicCheckpointIO, EpochCheckpoint, join_curve, read_curve
+from entrenar_bench.distill.distributed import (
+    TrainingClock, eval_shard, gather, ranks, train_shard,
+)
 from entrenar_bench.distill.memory import PeakMemory
 
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")  # the frozen teacher
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")  # synced by torchmetrics
+warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
+warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*")  # no curve
+warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")  # the run dir
+
+VAL_POINTS = 10  # validation passes a run makes for its learning curve: every ceil(epochs / 10) epochs
+
+
+def _lightning_logs_through_root() -> None:
+    """Importing Lightning gives its ``lightning`` logger a console handler of its own and sets its loggers to
+    INFO, after Hydra configured logging: each line then printed twice (its handler and Hydra's root one),
+    with per-run banners (GPU/TPU available, a litlogger advertisement). Under a configured root logger,
+    Lightning's handler goes and its loggers keep warnings, as ``conf/hydra/default.yaml`` asks of later jobs."""
+    if logging.getLogger().hasHandlers():
+        for handler in list(logging.getLogger("lightning").handlers):
+            logging.getLogger("lightning").removeHandler(handler)
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_lightning_logs_through_root()
 
 
 @dataclass
@@ -46,35 +80,78 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {cpu_model()}"
 
 
+def curve_settings(module: L.LightningModule, log_dir: Path | None, epochs: int) -> dict:
+    """Trainer arguments for per-epoch metrics in ``log_dir/metrics.csv`` (Lightning's CSVLogger): the
+    module's mean training loss every epoch and, where it can validate, its validation metrics every
+    ceil(epochs / VAL_POINTS) epochs (ten cheap passes over the validation split); none without ``log_dir``."""
+    if log_dir is None:
+        return {}
+    settings: dict = {"logger": CSVLogger(log_dir, name="", version="")}
+    if is_overridden("validation_step", module):
+        settings.update(limit_val_batches=1.0, check_val_every_n_epoch=max(1, math.ceil(epochs / VAL_POINTS)))
+    return settings
+
+
 def fit_and_evaluate(
     module: L.LightningModule,
     datamodule: L.LightningDataModule,
     trainer_cfg: DictConfig,
     epochs: int,
     train_loader: Iterable | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int | None = None,
+    log_dir: Path | None = None,
 ) -> FitResult:
-    """Train for ``epochs`` (timed, peak memory measured), then accuracy and CE loss on val and test."""
-    trainer: L.Trainer = instantiate(trainer_cfg, max_epochs=epochs)
+    """Train for ``epochs`` (timed, peak memory measured; 0: not at all), then evaluate on val and test.
+
+    Metrics: every value the module logs as ``test/<name>`` (as ``<name>``: at least ``accuracy`` and
+    ``loss``) and ``val/<name>`` (as ``val_<name>``). ``checkpoint``: the file a run resumes from when it
+    exists and saves to every ``checkpoint_every`` epochs. On several devices the metrics cover every rank's
+    share, ``time_s`` is the slowest rank's training time (``TrainingClock``: without the start of the other
+    ranks) and ``peak_memory_gb`` the largest of the per-device peaks.
+    ``log_dir``: where the learning curve goes (:func:`curve_settings`); its validation passes count in ``time_s``.
+    """
+    curves = curve_settings(module, log_dir, epochs)
+    saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
+    resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
+    earlier_curve = read_curve(log_dir) if resume else ""
+    clock = TrainingClock()
+    trainer: L.Trainer = instantiate(
+        trainer_cfg, max_epochs=epochs, callbacks=[c for c in (saver, clock) if c], use_distributed_sampler=False,
+        enable_checkpointing=saver is not None, plugins=[AtomicCheckpointIO()], **curves,
+    )
+    train_loader = train_loader or datamodule.train_dataloader()
+    eval_loaders = [datamodule.val_dataloader(), datamodule.test_dataloader()]
+    if trainer.world_size > 1:
+        train_loader = train_shard(train_loader, trainer)
+        eval_loaders = [eval_shard(loader, trainer) for loader in eval_loaders]
     device = trainer.strategy.root_device
-    with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        trainer.fit(module, train_dataloaders=train_loader or datamodule.train_dataloader())
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        time_s = time.perf_counter() - start
-    trainer.test(module, dataloaders=[datamodule.val_dataloader(), datamodule.test_dataloader()], verbose=False)
-    logged = trainer.callback_metrics
-    metrics = {
-        "accuracy": float(logged["test/accuracy"]),
-        "loss": float(logged["test/loss"]),
-        "val_accuracy": float(logged["val/accuracy"]),
-        "val_loss": float(logged["val/loss"]),
-    }
+    with ranks(trainer):
+        with PeakMemory(device) as memory:
+            start = time.perf_counter()
+            if epochs > 0:
+                trainer.fit(module, train_dataloaders=train_loader, ckpt_path=resume,
+                            val_dataloaders=eval_loaders[0] if "check_val_every_n_epoch" in curves else None)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            time_s = time.perf_counter() - start
+        trainer.loggers = []  # the curve holds one row an epoch; the final evaluation goes to result.json
+        trainer.test(module, dataloaders=eval_loaders, verbose=False)
+        if trainer.world_size > 1:
+            time_s = max(gather(trainer, clock.seconds))
+        peaks = gather(trainer, memory.peak_gb)
+    resumed_from = saver.resumed_from_epoch if saver else None
+    join_curve(log_dir, earlier_curve, resumed_from)
+    trained_epochs = epochs - (resumed_from or 0)
+    logged = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    metrics = {key.removeprefix("test/"): value for key, value in logged.items() if key.startswith("test/")}
+    metrics.update({f"val_{key.removeprefix('val/')}": value for key, value in logged.items() if key.startswith("val/")})
     return FitResult(
         metrics=metrics,
         time_s=time_s,
-        samples_per_s=epochs * datamodule.num_train / time_s,
-        peak_memory_gb=memory.peak_gb,
+        samples_per_s=trained_epochs * datamodule.num_train / time_s if trained_epochs else 0.0,
+        peak_memory_gb=max(peaks),
         peak_memory_kind=memory.kind,
         device=device_name(device),
+        extra={"resumed_from_epoch": resumed_from, "devices": trainer.world_size, "peak_memory_per_device_gb": peaks},
     )

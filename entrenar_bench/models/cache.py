@@ -2,8 +2,14 @@
 
 A cached model is named by what it is (``teachers/<key>/teacher.pt``, ``base_students/<key>/student.pt``,
 with a ``.json`` of its measured metrics beside it). Key: SHA-256 of the resolved model spec (name,
-seed, model, training settings) and data config. A file lock makes parallel jobs that need the same
-model train it once; the others wait and load it.
+seed, model, training settings) and data config, less the data keys that only change the student's
+data (``student_only_keys`` of the data module, e.g. a language model's ``train_subset``). A file lock
+makes parallel jobs that need the same model train it once; the others wait and load it.
+
+Both train on the data module's ``pretrain_dataloader()`` (for a language model the whole training split,
+of which the student distils on a small subset: a base student is pre-trained like one, then fine-tuned),
+with cross-entropy alone, in the module its data's ``task`` calls for. ``train.epochs: 0`` keeps a
+pretrained model as it is (only measured).
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from entrenar_bench.distill.lm_module import TokenDistillationModule
+from entrenar_bench.distill.lm_objective import TokenDistillationObjective
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.distill.distributed import one_device
 from entrenar_bench.distill.training import fit_and_evaluate
 from entrenar_bench.files import config_hash, write_atomic, write_json_atomic
 
@@ -39,32 +48,45 @@ class CachedModelKind:
     stem: str  # <stem>.pt, <stem>.json, <stem>.lock
     label: str  # for the log
 
+    def lock(self, directory: Path) -> FileLock:
+        return FileLock(str(directory / f"{self.stem}.lock"))
+
 
 TEACHER = CachedModelKind("teachers", "teacher", "teacher")
 BASE_STUDENT = CachedModelKind("base_students", "student", "base student")
 
 
-def model_key(spec: DictConfig, data_cfg: DictConfig) -> str:
-    """Each node resolved where it sits, so interpolations into the rest of the config (``${paths...}``) work."""
+def model_key(spec: DictConfig, data_cfg: DictConfig, ignored: tuple[str, ...] = ()) -> str:
+    """Each node resolved where it sits, so interpolations into the rest of the config (``${paths...}``) work;
+    the ``ignored`` data keys left out."""
+    data = OmegaConf.to_container(data_cfg, resolve=True)
     plain = {"model": OmegaConf.to_container(spec, resolve=True),
-             "data": OmegaConf.to_container(data_cfg, resolve=True)}
+             "data": {k: v for k, v in data.items() if k not in ignored}}
     return config_hash(plain)[:16]
 
 
 def build_model(model_cfg: DictConfig, datamodule: Any) -> nn.Module:
-    return instantiate(model_cfg, input_shape=list(datamodule.input_shape), num_classes=datamodule.num_classes)
+    """The model of ``model_cfg`` (``_target_``) built with its data module's ``model_kwargs()``."""
+    return instantiate(model_cfg, **datamodule.model_kwargs())
+
+
+def cross_entropy_module(model: nn.Module, datamodule: Any, train: DictConfig) -> L.LightningModule:
+    """``model`` trained with cross-entropy alone, in the module of its data's task."""
+    if datamodule.task == "causal_lm":
+        return TokenDistillationModule(model, TokenDistillationObjective(CE_ONLY), lr=train.lr,
+                                       weight_decay=train.weight_decay, reference=datamodule.reference)
+    return DistillationModule(model, DistillationObjective(CE_ONLY), datamodule.num_classes, lr=train.lr,
+                              weight_decay=train.weight_decay, augment_shift=train.augment_shift)
 
 
 def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any, directory: Path) -> None:
     """Train ``spec`` (name, seed, model, train) with cross-entropy alone; store weights and metrics."""
     L.seed_everything(spec.seed, workers=True, verbose=False)
     model = build_model(spec.model, datamodule)
-    module = DistillationModule(
-        model, DistillationObjective(CE_ONLY), datamodule.num_classes,
-        lr=spec.train.lr, weight_decay=spec.train.weight_decay, augment_shift=spec.train.augment_shift,
-    )
+    module = cross_entropy_module(model, datamodule, spec.train)
     log.info("training %s %s (cached at %s)", kind.label, spec.name, directory)
-    result = fit_and_evaluate(module, datamodule, cfg.trainer, spec.train.epochs)
+    result = fit_and_evaluate(module, datamodule, one_device(cfg.trainer), spec.train.epochs,
+                              datamodule.pretrain_dataloader())
     write_atomic(directory / f"{kind.stem}.pt", lambda f: torch.save(model.state_dict(), f))
     write_json_atomic(
         directory / f"{kind.stem}.json",
@@ -76,10 +98,11 @@ def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule:
 
 def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path]:
     """The model of ``spec`` for this run's data, trained and cached first if needed; in train mode."""
-    directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / model_key(spec, cfg.data)
+    key = model_key(spec, cfg.data, tuple(datamodule.student_only_keys))
+    directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / key
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{kind.stem}.pt"
-    with FileLock(str(directory / f"{kind.stem}.lock")):
+    with kind.lock(directory):
         if not weights.exists():
             _train(kind, spec, cfg, datamodule, directory)
     model = build_model(spec.model, datamodule)

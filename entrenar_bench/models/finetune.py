@@ -1,14 +1,17 @@
 """Fine-tuning: start the student from a pre-trained base student, then train all of it or a LoRA.
 
-The base student is the configured student model trained with cross-entropy alone on the run's
-data (``finetune.base``: seed and the training schema). It is made once and kept in the model cache
+The base student is the configured student model (or ``finetune.base.model``, named
+``finetune.base.name``, when set: a language model's base student is wider than its distilled one)
+trained with cross-entropy alone on the run's data (``finetune.base``: seed and the training schema).
+A fine-tuning run trains for ``finetune.epochs`` at ``finetune.lr`` (null: ``train``'s). It is made once and kept in the model cache
 (``models/cache.py``, ``base_students/<key>/student.pt``, keyed by the SHA-256 of the base settings,
 the student model and the data), so every job of a sweep that fine-tunes the same base loads it.
 
 ``finetune.method``:
   none  the student is built fresh and trained from scratch (the default);
   full  every weight of the base student trains;
-  lora  peft's LoRA on the base's Linear and Conv layers: ``W x + (alpha / r) B A x``, base weights frozen.
+  lora  peft's LoRA on ``finetune.target_modules`` (null: every Linear and Conv layer; on a Hugging Face
+        causal LM, its attention and MLP projections): ``W x + (alpha / r) B A x``, base weights frozen.
 """
 
 from __future__ import annotations
@@ -33,8 +36,12 @@ def check_finetune(cfg: DictConfig) -> None:
         raise ValueError(f"finetune.method must be one of {', '.join(FINETUNE_METHODS)}, got {ft.method!r}")
     if ft.method == "none":
         return
-    if isinstance(ft.base.epochs, bool) or not isinstance(ft.base.epochs, int) or ft.base.epochs < 1:
-        raise ValueError(f"finetune.base.epochs must be an integer >= 1, got {ft.base.epochs!r}")
+    # base.epochs 0: a pretrained student (student=pretrained_lm) is the base as it is
+    for key, value, least in (("base.epochs", ft.base.epochs, 0), ("epochs", 1 if ft.epochs is None else ft.epochs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"finetune.{key} must be an integer >= {least}, got {value!r}")
+    if ft.lr is not None and (isinstance(ft.lr, bool) or not isinstance(ft.lr, (int, float)) or ft.lr <= 0):
+        raise ValueError(f"finetune.lr must be a number > 0, got {ft.lr!r}")
     if ft.method == "lora":
         if isinstance(ft.r, bool) or not isinstance(ft.r, int) or ft.r < 1:
             raise ValueError(f"finetune.r must be an integer >= 1, got {ft.r!r}")
@@ -43,14 +50,25 @@ def check_finetune(cfg: DictConfig) -> None:
 
 
 def base_spec(cfg: DictConfig) -> DictConfig:
-    """The base student: the configured student model with ``finetune.base``'s seed and training."""
+    """The base student: ``finetune.base.model`` or the configured student model, with ``finetune.base``'s
+    seed and training."""
     base = OmegaConf.to_container(cfg.finetune.base, resolve=True)
+    name, model = base.pop("name"), base.pop("model")
     return OmegaConf.create({
-        "name": cfg.student.name,
+        "name": name or cfg.student.name,
         "seed": base.pop("seed"),
-        "model": OmegaConf.to_container(cfg.student.model, resolve=True),
+        "model": model or OmegaConf.to_container(cfg.student.model, resolve=True),
         "train": base,
     })
+
+
+def run_training(cfg: DictConfig) -> DictConfig:
+    """This run's optimisation: ``train``, with ``finetune.epochs`` and ``finetune.lr`` in their place when
+    fine-tuning and set (a pre-trained model is fine-tuned shorter, and often slower, than one from scratch)."""
+    ft = cfg.finetune
+    if ft.method == "none":
+        return cfg.train
+    return OmegaConf.merge(cfg.train, {key: ft[key] for key in ("epochs", "lr") if ft[key] is not None})
 
 
 def load_base_student(cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path] | None:
@@ -66,9 +84,13 @@ def load_base_student(cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path
 
 
 def adaptable_modules(model: nn.Module) -> list[str]:
-    """Names of every Linear and Conv layer: LoRA's default targets."""
+    """LoRA's default targets: a Hugging Face model's attention and MLP projections, else every Linear and Conv layer."""
     from torch import nn
 
+    if hasattr(model, "get_output_embeddings"):
+        from entrenar_bench.models.causal_lm import attention_and_mlp_projections
+
+        return attention_and_mlp_projections(model)
     adaptable = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
     return [name for name, module in model.named_modules() if isinstance(module, adaptable)]
 
@@ -86,10 +108,11 @@ def build_student(cfg: DictConfig, datamodule: Any,
     model, directory = base
     model.train()
     base_info = cached_metrics(BASE_STUDENT, directory)
+    train = run_training(cfg)
     info: dict[str, Any] = {
-        "method": method,
-        "base": {"cache": str(directory), "accuracy": base_info["metrics"]["accuracy"],
-                 "params": count_parameters(model)},
+        "method": method, "epochs": train.epochs, "lr": train.lr,
+        "base": {"name": base_info["config"]["name"], "cache": str(directory),
+                 "accuracy": base_info["metrics"]["accuracy"], "params": count_parameters(model)},
     }
     if method == "full":
         model.requires_grad_(True)

@@ -16,7 +16,7 @@ import yaml
 from filelock import FileLock
 
 from entrenar_bench.errors import UsageError
-from entrenar_bench.files import write_text_atomic
+from entrenar_bench.files import load_yaml, read_data, write_text_atomic
 
 SCHEMA = "entrenar-bench/research-artifact/1"
 TYPES = ("dataset", "model", "software", "paper", "report")
@@ -41,13 +41,13 @@ def parse_time(text: str) -> datetime:
 def load_artifact(path: Path) -> dict[str, Any]:
     """The artifact at ``path``; UsageError naming the problem if it is missing, malformed or not one."""
     try:
-        text = path.read_text()
+        text = read_data(path, follow_links=True)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such artifact (create one with `research init`)") from None
-    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as e:
-        raise UsageError(f"{path}: cannot read artifact ({e.__class__.__name__})") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read artifact ({e.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         raise UsageError(f"{path}: malformed artifact, not valid YAML ({' '.join(str(e).split())[:160]})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:

@@ -21,8 +21,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from entrenar_bench.errors import UsageError
+from entrenar_bench.errors import OutputError, UsageError
 from entrenar_bench.files import write_atomic, write_json_atomic, write_text_atomic
+from entrenar_bench.locks import HOLDER_SUFFIX
 from entrenar_bench.research.artifact import load_artifact, utc_now
 from entrenar_bench.research.digest import sha256_file
 from entrenar_bench.research.environment import environment, tool_version
@@ -40,7 +41,7 @@ def is_checkpoint(relative: Path) -> bool:
 def is_scratch(relative: Path) -> bool:
     """Leftovers of atomic writes and lock files: not part of any result."""
     name = relative.name
-    return name.endswith(".lock") or (name.startswith(".") and name.endswith(".tmp"))
+    return name.endswith((".lock", ".lock" + HOLDER_SUFFIX)) or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def copy_sweep(source: Path, target: Path, checkpoints: bool) -> int:
@@ -111,6 +112,8 @@ def build(artifact_path: Path, artifact: dict, sweeps: list[tuple[Path, list[dic
                                    for link in links]})
     write_json_atomic(root / "environment.json", environment())
     document = describe(artifact, contents, skipped, checkpoints)
+    # how many files the manifest lists (this one included): verify refuses a manifest that lost some
+    document["manifest_files"] = sum(1 for p in root.rglob("*") if p.is_file()) + 1
     write_json_atomic(root / "bundle.json", document)
     document["files"] = write_manifest(root)
     return document
@@ -124,8 +127,11 @@ def bundle(artifact_path: Path, output: Path | None = None, as_zip: bool = False
     target = output or artifact_path.parent / (artifact["id"] + (".zip" if as_zip else ""))
     if target.exists():
         raise UsageError(f"{target}: already exists (not overwritten; remove it or choose --output)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    except OSError as e:
+        raise OutputError(e.errno, e.strerror, str(target)) from None
     try:
         root = scratch / artifact["id"]
         root.mkdir()
@@ -138,6 +144,8 @@ def bundle(artifact_path: Path, output: Path | None = None, as_zip: bool = False
             write_atomic(target, write_zip)
         else:
             os.rename(root, target)
+    except OSError as e:  # a full disk while copying: nothing is left half-written
+        raise OutputError(e.errno, e.strerror, str(target)) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target, document

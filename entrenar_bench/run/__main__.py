@@ -12,6 +12,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.run.app import main
+from entrenar_bench.run.lifeline import follow_parent
 
 
 def one_line(error: BaseException) -> str:
@@ -24,6 +25,7 @@ def one_line(error: BaseException) -> str:
 
 
 if __name__ == "__main__":
+    follow_parent()  # started by entrenar-bench: never outlive it
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing: one line below
     try:
         main()

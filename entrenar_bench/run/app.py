@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,16 +24,21 @@ from hydra.types import RunMode
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from entrenar_bench import __version__
+from entrenar_bench import __version__, locks
 from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
 from entrenar_bench.distill.ablation import FULL, apply_ablation, parse_ablate
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash
 from entrenar_bench.run.checks import validate_config
-from entrenar_bench.run.record import COMPLETED, FAILED, CorruptRecord, computed_config, read_result, write_result
+from entrenar_bench.run.record import (
+    COMPLETED, FAILED, CorruptRecord, checkpoint_path, computed_config, read_result, remove_checkpoints, write_result,
+)
 
 log = logging.getLogger(__name__)
+
+JOB_LOCK = ".job.lock"
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # Lightning's, in its order
 
 
 class RunFailed(CompactHydraException):
@@ -51,10 +59,40 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
     """One job: validate, skip if already completed here, else train and write result.json.
 
     A completed record of the same config is returned as is (resume); a failed or corrupt
-    one is rerun. Raises RunFailed after recording a failure.
+    one is rerun, from its mid-run checkpoint if it has one. Raises RunFailed after recording a failure.
     """
     run_dir = Path(run_dir if run_dir is not None else HydraConfig.get().runtime.output_dir)
     validate_config(cfg)
+    with job_lock(run_dir):
+        try:
+            return _run(cfg, run_dir)
+        except OSError as e:  # the record cannot be written: a read-only place or a full disk
+            raise RunFailed(f"run failed ({run_dir}): {e}") from None
+
+
+def _first_rank() -> bool:
+    """False in the other processes of one run spread over several devices (read from the environment, as
+    Lightning does, without loading it)."""
+    rank = next((os.environ[v] for v in RANK_VARIABLES if v in os.environ), "0")
+    return rank.strip() in ("0", "")
+
+
+@contextmanager
+def job_lock(run_dir: Path) -> Iterator[None]:
+    """One trainer per job. A second process reaching a job that another trains (two multiruns into one
+    directory, or a resume beside a run by hand) waits for it, then finds its record: completed, it is
+    skipped. Only a run's first rank locks (its other ranks train beside it)."""
+    with ExitStack() as stack:
+        if _first_rank():
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(locks.hold(run_dir / JOB_LOCK, wait=True))
+            except OSError as e:
+                raise RunFailed(f"run failed ({run_dir}): cannot write there ({e.strerror})") from None
+        yield
+
+
+def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     job_config = OmegaConf.to_container(cfg, resolve=True)
     digest = config_hash(computed_config(job_config))
     try:
@@ -83,15 +121,20 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
     try:
         from entrenar_bench.run.job import train_student  # here, not at the top: see job.py
 
-        record.update(train_student(cfg, settings))
+        record.update(train_student(cfg, settings, checkpoint_path(run_dir, digest), run_dir))
         record["status"] = COMPLETED
     except Exception as e:  # any failure after validation is recorded, never lost
         record["error"] = f"{type(e).__name__}: {e}"
         record["finished_at"] = _now()
-        write_result(run_dir, record)
+        if _first_rank():
+            write_result(run_dir, record)
         raise RunFailed(f"run failed ({run_dir}): {record['error']}") from None
     record["finished_at"] = _now()
+    if not _first_rank():
+        return record
     write_result(run_dir, record)
+    if not cfg.train.keep_checkpoints:
+        remove_checkpoints(run_dir)
     log.info(
         "%s seed=%s accuracy=%.4f loss=%.4f time=%.1fs",
         record["distill"]["name"], cfg.seed, record["metrics"]["accuracy"], record["metrics"]["loss"], record["time_s"],

@@ -7,10 +7,13 @@ evaluated on the machine that launches) and into per-job placement at job start:
 - joblib: ``n_jobs`` workers = ``jobs_per_gpu`` x visible GPUs on ``trainer=gpu`` (else one
   per usable core); job ``i`` runs on GPU ``i mod #GPUs``. Workers are reused, so each job
   empties the previous job's CUDA cache and resets the peak-memory counters.
-- ray: each job asks for ``1 / jobs_per_gpu`` of a GPU; Ray sets ``CUDA_VISIBLE_DEVICES``.
+- ray: each job asks for ``1 / jobs_per_gpu`` of a GPU; Ray sets ``CUDA_VISIBLE_DEVICES``. On an existing
+  cluster (``launcher.address``) the workers are given the launching machine's ENTRENAR_BENCH_HOME.
 - submitit: one GPU per task; the scheduler sets ``CUDA_VISIBLE_DEVICES``.
 - threads: ``threads: null`` means usable cores / jobs running side by side on this machine,
   so k parallel jobs never oversubscribe the cores.
+- one run on N devices (``trainer.devices=N``): Lightning starts ranks 1..N-1 by re-running
+  ``python -m entrenar_bench.run`` (basic launcher), or SLURM starts all N (``launcher.tasks_per_node=N``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import copy
 import os
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from entrenar_bench.errors import ConfigError
 
 GPU_ACCELERATORS = ("gpu", "cuda")
 
@@ -55,7 +60,27 @@ def one_gpu(accelerator: str) -> int | None:
     return 1 if wants_gpu(accelerator) else None
 
 
-for _name, _fn in (("eb.joblib_workers", joblib_workers), ("eb.gpu_share", gpu_share), ("eb.one_gpu", one_gpu)):
+def ray_address(address: str | None) -> str:
+    """Ray's ``address``: ``local`` (a new Ray here, never one found running on this machine) unless a
+    cluster's ``HOST:PORT`` is given."""
+    return address or "local"
+
+
+def ray_object_store(address: str | None) -> int | None:
+    """Ray's ``object_store_memory``: the plugin's 75 MB for a Ray it starts here; none (the cluster's own
+    setting, which Ray requires) when joining an existing cluster at ``address``."""
+    return None if address else 75 * 1024**2
+
+
+def absolute(path: str) -> str:
+    """``path`` made absolute where the sweep is launched: what Ray's workers (whose working directory is
+    their own) are told ENTRENAR_BENCH_HOME is."""
+    return os.path.abspath(path)
+
+
+for _name, _fn in (("eb.joblib_workers", joblib_workers), ("eb.gpu_share", gpu_share), ("eb.one_gpu", one_gpu),
+                   ("eb.ray_address", ray_address), ("eb.ray_object_store", ray_object_store),
+                   ("eb.absolute", absolute)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
@@ -74,6 +99,34 @@ def parallel_jobs(cfg: DictConfig) -> int:
     return 1
 
 
+def device_count(devices) -> int | None:
+    """How many devices ``trainer.devices`` asks for; None where Lightning decides ("auto", -1)."""
+    if isinstance(devices, (list, tuple, ListConfig)):
+        return len(devices)
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()])
+    try:
+        count = int(devices)
+    except (TypeError, ValueError):
+        return None
+    return count if count > 0 else None
+
+
+def check_devices(cfg: DictConfig) -> None:
+    """A run on several devices needs a launcher that lets its other ranks start (see the module docstring)."""
+    count = device_count(cfg.trainer.get("devices", 1))
+    if not count or count == 1:
+        return
+    launcher = cfg.get("launcher") or {}
+    name = launcher.get("name", "basic")
+    if name == "submitit_slurm" and launcher.get("tasks_per_node", 1) != count:
+        raise ConfigError(f"trainer.devices={count} on SLURM needs launcher.tasks_per_node={count} "
+                          f"(SLURM starts one process per device)")
+    if name not in ("basic", "submitit_slurm"):
+        raise ConfigError(f"trainer.devices={count} needs launcher=basic or launcher=submitit_slurm "
+                          f"(with launcher.tasks_per_node={count}), not launcher={name}")
+
+
 def job_number() -> int:
     from hydra.core.hydra_config import HydraConfig
 
@@ -89,7 +142,7 @@ def place_job(cfg: DictConfig) -> DictConfig:
 
     threads = cfg.threads or max(1, usable_cores() // parallel_jobs(cfg))
     torch.set_num_threads(threads)
-    if not (wants_gpu(cfg.trainer.accelerator) and torch.cuda.is_available()):
+    if not (wants_gpu(cfg.trainer.accelerator) and torch.cuda.is_available()) or device_count(cfg.trainer.devices) != 1:
         return cfg
     launcher = (cfg.get("launcher") or {}).get("name", "basic")
     index = job_number() % torch.cuda.device_count() if launcher == "joblib" else 0

@@ -22,6 +22,8 @@ class TrainSchema:
     lr: float = 3.0e-3
     weight_decay: float = 0.0
     augment_shift: int = 0  # random +-N position shift per sample (image/signal data); 0 = none
+    checkpoint_every: Optional[int] = None  # epochs between mid-run checkpoints (resumable runs); None = off
+    keep_checkpoints: bool = False  # keep them in the run directory after the run completes
 
 
 @dataclass
@@ -37,6 +39,8 @@ class BaseStudentSchema(TrainSchema):
     """The pre-trained base student that ``finetune: full | lora`` start from: trained once, cached."""
 
     seed: int = 0
+    name: Optional[str] = None  # with model: a base student other than the run's student (null: the student)
+    model: Any = None
 
 
 @dataclass
@@ -46,6 +50,8 @@ class FinetuneSchema:
     alpha: Optional[float] = None
     dropout: float = 0.0
     target_modules: Optional[List[str]] = None
+    epochs: Optional[int] = None  # epochs of a fine-tuning run (null: train.epochs)
+    lr: Optional[float] = None  # its learning rate (null: train.lr)
     base: BaseStudentSchema = field(default_factory=BaseStudentSchema)
 
 
@@ -83,9 +89,11 @@ class SubmititSlurmLauncherSchema:
     account: Optional[str] = None
     qos: Optional[str] = None
     gpus_per_node: Optional[int] = None
+    tasks_per_node: int = 1  # = trainer.devices for one run on several devices (SLURM starts the processes)
     cpus_per_task: int = 1
-    mem_gb: float = 2
+    mem_gb: int = 2  # Hydra's submitit launcher takes whole GB
     timeout_min: int = 60
+    max_num_timeout: int = 3  # requeues after reaching the time limit (pre-emptions requeue without limit)
     array_parallelism: int = 256
 
 

@@ -5,6 +5,8 @@ sweep asked for)."""
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,12 +14,13 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, Override, RangeSweep
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.errors import UsageError
-from entrenar_bench.files import CONF_DIR
+from entrenar_bench.files import CONF_DIR, load_yaml
 from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
 from entrenar_bench.run.checks import validate_config
 
@@ -76,17 +79,51 @@ def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
             for o in parser.parse_overrides(list(overrides))
         ]
         cfg = compose_config(first, hydra_config=True)
-        jobs = sweep_jobs(cfg.hydra.sweeper.get("params") or {}, overrides)
+        jobs = sweep_jobs(cfg.hydra.sweeper.get("params") or {}, overrides, max_runs(overrides))
     except HydraException as e:
         raise _bad_override(e) from None
     return jobs, cfg
 
 
-def sweep_jobs(params: Mapping[str, Any], overrides: Sequence[str]) -> list[list[str]]:
+def max_runs(overrides: Sequence[str] = ()) -> int:
+    """``limits.max_runs``, the most jobs one sweep may have: the last ``limits.max_runs=N`` override, else
+    ``conf/config.yaml``'s. Read without composing, so a sweep too large to parse is refused before it is."""
+    for override in reversed(list(overrides)):
+        match = re.fullmatch(r"\+{0,2}limits\.max_runs=(\d+)", override.strip())
+        if match:
+            return int(match[1])
+    return int(load_yaml((CONF_DIR / "config.yaml").read_text())["limits"]["max_runs"])
+
+
+def count_values(override: Override) -> int:
+    """How many values an override sweeps over (1 if it sets one), without listing a range."""
+    if not override.is_sweep_override():
+        return 1
+    value = override.value()
+    if isinstance(value, RangeSweep):
+        if not value.step:
+            raise HydraException(f"{override.input_line}: a range with step 0")
+        return max(0, math.ceil((value.stop - value.start) / value.step))
+    return len(value.list) if isinstance(value, ChoiceSweep) else 1
+
+
+def count_jobs(overrides: Sequence[Override]) -> int:
+    """Jobs in the product the basic sweeper forms (a later override of a key replaces an earlier one), or
+    the values of the longest sweep if more: the basic sweeper lists every sweep, even one replaced later."""
+    counts = [(o.get_key_element(), count_values(o)) for o in overrides]
+    return max(math.prod(dict(counts).values()), max((n for _, n in counts), default=1))
+
+
+def sweep_jobs(params: Mapping[str, Any], overrides: Sequence[str], limit: int | None = None) -> list[list[str]]:
     """Every job's overrides, in Hydra's order: the sweeper's ``params`` first, then ``overrides``,
-    split as the basic sweeper splits them (HydraException on a bad override)."""
+    split as the basic sweeper splits them (HydraException on a bad override). More than ``limit`` jobs is a
+    UsageError, found by counting before anything is expanded."""
     arguments = [f"{k}={v}" for k, v in params.items()] + list(overrides)
-    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), None)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    if limit is not None and (count := count_jobs(parsed)) > limit:
+        raise UsageError(f"{count} runs in one sweep is more than limits.max_runs={limit}; "
+                         "sweep fewer runs or points (or raise it: -- limits.max_runs=N)")
+    batches = BasicSweeper.split_arguments(parsed, None)
     return [job for batch in batches for job in batch]
 
 

@@ -85,17 +85,27 @@ def seed_overrides(runs: int) -> list[str]:
     return [f"seed={','.join(str(s) for s in range(runs))}"]
 
 
-def param_sweep_overrides(name: str, start: float, end: float, step: float, runs: int) -> list[str]:
-    return [*seed_overrides(runs), f"distill.{name}={','.join(decimal_range(name, start, end, step))}"]
+def teacher_overrides(teachers: int) -> list[str]:
+    """``--teachers K``: K teachers (``teacher.seed`` 0..K-1, each trained once and cached) crossed with the
+    student seeds, planned after them (every seed meets every teacher before the next seed); nothing for
+    one teacher, the configured one. Aggregation then treats the teacher as a random factor."""
+    if not isinstance(teachers, int) or teachers < 1:
+        raise UsageError(f"--teachers must be a positive integer, got {teachers}")
+    return [] if teachers == 1 else [f"teacher.seed={','.join(str(t) for t in range(teachers))}"]
 
 
-def compare_overrides(strategies: Iterable[str], runs: int) -> list[str]:
+def param_sweep_overrides(name: str, start: float, end: float, step: float, runs: int, teachers: int = 1) -> list[str]:
+    return [*seed_overrides(runs), *teacher_overrides(teachers),
+            f"distill.{name}={','.join(decimal_range(name, start, end, step))}"]
+
+
+def compare_overrides(strategies: Iterable[str], runs: int, teachers: int = 1) -> list[str]:
     chosen = list(dict.fromkeys(s.strip() for s in strategies if s.strip()))
     known = (*STRATEGIES, BASELINE)
     unknown = [s for s in chosen if s not in known]
     if unknown or not chosen:
         raise UsageError(f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(known)}")
-    return [*seed_overrides(runs), f"distill={','.join(chosen)}"]
+    return [*seed_overrides(runs), *teacher_overrides(teachers), f"distill={','.join(chosen)}"]
 
 
 def ablation_variants(components: Iterable[str]) -> list[str]:
@@ -132,5 +142,6 @@ def mapping_to_overrides(mapping: Mapping[str, Any], prefix: str = "") -> list[s
     return out
 
 
-def ablation_overrides(components: Iterable[str], runs: int, base: Sequence[str] = ()) -> list[str]:
-    return [*base, *seed_overrides(runs), f"ablate={','.join(ablation_variants(components))}"]
+def ablation_overrides(components: Iterable[str], runs: int, base: Sequence[str] = (), teachers: int = 1) -> list[str]:
+    return [*base, *seed_overrides(runs), *teacher_overrides(teachers),
+            f"ablate={','.join(ablation_variants(components))}"]

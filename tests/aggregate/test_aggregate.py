@@ -96,7 +96,9 @@ def test_failed_missing_and_corrupt_runs_are_listed_not_dropped(sweep):
     document, text = generic_report(c)
     statuses = sorted(f["status"] for f in document["failures"])
     assert statuses == ["failed", "missing", "missing"]
-    assert any("corrupt result.json" in p for p in document["problems"])
+    damaged = [f for f in document["failures"] if "damaged" in (f["error"] or "")]
+    assert len(damaged) == 1 and "22/result.json damaged: not valid JSON" in damaged[0]["error"]
+    assert not document["problems"]  # listed once, as a run, not again as a problem
     assert next(g for g in document["groups"] if g["group"] == "kd")["n"] == 5  # failed run not averaged
     assert "Runs not completed: 3" in text and "NonFiniteLoss" in text
 
@@ -109,11 +111,18 @@ def test_expected_but_never_started_jobs_are_missing(sweep):
     assert len(never) == 5 and all("distill=attention" in f["overrides"] for f in never)
 
 
-def test_significance_lines_ordered_by_mean_and_holm_only():
-    pairs = [{"a": "kd", "b": "progressive", "p_adjusted": 0.01}, {"a": "combined", "b": "progressive", "p_adjusted": 0.02},
-             {"a": "kd", "b": "combined", "p_adjusted": 0.2}]
+def _pair(a, b, diff, p_adjusted, g=1.5):
+    return {"a": a, "b": b, "mean_diff": diff, "ci95": [diff - 0.005, diff + 0.005], "hedges_g": g,
+            "p_adjusted": p_adjusted}
+
+
+def test_significance_lines_ordered_by_mean_holm_only_with_ci_and_effect_size():
+    pairs = [_pair("kd", "progressive", -0.01, 0.01, g=-1.5), _pair("combined", "progressive", 0.01, 0.02),
+             _pair("kd", "combined", -0.02, 0.2)]
     means = {"kd": 0.87, "progressive": 0.88, "combined": 0.89}
-    assert significance_lines(pairs, means) == ["- combined > progressive", "- progressive > kd"]
+    assert significance_lines(pairs, means) == [
+        "- combined > progressive: +0.0100 (95% CI +0.0050 to +0.0150), Hedges' g = 1.50, p = 0.020 (Holm)",
+        "- progressive > kd: +0.0100 (95% CI +0.0050 to +0.0150), Hedges' g = 1.50, p = 0.010 (Holm)"]
 
 
 def test_minimum_detectable_effect_shrinks_with_n():

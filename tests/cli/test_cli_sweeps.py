@@ -67,6 +67,7 @@ def test_temperature_sweep_json_and_aggregate(run_cli):
     assert doc["sweep_type"] == "temperature" and doc["range"] == {"start": 1.0, "end": 2.0, "step": 1.0}
     assert [r["temperature"] for r in doc["results"]] == [1.0, 2.0] and all(r["n"] == 2 for r in doc["results"])
     assert doc["best_temperature"] in (1.0, 2.0) and "significantly_better_than_runner_up" in doc["best"]
+    assert doc["best"]["selected_by"] == "val_accuracy" and all("val_accuracy" in r for r in doc["results"])
     assert Path(doc["plot"]).is_file()
     agg = run_cli("aggregate", doc["sweep_dir"], "--format", "json")
     pairs = json.loads(agg.stdout)["pairs"]
@@ -83,6 +84,9 @@ def test_compare_reports_measured_time_and_memory(run_cli):
     assert all(r["time_s"] > 0 and r["memory_gb"] is not None and r["n"] == 2 for r in doc["results"])
     assert len(doc["pairs"]) == 1 and doc["pairs"][0]["p_adjusted"] is not None
     records = read_results(Path(doc["sweep_dir"]))
+    assert "4/4 done, 0 failed" in result.stderr
+    assert Path(doc["curves"]) == Path(doc["sweep_dir"]) / "curves.png" and Path(doc["curves"]).is_file()
+    assert all((job / "metrics.csv").is_file() for job in Path(doc["sweep_dir"]).iterdir() if job.name.isdigit())
     mean_time = sum(r["time_s"] for r in records if r["distill"]["name"] == "kd") / 2
     assert next(r for r in doc["results"] if r["strategy"] == "kd")["time_s"] == pytest.approx(mean_time)
 
@@ -93,7 +97,8 @@ def test_ablation_rows_and_base_file(run_cli, tmp_path):
     result = run_cli("ablation", "--base", str(base), "--components", "temperature,attention_loss", "--runs", "1",
                      "--", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
-    for row in ("Full model", "- temperature scaling", "- attention loss", "- temp - attn", "baseline"):
+    for row in ("Full model (combined)", "without temperature scaling", "without attention loss",
+                "without temperature scaling and attention loss", "baseline"):
         assert row in result.stdout
     sweep = Path(next(line.split("Sweep: ")[1] for line in result.stdout.splitlines() if line.startswith("Sweep: ")))
     records = read_results(sweep)

@@ -93,6 +93,15 @@ def test_recommend_ties_go_to_the_cheaper():
     assert A100.recommend(twins).best.point.name == "cheap"
 
 
+def test_recommend_chooses_on_validation_accuracy_and_says_so():
+    points = [ConfigPoint("test-lucky", 0.95, 1.0, 1.0, val_accuracy=0.90, val_loss=0.3),
+              ConfigPoint("val-best", 0.93, 2.0, 1.0, val_accuracy=0.92, val_loss=0.2),
+              ConfigPoint("val-tied-dearer", 0.94, 3.0, 1.0, val_accuracy=0.92, val_loss=0.2)]
+    rec = A100.recommend(points)
+    assert rec.best.point.name == "val-best" and rec.selected_by == "val_accuracy"  # the tie goes to the cheaper
+    assert rec.rationale[0].startswith("Best validation accuracy of all configurations: 0.9200 vs 0.9200")
+
+
 def test_recommend_says_when_not_significant():
     rec = A100.recommend(POINTS, Constraints(max_cost=40.0))
     assert rec.best.point.name == "LoRA r=64" and rec.cheaper.point.name == "LoRA r=32"

@@ -109,6 +109,7 @@ def test_cost_performance_then_recommend(run_cli, tmp_path):
     assert doc["results"][0]["trainable_params"] < doc["results"][1]["trainable_params"]
     assert "x factor(measured device) / 0.3" in doc["pricing"]["formula"]
     assert "assumption" in doc["pricing"]["assumption"]            # measured on a CPU here
+    assert Path(doc["plot"]) == sweep / "pareto.png" and Path(doc["plot"]).is_file()
     _check_priced(doc, read_results(sweep))
     assert [Path(link["dir"]) for link in yaml.safe_load(artifact.read_text())["sweeps"]] == [sweep.resolve()]
     assert sorted(p.name for p in (sweep / "configurations" / "cost_config").iterdir()) == \

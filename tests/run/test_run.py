@@ -33,6 +33,10 @@ def test_every_config_option_composes_and_validates(compose_cfg, group):
     for option in _options(group):
         prefix = "+" if group == "bench" else ""
         cfg = compose_cfg(f"{prefix}{group}={option}")
+        if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+            with pytest.raises(ConfigError, match="needs a CUDA GPU"):  # refused before anything runs
+                validate_config(cfg)
+            continue
         validate_config(cfg)
         assert cfg.seed == 0
 
@@ -81,9 +85,15 @@ def test_diverging_run_is_recorded_as_failed(compose_cfg, tmp_path):
     assert record["status"] == "failed" and "NonFiniteLoss" in record["error"]
 
 
-def test_raising_run_is_recorded_as_failed(compose_cfg, tmp_path):
-    with pytest.raises(RunFailed):
-        run(compose_cfg("distill=none", "data.batch_size=0", *FAST), tmp_path)
+def test_raising_run_is_recorded_as_failed(compose_cfg, tmp_path, monkeypatch):
+    from entrenar_bench.run import job
+
+    def broken(*args):
+        raise RuntimeError("out of luck")
+
+    monkeypatch.setattr(job, "train_student", broken)
+    with pytest.raises(RunFailed, match="out of luck"):
+        run(compose_cfg("distill=none", *FAST), tmp_path)
     assert read_result(tmp_path)["status"] == "failed"
 
 
