@@ -5,7 +5,7 @@ Contract for any data module named by ``_target_`` in ``conf/data``: a
 ``num_classes`` and ``num_train``, with ``train_dataloader``, ``val_dataloader`` and
 ``test_dataloader`` yielding ``(x, y)`` batches. Shared with the token modules (``text.py``):
 ``task`` ("classification" here) picks the objective, ``model_kwargs()`` is what the model builder
-is given, ``pretrain_dataloader()`` is what a cached teacher trains on, ``student_only_keys`` are
+is given, ``pretrain_dataloader()`` is what a cached teacher trains on, ``teacher_free_keys`` are
 config keys that do not change a teacher's data. Nothing here downloads anything.
 """
 
@@ -35,7 +35,7 @@ class ArrayDataModule(L.LightningDataModule):
     """Holds the three splits as tensors; batches are gathered by index (no per-sample collate)."""
 
     task = "classification"
-    student_only_keys: tuple[str, ...] = ()
+    teacher_free_keys: tuple[str, ...] = ()
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0):
         super().__init__()

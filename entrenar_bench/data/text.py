@@ -2,9 +2,9 @@
 
 Contract (shared with the image modules of ``arrays.py``): ``task`` says which kind of model and
 objective the data needs ("causal_lm" here), ``model_kwargs()`` what the model builder is given
-(``vocab_size``), ``student_only_keys`` which config keys change only the student's data (so they do not
-retrain a cached teacher). Every batch is ``(input_ids, mask, index)``: ``(B, L)`` token ids,
-``mask[b, t]`` True where token t is a target of the loss (False at position 0, on padding and on
+(``vocab_size``), ``teacher_free_keys`` which config keys a cached teacher does not depend on (changing
+them does not retrain it): the student's subset, the evaluation batch size. Every batch is
+``(input_ids, mask, index)``: ``(B, L)`` token ids, ``mask[b, t]`` True where token t is a target of the loss (False at position 0, on padding and on
 prompt positions), and each sequence's row in its split (to look up cached teacher outputs).
 Sequences are right-padded: a causal model's outputs at real positions never see the padding.
 
@@ -30,12 +30,15 @@ class TokenDataModule(L.LightningDataModule):
     """Holds ``(ids, mask)`` per split as tensors, split once by ``split_seed``; batches gathered by index."""
 
     task = "causal_lm"
-    student_only_keys = ("train_subset",)
+    teacher_free_keys = ("train_subset", "eval_batch_size")
 
     def __init__(self, batch_size: int = 32, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                 split_seed: int = 0, train_subset: int | None = None):
+                 split_seed: int = 0, train_subset: int | None = None, eval_batch_size: int | None = None):
+        """``eval_batch_size``: sequences per validation/test batch (null: ``batch_size``); larger ones
+        evaluate faster and give the same token means."""
         super().__init__()
         self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
@@ -77,7 +80,8 @@ class TokenDataModule(L.LightningDataModule):
         rows = len(ids) if rows is None else rows
         dataset = TensorDataset(ids[:rows], mask[:rows], torch.arange(rows))
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(sampler, self.batch_size, drop_last=False))
+        size = self.batch_size if shuffle else self.eval_batch_size
+        return DataLoader(dataset, batch_size=None, sampler=BatchSampler(sampler, size, drop_last=False))
 
     def train_dataloader(self) -> DataLoader:
         """The student's training sequences (the first ``train_subset``), shuffled."""

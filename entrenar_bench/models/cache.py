@@ -2,8 +2,8 @@
 
 A cached model is named by what it is (``teachers/<key>/teacher.pt``, ``base_students/<key>/student.pt``,
 with a ``.json`` of its measured metrics beside it). Key: SHA-256 of the resolved model spec (name,
-seed, model, training settings) and data config, less the data keys that only change the student's
-data (``student_only_keys`` of the data module, e.g. a language model's ``train_subset``). A file lock
+seed, model, training settings) and data config, less the data keys a cached model does not depend on
+(``teacher_free_keys`` of the data module, e.g. a language model's ``train_subset``). A file lock
 makes parallel jobs that need the same model train it once; the others wait and load it.
 
 Both train on the data module's ``pretrain_dataloader()`` (for a language model the whole training split,
@@ -98,7 +98,7 @@ def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule:
 
 def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path]:
     """The model of ``spec`` for this run's data, trained and cached first if needed; in train mode."""
-    key = model_key(spec, cfg.data, tuple(datamodule.student_only_keys))
+    key = model_key(spec, cfg.data, tuple(datamodule.teacher_free_keys))
     directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / key
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{kind.stem}.pt"

@@ -57,6 +57,11 @@ def test_masks_splits_and_batches():
     student_rows = torch.cat([b[2] for b in dm.train_dataloader()])
     assert sorted(student_rows.tolist()) == list(range(16))              # the student sees its subset only
     assert len(torch.cat([b[2] for b in dm.pretrain_dataloader()])) == 40  # the teacher the whole split
+    assert next(iter(dm.val_dataloader()))[0].shape == (8, 12)              # eval_batch_size: batch_size
+    wide = MarkovDataModule(**SMALL, eval_batch_size=10)
+    wide.setup()
+    assert next(iter(wide.test_dataloader()))[0].shape == (10, 12) and next(iter(wide.train_dataloader()))[0].shape == (8, 12)
+    assert {"train_subset", "eval_batch_size"} <= set(dm.teacher_free_keys)  # changing them keeps a cached teacher
 
 
 def test_bayes_accuracy_equals_a_direct_count():
