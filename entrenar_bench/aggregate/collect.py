@@ -212,9 +212,11 @@ def _label_keys(runs: pd.DataFrame, keys: list[str]) -> list[str]:
 
 
 def _labels(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """A readable group label: the values of the keys that vary across the sweep."""
+    """A readable group label: the values of the keys that vary across the sweep; with none varying, the
+    strategy's name where the runs have one (``compare --strategies kd`` is labelled ``kd``), else ``all``."""
     if not keys:
-        return pd.Series(["all"] * len(runs), index=runs.index)
+        names = runs.get("cfg:distill.name", pd.Series(dtype=object)).dropna().astype(str).unique()
+        return pd.Series([names[0] if len(names) == 1 else "all"] * len(runs), index=runs.index)
     keys = _label_keys(runs[runs["status"] != MISSING], keys)
     if len(keys) == 1:
         return runs[keys[0]].map(_fmt)

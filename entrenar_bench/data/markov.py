@@ -71,7 +71,7 @@ class MarkovDataModule(TokenDataModule):
     """
 
     def __init__(self, vocab_size: int = 32, successors: int = 4, concentration: float = 1.0, seq_len: int = 64,
-                 num_train: int = 20000, num_val: int = 2000, num_test: int = 2000, data_seed: int = 0, **kwargs):
+                 num_train: int = 20000, num_val: int = 500, num_test: int = 2000, data_seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.source = MarkovSource(vocab_size, successors, concentration, seed=data_seed)
         self.seq_len = seq_len

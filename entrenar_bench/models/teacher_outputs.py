@@ -4,8 +4,9 @@ once and stored beside the teacher, then read by every run of every sweep instea
 ``teachers/<key>/outputs/<data>-<split>-<form>.pt``: ``<data>`` hashes the full data config (the
 student's subset included) and the precision they were computed in; ``<split>`` is ``train`` (the
 student's training sequences), ``val`` or ``test``; ``<form>`` is ``exact`` or ``top<k>``
-(``distill/teacher_targets.py``). Held-out splits are always stored exact: they measure the student's KL
-to the teacher. Each file is written atomically, under the teacher's own lock.
+(``distill/teacher_targets.py``), the same for every split (held-out splits give the student's KL to the
+teacher; with a large vocabulary only the top-k form fits in memory). Each chunk of sequences is reduced to
+its stored form as it is computed. Each file is written atomically, under the teacher's own lock.
 """
 
 from __future__ import annotations
@@ -36,21 +37,27 @@ def _precision_context(device: torch.device, precision: str):
     return nullcontext()
 
 
+def _stored(logits: torch.Tensor, top_k: int) -> TeacherTargets:
+    return TeacherTargets.top_k(logits, top_k) if top_k else TeacherTargets.exact(logits)
+
+
 @torch.no_grad()
-def teacher_logits(teacher: nn.Module, input_ids: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
-    """The teacher's logits over every row of ``input_ids``, in chunks, on ``device``; returned on the CPU."""
+def teacher_targets(teacher: nn.Module, input_ids: torch.Tensor, top_k: int, device: torch.device,
+                    precision: str) -> TeacherTargets:
+    """The teacher's outputs over every row of ``input_ids``, computed in chunks on ``device``, each chunk
+    kept in its stored form (exact, or ``top_k``) on the CPU."""
     teacher = teacher.to(device).eval()
-    chunks = []
+    parts = []
     with _precision_context(device, precision):
         for chunk in input_ids.split(CHUNK):
-            chunks.append(teacher(input_ids=chunk.to(device), use_cache=False).logits.cpu())
-    return torch.cat(chunks)
+            parts.append(_stored(teacher(input_ids=chunk.to(device), use_cache=False).logits, top_k).to("cpu").state)
+    return TeacherTargets({key: torch.cat([p[key] for p in parts]) if isinstance(value, torch.Tensor) else value
+                           for key, value in parts[0].items()})
 
 
 def output_path(teacher_dir: Path, data_cfg: DictConfig, precision: str, split: str, top_k: int) -> Path:
     key = config_hash({"data": OmegaConf.to_container(data_cfg, resolve=True), "precision": precision})[:16]
-    form = f"top{top_k}" if top_k and split == "train" else "exact"
-    return teacher_dir / "outputs" / f"{key}-{split}-{form}.pt"
+    return teacher_dir / "outputs" / f"{key}-{split}-{f'top{top_k}' if top_k else 'exact'}.pt"
 
 
 def stored_outputs(teacher: nn.Module, teacher_dir: Path, datamodule: Any, data_cfg: DictConfig, splits: tuple[str, ...],
@@ -64,8 +71,7 @@ def stored_outputs(teacher: nn.Module, teacher_dir: Path, datamodule: Any, data_
             for split in missing:
                 if paths[split].exists():  # another job wrote it while this one waited
                     continue
-                logits = teacher_logits(teacher, datamodule.split_inputs(split), device, precision)
-                targets = TeacherTargets.top_k(logits, top_k) if top_k and split == "train" else TeacherTargets.exact(logits)
+                targets = teacher_targets(teacher, datamodule.split_inputs(split), top_k, device, precision)
                 write_atomic(paths[split], lambda f, t=targets: torch.save(t.state, f))
-                log.info("stored the teacher's %s outputs (%s) at %s", split, tuple(logits.shape), paths[split])
+                log.info("stored the teacher's %s outputs at %s", split, paths[split])
     return {split: TeacherTargets(torch.load(path, map_location="cpu", weights_only=True)) for split, path in paths.items()}

@@ -62,7 +62,8 @@ def _classification_module(cfg: DictConfig, settings: DistillSettings, datamodul
 def _language_model_module(cfg: DictConfig, settings: DistillSettings, datamodule: Any, student: torch.nn.Module,
                            teacher: torch.nn.Module | None, teacher_dir: Path | None):
     """Causal LMs: the teacher's stored outputs (models/teacher_outputs.py) stand in for it where the
-    strategy needs logits only; held-out splits always read them for the student-teacher KL."""
+    strategy needs logits only; held-out splits always read them for the student-teacher KL. The record's
+    ``teacher_outputs``: ``mode`` (cached or online in training) and ``form`` (exact or top<k>)."""
     if settings.attention_weight > 0:
         use_eager_attention(student, teacher)
     objective = TokenDistillationObjective(settings, student.config, teacher.config if teacher is not None else None)
@@ -75,7 +76,7 @@ def _language_model_module(cfg: DictConfig, settings: DistillSettings, datamodul
         targets = stored_outputs(teacher, teacher_dir, datamodule, cfg.data, splits, settings.teacher_top_k,
                                  device, str(cfg.trainer.precision))
         form = f"top{settings.teacher_top_k}" if settings.teacher_top_k else "exact"
-        info = {"teacher_outputs": {"mode": "cached" if cached else "online", "form": form if cached else None}}
+        info = {"teacher_outputs": {"mode": "cached" if cached else "online", "form": form}}
     train = run_training(cfg)
     module = TokenDistillationModule(
         student, objective, None if settings.uses_cached_outputs else teacher,

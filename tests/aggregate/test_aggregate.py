@@ -11,6 +11,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from entrenar_bench.aggregate import stats
+from entrenar_bench.aggregate.bench_reports import compare_report
 from entrenar_bench.aggregate.collect import SweepError, collect
 from entrenar_bench.aggregate.report import generic_report, significance_lines
 from entrenar_bench.sweep.plan import decimal_range
@@ -50,6 +51,15 @@ def test_groups_by_config_minus_seed_and_bookkeeping(sweep):
     c = collect(sweep)
     assert c.group_keys == ["distill.name"]
     assert sorted(c.runs["group"].unique()) == ["kd", "mse", "none"]
+
+
+def test_a_sweep_of_one_strategy_is_labelled_by_its_name(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path / str(seed), "kd", seed, 0.9 + seed / 100)
+    c = collect(tmp_path)
+    assert c.group_keys == [] and set(c.runs["group"]) == {"kd"}
+    document, text = compare_report(c)
+    assert document["strategies"] == ["kd"] and "Best strategy: kd " in text
 
 
 def test_welch_holm_and_effect_sizes_match_scipy_and_statsmodels(sweep):

@@ -173,8 +173,8 @@ def test_plots_show_runs_clip_cis_and_draw_curves(tmp_path):
         (job_dir / METRICS_FILE).write_text("\n".join(rows) + "\n")
     c = collect(sweep)
     curves = read_curves(c)
-    assert list(curves) == ["all"] and len(curves["all"]) == 10
-    b = band(curves["all"], "train/loss")
+    assert list(curves) == ["kd"] and len(curves["kd"]) == 10  # one strategy, nothing varies: labelled by its name
+    b = band(curves["kd"], "train/loss")
     assert list(b["epoch"]) == [1, 2, 3, 4, 5] and list(b["n"]) == [2] * 5
     document, _ = compare_report(c)
     assert Path(document["plot"]).is_file() and Path(document["curves"]).name == "curves.png"
