@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from entrenar_bench.distill.training import cpu_model
+from entrenar_bench.training.loop import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,7 @@ TARGET = 1.3
 def plan(strategies: list[str], runs: int, overrides: list[str]) -> dict:
     """Each job of the sweep as plain values, from the same composed configs the sweep runs."""
     from entrenar_bench.sweep.compose import compose_config
-    from entrenar_bench.models.cache import model_key
+    from entrenar_bench.run.model_cache import model_key
     from entrenar_bench.run.app import distill_settings
 
     jobs = []

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from entrenar_bench.distill.objective import DistillationObjective
+from entrenar_bench.distill.features import MapAttentionTransfer, MapLayerMatching
+from entrenar_bench.distill.objective import DistillationObjective, ModelOutputs
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.models.networks import ConvNet, MLP
 
@@ -71,7 +72,9 @@ def train(job: dict, splits: dict) -> dict:
             if settings.needs_hidden:
                 s_probe = student.eval().forward_with_hidden(torch.zeros(2, *shape))[1]
                 t_probe = teacher.forward_with_hidden(torch.zeros(2, *shape))[1]
-    objective = DistillationObjective(settings, s_probe, t_probe)
+    objective = DistillationObjective(settings,
+                                      MapLayerMatching(s_probe, t_probe) if settings.layer_weight > 0 else None,
+                                      MapAttentionTransfer(s_probe, t_probe) if settings.attention_weight > 0 else None)
     params = [*student.parameters(), *objective.parameters()]
     optimizer = torch.optim.Adam(params, lr=job["lr"], weight_decay=job["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=job["epochs"])
@@ -82,8 +85,9 @@ def train(job: dict, splits: dict) -> dict:
                 logits, hidden = student.forward_with_hidden(x[index])
             else:
                 logits, hidden = student(x[index]), []
-            loss = objective(logits, y[index], None if t_logits is None else t_logits[index], hidden,
-                             [h[index] for h in t_hidden] if settings.needs_hidden else [])["loss"]
+            teacher_out = None if t_logits is None else ModelOutputs(
+                t_logits[index], [h[index] for h in t_hidden] if settings.needs_hidden else [])
+            loss = objective(ModelOutputs(logits, hidden), y[index], None, teacher_out)["loss"]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -16,7 +16,7 @@ from entrenar_bench.aggregate.report import (
 )
 from entrenar_bench.aggregate.teacher import teacher_reference
 from entrenar_bench.aggregate.text import table, title
-from entrenar_bench.distill.ablation import COMPONENTS, FULL, describe, parse_ablate
+from entrenar_bench.run.ablation import COMPONENTS, FULL, describe, parse_ablate
 from entrenar_bench.distill.settings import STRATEGY_ORDER
 
 PARAM_SWEEPS = {

@@ -20,7 +20,7 @@ from entrenar_bench.cli.options import (
     run_or_resume,
 )
 from entrenar_bench.cli.output import emit, fail_if_unwritten
-from entrenar_bench.distill.ablation import COMPONENTS
+from entrenar_bench.run.ablation import COMPONENTS
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import read_yaml_option
 from entrenar_bench.research.link import check_artifact, link_sweep

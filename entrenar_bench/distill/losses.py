@@ -43,3 +43,14 @@ def attention_map(features: torch.Tensor) -> torch.Tensor:
 def attention_transfer(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Attention transfer: ``Σ_l mean((a(f_s^l) − a(f_t^l))²)`` over paired feature maps."""
     return torch.stack([(attention_map(s) - attention_map(t)).pow(2).mean() for s, t in pairs]).sum()
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy with the targets in float32: batch mean per example (``mask`` None), else the mean over
+    the mask's target tokens of (B, T, V) logits."""
+    if mask is None:
+        return F.cross_entropy(logits, targets)
+    from entrenar_bench.distill.token_losses import masked_token_mean
+
+    per_token = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none")
+    return masked_token_mean(per_token.view_as(targets), mask)

@@ -1,17 +1,27 @@
-"""The LightningModule that trains a student (optionally against a frozen teacher)."""
+"""The one LightningModule that trains a student, optionally against a frozen teacher, for any task.
+
+The task (``entrenar_bench.tasks``) says how a batch splits (inputs, targets, target mask, row index), how a
+model is run (logits, hidden states, attentions), what is measured on a held-out split and what a training
+input's augmentation is. The teacher's logits come from its stored outputs (``teacher_signal[split]``, rows by
+index: ``tasks/teacher_store.py``) where given, else from running it on the (augmented) batch; hidden states and
+attentions always come from running it, so its outputs always line up with the batch (a classic bug in public
+KD code). Optimisation is Lightning's manual mode (zero_grad, ``manual_backward``, step; the schedule steps
+once an epoch or once a step, ``distill/optim.py``): the same updates as automatic mode, without its per-step
+closure machinery (~0.15 ms a step, measured).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
-from entrenar_bench.data.arrays import random_shift
-from entrenar_bench.distill.objective import DistillationObjective
+from entrenar_bench.distill.objective import DistillationObjective, ModelOutputs
+from entrenar_bench.distill.optim import optimization
 
 EVAL_SPLITS = ("val", "test")
 
@@ -21,53 +31,47 @@ class NonFiniteLoss(FloatingPointError):
 
 
 class DistillationModule(L.LightningModule):
-    """Student + objective trained with Adam and cosine decay; the teacher stays frozen in eval mode.
+    """Student + objective; the teacher stays frozen in eval mode and is never updated.
 
-    The teacher sees exactly the batch the student sees (after augmentation), so its logits
-    always line up with the targets. Optimisation is Lightning's manual mode (zero_grad,
-    ``manual_backward``, step; the schedule steps once an epoch): the same updates as automatic
-    mode, without its per-step closure machinery (~0.15 ms a step, measured).
+    ``teacher_signal``: per split, an object whose ``logits(index)`` gives the teacher's stored logits of those
+    rows; ``optim``: the ``optim`` config (None: Adam with per-epoch cosine decay); ``augment``: the task's
+    training-time augmentation of inputs, or None.
     """
 
     def __init__(
         self,
+        task: Any,
         student: nn.Module,
         objective: DistillationObjective,
-        num_classes: int,
         teacher: nn.Module | None = None,
+        teacher_signal: Mapping[str, Any] | None = None,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
-        augment_shift: int = 0,
-        teacher_inputs: torch.Tensor | None = None,
+        optim: Mapping[str, Any] | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
-        """``teacher_inputs``: the whole (un-augmented) training set, in the order of the indices
-        that the train loader yields as a third batch element; the teacher then runs once over it
-        at the start of fitting instead of once per batch."""
         super().__init__()
         self.automatic_optimization = False
+        self.task = task
         self.student = student
         self.objective = objective
         self.teacher = teacher
         if teacher is not None:
             teacher.requires_grad_(False)
             teacher.eval()
+        self.teacher_signal = dict(teacher_signal or {})
+        if augment is not None and "train" in self.teacher_signal:
+            raise ValueError("stored teacher outputs stand in only for an un-augmented training set")
         self.lr = lr
         self.weight_decay = weight_decay
-        self.augment_shift = augment_shift
-        if teacher_inputs is not None and (teacher is None or augment_shift):
-            raise ValueError("teacher outputs can be precomputed only for an un-augmented training set")
-        self.teacher_inputs = teacher_inputs
-        self.teacher_outputs: tuple[torch.Tensor, list[torch.Tensor]] | None = None
-        self.needs_hidden = bool(objective.layer_map or objective.attention_map)
+        self.optim = optim
+        self.augment = augment
+        self.schedule_interval = "epoch"
+        self.train_targets = 0  # target positions (tokens, or examples) seen in training steps
         self.val_curve: dict[str, float] = {}  # the last validation pass, logged with its epoch's training loss
-        self.num_classes = num_classes
-        self.eval_metrics = nn.ModuleDict({split: self.make_metrics() for split in EVAL_SPLITS})
-
-    def make_metrics(self) -> MetricCollection:
-        """The metrics of one held-out split."""
-        return MetricCollection(
-            {"accuracy": MulticlassAccuracy(num_classes=self.num_classes, average="micro"), "loss": MeanMetric()}
-        )
+        with_teacher = task.evaluates_teacher and (teacher is not None or bool(self.teacher_signal))
+        self.with_teacher = with_teacher
+        self.eval_metrics = nn.ModuleDict({split: task.make_metrics(with_teacher) for split in EVAL_SPLITS})
 
     def train(self, mode: bool = True) -> DistillationModule:
         """Lightning switches the whole module to train mode; the teacher never leaves eval mode."""
@@ -80,43 +84,37 @@ class DistillationModule(L.LightningModule):
         """Student weights plus the objective's projections (part of the student's cost)."""
         return [*self.student.parameters(), *self.objective.parameters()]
 
-    @torch.no_grad()
-    def _teacher_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        if self.needs_hidden:
-            return self.teacher.forward_with_hidden(x)
-        return self.teacher(x), []
-
     def on_fit_start(self) -> None:
-        if self.teacher_inputs is None:
-            return
-        chunks = [self._teacher_forward(x.to(self.device)) for x in self.teacher_inputs.split(1024)]
-        logits = torch.cat([c[0] for c in chunks])
-        hidden = [torch.cat([c[1][i] for c in chunks]) for i in range(len(chunks[0][1]))]
-        self.teacher_outputs = (logits, hidden)
+        self.teacher_signal = {split: signal.to(self.device) for split, signal in self.teacher_signal.items()}
 
-    def batch_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """The objective's weighted loss on one training batch ``(x, y[, index])``."""
-        x, y = batch[0], batch[1]
-        x = random_shift(x, self.augment_shift)
-        if self.needs_hidden:
-            logits, hidden = self.student.forward_with_hidden(x)
-        else:
-            logits, hidden = self.student(x), []
-        teacher_logits, teacher_hidden = None, []
-        if self.teacher_outputs is not None:
-            index = batch[2]
-            teacher_logits = self.teacher_outputs[0][index]
-            teacher_hidden = [h[index] for h in self.teacher_outputs[1]]
-        elif self.teacher is not None:
-            teacher_logits, teacher_hidden = self._teacher_forward(x)
-        return self.objective(logits, y, teacher_logits, hidden, teacher_hidden)["loss"]
+    def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
+        """The teacher's outputs on ``batch``: stored logits where they stand in for it, else a forward pass."""
+        if split in self.teacher_signal and not (hidden or attentions):
+            return ModelOutputs(self.teacher_signal[split].logits(batch.index))
+        if self.teacher is None:
+            return None
+        with torch.no_grad():
+            return self.task.forward(self.teacher, batch.inputs, hidden, attentions)
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+    def batch_loss(self, raw_batch: Any) -> torch.Tensor:
+        """The objective's weighted loss on one training batch."""
+        batch = self.task.batch(raw_batch)
+        if self.augment is not None:
+            batch.inputs = self.augment(batch.inputs)
+        hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
+        student = self.task.forward(self.student, batch.inputs, hidden, attentions)
+        teacher = self.teacher_outputs("train", batch, hidden, attentions)
+        self.train_targets += len(batch.targets) if batch.mask is None else int(batch.mask.sum())
+        return self.objective(student, batch.targets, batch.mask, teacher)["loss"]
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.batch_loss(batch)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
+        if self.schedule_interval == "step":
+            self.lr_schedulers().step()
         self.epoch_loss = self.epoch_loss + loss.detach()  # not self.log: its per-step cost shows here
         self.epoch_steps += 1
         return loss
@@ -130,7 +128,8 @@ class DistillationModule(L.LightningModule):
         loss = float(self.epoch_loss)
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} in epoch {self.current_epoch}")
-        self.lr_schedulers().step()
+        if self.schedule_interval == "epoch":
+            self.lr_schedulers().step()
         self.log_epoch(loss / max(1, self.epoch_steps))
 
     def log_epoch(self, train_loss: float) -> None:
@@ -141,38 +140,34 @@ class DistillationModule(L.LightningModule):
             self.log(f"val/{name}", value)
         self.val_curve = {}
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        self.update_metrics(batch, self.eval_metrics["val"], "val")
+    def update_metrics(self, raw_batch: Any, split: str) -> None:
+        """The task's metrics of the student (and against the teacher) on one held-out batch."""
+        batch = self.task.batch(raw_batch)
+        logits = self.task.forward(self.student, batch.inputs).logits
+        teacher = self.teacher_outputs(split, batch) if self.with_teacher else None
+        self.task.update_metrics(self.eval_metrics[split], logits, batch, None if teacher is None else teacher.logits)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.update_metrics(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         """Kept for the epoch's row (logged here, they would make a second row for the same epoch)."""
         metrics = self.eval_metrics["val"]
-        self.val_curve = {name: float(value) for name, value in self.split_results(metrics).items()}
+        self.val_curve = {name: float(value) for name, value in self.task.results(metrics).items()}
         metrics.reset()
 
-    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> None:
-        split = EVAL_SPLITS[dataloader_idx]
-        self.update_metrics(batch, self.eval_metrics[split], split)
-
-    def update_metrics(self, batch: tuple[torch.Tensor, ...], metrics: MetricCollection, split: str) -> None:
-        """Accuracy and cross-entropy of the student on one held-out batch ``(x, y)``."""
-        x, y = batch
-        logits = self.student(x)
-        metrics["accuracy"].update(logits, y)
-        metrics["loss"].update(nn.functional.cross_entropy(logits, y, reduction="none"))
-
-    def split_results(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
-        """What is logged for a held-out split (``<split>/<name>``): the metrics' values."""
-        return metrics.compute()
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.update_metrics(batch, EVAL_SPLITS[dataloader_idx])
 
     def on_test_epoch_end(self) -> None:
         for split, metrics in self.eval_metrics.items():
-            for name, value in self.split_results(metrics).items():
+            for name, value in self.task.results(metrics).items():
                 self.log(f"{split}/{name}", value, add_dataloader_idx=False)
             metrics.reset()
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.trainable_parameters(), lr=self.lr, weight_decay=self.weight_decay)
         epochs = max(1, self.trainer.max_epochs or 1)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        config = optimization(self.optim, self.trainable_parameters(), self.lr, self.weight_decay, epochs,
+                              int(self.trainer.estimated_stepping_batches))
+        self.schedule_interval = config["lr_scheduler"]["interval"]
+        return config

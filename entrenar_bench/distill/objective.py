@@ -1,132 +1,77 @@
-"""The distillation objective: weighted loss terms plus the learned layer projections.
+"""The distillation objective: weighted loss terms, one formula for every task.
 
-``loss = (1−α)·CE(z_s, y) + α·logit_term + layer_weight·PKD + attention_weight·AT``
+``loss = (1−α)·CE + α·logit_term + layer_weight·layers + attention_weight·attention``
 
-where ``logit_term`` is Hinton KD (``kl``), logit MSE (``mse``), one of the token-level divergences
-of ``token_losses.py`` (each sample one token) or absent (``none``).
-Every strategy in ``conf/distill`` is a setting of these weights.
+``CE`` is the cross-entropy with the targets; ``logit_term`` the divergence ``distill.logit_loss`` between the
+student's and the teacher's logits (``losses.py``: kl, reverse_kl, jsd, skew_kl, skew_reverse_kl, tvd, mse) or
+absent (``none``). Per example (``mask`` None, logits (B, V)) or per token ((B, T, V) with a (B, T) mask of
+target positions, each term a mean over them). ``layers`` and ``attention`` are the task's feature terms
+(``features.py``), whose projections train with the student. Every strategy in ``conf/distill`` is a setting
+of these weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from entrenar_bench.distill import losses
+from entrenar_bench.distill import losses, token_losses
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.distill.token_losses import settings_divergence
 
 
-def uniform_layer_map(num_student: int, num_teacher: int) -> list[int]:
-    """Student layer i ↦ teacher layer ⌈(i+1)·L_t/L_s⌉−1: evenly spread, last to last."""
-    return [-(-(i + 1) * num_teacher // num_student) - 1 for i in range(num_student)]
+@dataclass
+class ModelOutputs:
+    """Logits, and the hidden states / attention maps a strategy asked for (empty otherwise)."""
+
+    logits: Any
+    hidden: Sequence[Any] = ()
+    attentions: Sequence[Any] = ()
 
 
-def _is_map(t: torch.Tensor) -> bool:
-    return t.dim() >= 3
-
-
-def _pool_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    if tuple(x.shape[2:]) == tuple(size):
-        return x
-    pool = F.adaptive_avg_pool2d if len(size) == 2 else F.adaptive_avg_pool1d
-    return pool(x, tuple(size) if len(size) == 2 else size[0])
-
-
-def _to_vector(x: torch.Tensor) -> torch.Tensor:
-    return x.flatten(2).mean(-1) if _is_map(x) else x
-
-
-class Projection(nn.Module):
-    """P_i: maps a student hidden state onto the shape of its teacher state.
-
-    Maps to maps: 1×1 convolution over channels (teacher map pooled to the student's size).
-    Anything else: both sides as vectors (maps globally averaged), then a linear layer.
-    """
-
-    def __init__(self, student: torch.Tensor, teacher: torch.Tensor):
-        super().__init__()
-        self.maps = _is_map(student) and _is_map(teacher) and student.dim() == teacher.dim()
-        if self.maps:
-            conv = nn.Conv2d if student.dim() == 4 else nn.Conv1d
-            self.proj = conv(student.shape[1], teacher.shape[1], kernel_size=1)
-        else:
-            self.proj = nn.Linear(student.shape[1], teacher.shape[1])
-
-    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.maps:
-            return self.proj(student), _pool_to(teacher, student.shape[2:])
-        return self.proj(_to_vector(student)), _to_vector(teacher)
+def logit_term(settings: DistillSettings, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+               mask: torch.Tensor | None) -> torch.Tensor:
+    """The divergence ``settings.logit_loss``; per example it is the one-token case of the token divergence."""
+    if mask is not None:
+        return token_losses.settings_divergence(settings, student_logits, teacher_logits, mask)
+    if settings.logit_loss == "kl":
+        return losses.hinton_kd(student_logits, teacher_logits, settings.effective_temperature,
+                                scale_t2=settings.temperature_scaling)
+    if settings.logit_loss == "mse":
+        return losses.logit_mse(student_logits, teacher_logits)
+    every = torch.ones(len(student_logits), 1, dtype=torch.bool, device=student_logits.device)
+    return token_losses.settings_divergence(settings, student_logits[:, None], teacher_logits[:, None], every)
 
 
 class DistillationObjective(nn.Module):
-    """Builds the loss from settings; owns the projections (trained with the student)."""
+    """Builds the loss from settings and the task's feature terms (which own the projections)."""
 
-    def __init__(
-        self,
-        settings: DistillSettings,
-        student_hidden: Sequence[torch.Tensor] = (),
-        teacher_hidden: Sequence[torch.Tensor] = (),
-    ):
+    def __init__(self, settings: DistillSettings, layers: nn.Module | None = None, attention: nn.Module | None = None):
         super().__init__()
         self.settings = settings
-        self.layer_map: list[int] = []
-        self.attention_map: list[tuple[int, int]] = []
-        self.projections = nn.ModuleList()
-        if settings.layer_weight > 0:
-            if not student_hidden or not teacher_hidden:
-                raise ValueError("layer matching needs models with forward_with_hidden()")
-            self.layer_map = uniform_layer_map(len(student_hidden), len(teacher_hidden))
-            self.projections.extend(
-                Projection(s, teacher_hidden[j]) for s, j in zip(student_hidden, self.layer_map)
-            )
-        if settings.attention_weight > 0:
-            s_maps = [i for i, h in enumerate(student_hidden) if _is_map(h)]
-            t_maps = [i for i, h in enumerate(teacher_hidden) if _is_map(h)]
-            if not s_maps or not t_maps:
-                raise ValueError("attention transfer needs feature maps (B, C, H, W) from both models")
-            mapped = uniform_layer_map(len(s_maps), len(t_maps))
-            self.attention_map = [(s_maps[i], t_maps[j]) for i, j in enumerate(mapped)]
+        self.layers = layers
+        self.attention = attention
+        terms = [t for t in (layers, attention) if t is not None]
+        self.needs_hidden = any(t.needs_hidden for t in terms)
+        self.needs_attentions = any(t.needs_attentions for t in terms)
 
-    def forward(
-        self,
-        student_logits: torch.Tensor,
-        targets: torch.Tensor,
-        teacher_logits: torch.Tensor | None = None,
-        student_hidden: Sequence[torch.Tensor] = (),
-        teacher_hidden: Sequence[torch.Tensor] = (),
-    ) -> dict[str, torch.Tensor]:
-        """Return every term and their weighted sum under ``"loss"``."""
+    def forward(self, student, targets: torch.Tensor, mask: torch.Tensor | None, teacher=None) -> dict[str, torch.Tensor]:
+        """Every term and their weighted sum under ``"loss"``; ``student``/``teacher``: model outputs
+        (``.logits``, ``.hidden``, ``.attentions``)."""
         s = self.settings
-        terms = {"ce": F.cross_entropy(student_logits, targets)}
+        terms = {"ce": losses.cross_entropy(student.logits, targets, mask)}
         loss = terms["ce"]
         if s.logit_loss != "none" and s.alpha > 0:
-            if s.logit_loss == "kl":
-                terms["kd"] = losses.hinton_kd(
-                    student_logits, teacher_logits, s.effective_temperature, scale_t2=s.temperature_scaling
-                )
-            elif s.logit_loss == "mse":
-                terms["kd"] = losses.logit_mse(student_logits, teacher_logits)
-            else:  # a token-level divergence, each sample taken as one token
-                every = torch.ones(len(student_logits), 1, dtype=torch.bool, device=student_logits.device)
-                terms["kd"] = settings_divergence(s, student_logits[:, None], teacher_logits[:, None], every)
+            terms["kd"] = logit_term(s, student.logits, teacher.logits, mask)
             loss = (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
-        if self.layer_map:
-            pairs = [
-                proj(student_hidden[i], teacher_hidden[j])
-                for i, (proj, j) in enumerate(zip(self.projections, self.layer_map))
-            ]
-            terms["layers"] = losses.hidden_state_mse(pairs)
+        if self.layers is not None:
+            terms["layers"] = self.layers(student, teacher, mask)
             loss = loss + s.layer_weight * terms["layers"]
-        if self.attention_map:
-            pairs = [
-                (student_hidden[i], _pool_to(teacher_hidden[j], student_hidden[i].shape[2:]))
-                for i, j in self.attention_map
-            ]
-            terms["attention"] = losses.attention_transfer(pairs)
+        if self.attention is not None:
+            terms["attention"] = self.attention(student, teacher, mask)
             loss = loss + s.attention_weight * terms["attention"]
         terms["loss"] = loss
         return terms

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from entrenar_bench import __version__, locks
 from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
-from entrenar_bench.distill.ablation import FULL, apply_ablation, parse_ablate
+from entrenar_bench.run.ablation import FULL, apply_ablation, parse_ablate
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash

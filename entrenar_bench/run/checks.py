@@ -10,10 +10,10 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from entrenar_bench.distill.ablation import FULL, parse_ablate
+from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.distill.settings import LOGIT_LOSSES, TEACHER_OUTPUTS
 from entrenar_bench.errors import ConfigError
-from entrenar_bench.models.finetune import check_finetune
+from entrenar_bench.run.finetune import check_finetune
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
 
 

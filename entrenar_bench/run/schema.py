@@ -16,7 +16,7 @@ from entrenar_bench.distill.settings import DistillSettings
 
 @dataclass
 class TrainSchema:
-    """How a model is optimised: Adam with cosine decay over ``epochs``."""
+    """How long and how fast a model is optimised (the student's optimiser itself: the ``optim`` group)."""
 
     epochs: int = 100
     lr: float = 3.0e-3
@@ -53,6 +53,17 @@ class FinetuneSchema:
     epochs: Optional[int] = None  # epochs of a fine-tuning run (null: train.epochs)
     lr: Optional[float] = None  # its learning rate (null: train.lr)
     base: BaseStudentSchema = field(default_factory=BaseStudentSchema)
+
+
+@dataclass
+class OptimSchema:
+    """The student's optimiser (a partial ``_target_``) and schedule (``entrenar_bench/distill/optim.py``)."""
+
+    name: str = "adam"
+    optimizer: Any = None
+    scheduler: str = "cosine_epoch"  # cosine_epoch | cosine | linear | constant
+    warmup_steps: int = 0  # per-step schedules only
+    weight_decay: Optional[float] = None  # null: train.weight_decay
 
 
 @dataclass
@@ -102,6 +113,7 @@ SCHEMAS = {
     "train": TrainSchema,
     "teacher": TeacherSchema,
     "finetune": FinetuneSchema,
+    "optim": OptimSchema,
     "launcher/basic": BasicLauncherSchema,
     "launcher/joblib": JoblibLauncherSchema,
     "launcher/ray": RayLauncherSchema,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from entrenar_bench.distill.ablation import COMPONENTS, FULL, ablate_value
+from entrenar_bench.run.ablation import COMPONENTS, FULL, ablate_value
 from entrenar_bench.distill.settings import STRATEGY_ORDER
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import CONF_DIR

@@ -181,7 +181,7 @@ def test_plots_show_runs_clip_cis_and_draw_curves(tmp_path):
 
 
 def test_teacher_record_name_matches_the_model_cache():
-    from entrenar_bench.models.cache import TEACHER
+    from entrenar_bench.run.model_cache import TEACHER
 
     assert RECORD == f"{TEACHER.stem}.json"
 

@@ -1,5 +1,5 @@
-"""The token objective on real transformers outputs: every strategy, hidden-state and attention terms against
-hand computations, and the stored teacher outputs (exact and top-k)."""
+"""The objective per token on real transformers outputs: every strategy, hidden-state and attention terms against
+hand computations."""
 
 import math
 
@@ -9,10 +9,10 @@ import torch
 from transformers import LlamaConfig
 
 from entrenar_bench.distill import token_losses
-from entrenar_bench.distill.lm_objective import TokenDistillationObjective, next_token_targets
+from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.distill.teacher_targets import TeacherTargets
 from entrenar_bench.models.causal_lm import causal_lm, use_eager_attention
+from entrenar_bench.tasks.causal_lm import CausalLMTask, next_token_targets
 
 STRATEGIES = {  # conf/distill/*.yaml on the LM experiment's alpha and temperature
     "none": dict(logit_loss="none", alpha=0.0),
@@ -44,19 +44,20 @@ def test_next_token_targets_line_up_with_the_logits():
 def test_every_strategy_on_transformers(strategy):
     student, teacher = _model(8, 1, 2, 0), _model(16, 3, 4, 1)  # other widths, depths and head counts
     settings = DistillSettings(**{"name": strategy, "temperature": 1.0, "alpha": 0.5, **STRATEGIES[strategy]})
-    objective = TokenDistillationObjective(settings, student.config, teacher.config)
+    task = CausalLMTask(datamodule=None)
+    objective = DistillationObjective(settings, *task.feature_terms(settings, student, teacher))
     ids = torch.randint(0, 11, (3, 7))
     targets, mask = next_token_targets(ids, torch.ones_like(ids, dtype=torch.bool))
-    s = student(input_ids=ids, output_hidden_states=True, output_attentions=True)
+    s = task.forward(student, ids, hidden=True, attentions=True)
     with torch.no_grad():
-        t = teacher(input_ids=ids, output_hidden_states=True, output_attentions=True)
-    terms = objective(s.logits, targets, mask, t.logits, s.hidden_states[1:], t.hidden_states[1:], s.attentions,
-                      t.attentions)
+        t = task.forward(teacher, ids, hidden=True, attentions=True)
+    terms = objective(s, targets, mask, t)
     expected = {"ce", "loss"} | ({"kd"} if settings.alpha > 0 and settings.logit_loss != "none" else set())
     expected |= {"layers"} if settings.layer_weight else set()
     expected |= {"attention"} if settings.attention_weight else set()
     assert set(terms) == expected and torch.isfinite(terms["loss"])
-    assert objective.layer_map == ([2] if settings.layer_weight else [])  # the student's one layer to the last
+    if settings.layer_weight:
+        assert objective.layers.layer_map == [2]  # the student's one layer to the last
     terms["loss"].backward()
     assert all(p.grad is not None for p in objective.parameters())  # projections train with the student
     assert all(p.grad is None for p in teacher.parameters())
@@ -88,23 +89,3 @@ def test_kl_to_a_distribution_with_zeros_against_numpy():
     expected = 0.5 * math.log(0.5 / q[0, 0, 0]) + 0.5 * math.log(0.5 / q[0, 0, 1])
     got = token_losses.kl_from_probs(torch.tensor(p), torch.tensor(z), torch.tensor([[True]]))
     assert math.isclose(float(got), expected, rel_tol=1e-6)
-
-
-def test_stored_teacher_outputs_exact_and_top_k():
-    logits = torch.randn(5, 4, 10)
-    index = torch.tensor([3, 0])
-    assert torch.equal(TeacherTargets.exact(logits).logits(index), logits[index])
-    p = torch.softmax(logits[index], dim=-1)
-    every = torch.softmax(TeacherTargets.top_k(logits, 10).logits(index), dim=-1)
-    assert torch.allclose(every, p, atol=1e-6)                         # k = V: the same distribution
-    approx = torch.softmax(TeacherTargets.top_k(logits, 3).logits(index), dim=-1)
-    top = p.topk(3, dim=-1)
-    assert torch.allclose(approx.gather(-1, top.indices), top.values, atol=1e-6)  # the kept ones exact
-    assert torch.allclose(approx.sum(-1), torch.ones(2, 4), atol=1e-6)
-    tail = approx.scatter(-1, top.indices, float("nan"))
-    rest = (1 - top.values.sum(-1, keepdim=True)) / 7
-    assert torch.allclose(tail[~tail.isnan()].view(2, 4, 7), rest.expand(2, 4, 7), atol=1e-6)  # spread evenly
-    mask = torch.ones(2, 4, dtype=torch.bool)
-    student = torch.randn(2, 4, 10)
-    tempered = token_losses.forward_kl(student, TeacherTargets.top_k(logits, 10).logits(index), mask, temperature=2.0)
-    assert torch.isclose(tempered, token_losses.forward_kl(student, logits[index], mask, temperature=2.0), atol=1e-5)

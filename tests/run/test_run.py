@@ -13,7 +13,7 @@ from conftest import CONF_DIR, FAST, read_results
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.models.cache import load_teacher
+from entrenar_bench.run.model_cache import load_teacher
 from entrenar_bench.run.record import CorruptRecord, read_result, write_json_atomic, write_result
 from entrenar_bench.run.app import RunFailed, run
 from entrenar_bench.errors import ConfigError
@@ -113,7 +113,7 @@ def test_corrupt_record_is_reported(tmp_path):
 
 
 def test_teacher_key_resolves_interpolations_into_the_whole_config(compose_cfg, tmp_path):
-    from entrenar_bench.models.cache import model_key as teacher_key
+    from entrenar_bench.run.model_cache import model_key as teacher_key
 
     large = compose_cfg("data=mnist1d_large", f"paths.cache_dir={tmp_path}")
     assert large.data.cache_dir == str(tmp_path)  # ${paths.cache_dir}, resolved in the full config
@@ -126,24 +126,29 @@ def test_teacher_is_cached_frozen_and_lines_up_with_batches(compose_cfg, tmp_pat
     cfg = compose_cfg("distill=kd", *FAST, f"paths.cache_dir={tmp_path}")
     from hydra.utils import instantiate
 
-    from entrenar_bench.models import cache as teacher_mod
+    from entrenar_bench.run import model_cache as teacher_mod
+    from entrenar_bench.run.job import teacher_signal
+    from entrenar_bench.tasks import task_for
 
     dm = instantiate(cfg.data)
     dm.setup()
-    teacher, directory = load_teacher(cfg, dm)
+    task = task_for(dm)
+    teacher, directory = load_teacher(cfg, task)
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     stamp = (directory / "teacher.pt").stat().st_mtime_ns
     monkeypatch.setattr(teacher_mod, "_train", lambda *a: pytest.fail("teacher retrained"))
-    again, same_dir = load_teacher(cfg, dm)
+    again, same_dir = load_teacher(cfg, task)
     assert same_dir == directory and (directory / "teacher.pt").stat().st_mtime_ns == stamp
-    # precomputed teacher logits are those of the exact batch the student sees
+    # stored teacher logits are those of the exact batch the student sees
     student = teacher_mod.build_model(cfg.student.model, dm)
-    module = DistillationModule(student, DistillationObjective(DistillSettings()), dm.num_classes, again,
-                                teacher_inputs=dm.train_inputs())
+    signal, info = teacher_signal(cfg, DistillSettings(), task, again, directory, augmented=False)
+    assert info == {"mode": "cached", "form": "exact"} and set(signal) == {"train"}
+    module = DistillationModule(task, student, DistillationObjective(DistillSettings()), None, signal)
     module.on_fit_start()
-    x, y, index = next(iter(dm.indexed_train_dataloader()))
+    batch = task.batch(next(iter(task.train_loader(indexed=True))))
     with torch.no_grad():
-        assert torch.allclose(module.teacher_outputs[0][index], again(x), atol=1e-5)
+        assert torch.allclose(module.teacher_outputs("train", batch).logits, again(batch.inputs), atol=1e-5)
+    module = DistillationModule(task, student, DistillationObjective(DistillSettings()), again)
     module.train()
     assert not module.teacher.training  # Lightning's train() never unfreezes the teacher
 

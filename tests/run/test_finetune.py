@@ -5,17 +5,19 @@ import torch
 from conftest import FAST
 from hydra.utils import instantiate
 
-from entrenar_bench.models.finetune import build_student, load_base_student
+from entrenar_bench.run.finetune import build_student, load_base_student
 from entrenar_bench.run.app import run
+from entrenar_bench.tasks import task_for
 
 BASE_FAST = [*FAST, "finetune.base.epochs=2"]
 
 
 def _setup(compose_cfg, *overrides):
+    """The config and its data's task (what the model cache and fine-tuning are given)."""
     cfg = compose_cfg(*overrides)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    return cfg, datamodule
+    return cfg, task_for(datamodule)
 
 
 def test_base_student_is_trained_once_and_shared(compose_cfg):

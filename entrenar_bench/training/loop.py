@@ -22,11 +22,11 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig
 
-from entrenar_bench.distill.checkpoints import AtomicCheckpointIO, EpochCheckpoint, join_curve, read_curve
-from entrenar_bench.distill.distributed import (
+from entrenar_bench.training.checkpoints import AtomicCheckpointIO, EpochCheckpoint, join_curve, read_curve
+from entrenar_bench.training.distributed import (
     TrainingClock, eval_shard, gather, ranks, train_shard,
 )
-from entrenar_bench.distill.memory import PeakMemory
+from entrenar_bench.training.memory import PeakMemory
 
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")

@@ -4,14 +4,15 @@ The base student is the configured student model (or ``finetune.base.model``, na
 ``finetune.base.name``, when set: a language model's base student is wider than its distilled one)
 trained with cross-entropy alone on the run's data (``finetune.base``: seed and the training schema).
 A fine-tuning run trains for ``finetune.epochs`` at ``finetune.lr`` (null: ``train``'s). It is made once and kept in the model cache
-(``models/cache.py``, ``base_students/<key>/student.pt``, keyed by the SHA-256 of the base settings,
+(``run/model_cache.py``, ``base_students/<key>/student.pt``, keyed by the SHA-256 of the base settings,
 the student model and the data), so every job of a sweep that fine-tunes the same base loads it.
 
 ``finetune.method``:
   none  the student is built fresh and trained from scratch (the default);
   full  every weight of the base student trains;
-  lora  peft's LoRA on ``finetune.target_modules`` (null: every Linear and Conv layer; on a Hugging Face
-        causal LM, its attention and MLP projections): ``W x + (alpha / r) B A x``, base weights frozen.
+  lora  peft's LoRA on ``finetune.target_modules`` (null: the task's default targets — every Linear and Conv
+        layer of a classifier, a causal LM's attention and MLP projections): ``W x + (alpha / r) B A x``, base
+        weights frozen.
 """
 
 from __future__ import annotations
@@ -71,40 +72,28 @@ def run_training(cfg: DictConfig) -> DictConfig:
     return OmegaConf.merge(cfg.train, {key: ft[key] for key in ("epochs", "lr") if ft[key] is not None})
 
 
-def load_base_student(cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path] | None:
+def load_base_student(cfg: DictConfig, task: Any) -> tuple[nn.Module, Path] | None:
     """The cached base student (trained first if needed), or None when ``finetune.method`` is none.
 
     Call it before seeding the run: training the base seeds the RNG with the base's own seed.
     """
     if cfg.finetune.method == "none":
         return None
-    from entrenar_bench.models.cache import BASE_STUDENT, cached_model  # Lightning: imported only to train or load
+    from entrenar_bench.run.model_cache import BASE_STUDENT, cached_model  # Lightning: imported only to train or load
 
-    return cached_model(BASE_STUDENT, base_spec(cfg), cfg, datamodule)
-
-
-def adaptable_modules(model: nn.Module) -> list[str]:
-    """LoRA's default targets: a Hugging Face model's attention and MLP projections, else every Linear and Conv layer."""
-    from torch import nn
-
-    if hasattr(model, "get_output_embeddings"):
-        from entrenar_bench.models.causal_lm import attention_and_mlp_projections
-
-        return attention_and_mlp_projections(model)
-    adaptable = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    return [name for name, module in model.named_modules() if isinstance(module, adaptable)]
+    return cached_model(BASE_STUDENT, base_spec(cfg), cfg, task)
 
 
-def build_student(cfg: DictConfig, datamodule: Any,
+def build_student(cfg: DictConfig, task: Any,
                   base: tuple[nn.Module, Path] | None) -> tuple[nn.Module, dict[str, Any]]:
     """The student to train, from the run's RNG state, and what the record says about its start."""
     check_finetune(cfg)
     method = cfg.finetune.method
-    from entrenar_bench.models.cache import BASE_STUDENT, build_model, cached_metrics
+    from entrenar_bench.run.model_cache import BASE_STUDENT, build_model, cached_metrics
     from entrenar_bench.models.networks import count_parameters
 
     if base is None:
-        return build_model(cfg.student.model, datamodule), {"method": "none"}
+        return build_model(cfg.student.model, task.datamodule), {"method": "none"}
     model, directory = base
     model.train()
     base_info = cached_metrics(BASE_STUDENT, directory)
@@ -120,7 +109,7 @@ def build_student(cfg: DictConfig, datamodule: Any,
         from peft import LoraConfig, inject_adapter_in_model  # peft is imported only when LoRA is used
 
         ft = cfg.finetune
-        targets = list(ft.target_modules) if ft.target_modules is not None else adaptable_modules(model)
+        targets = list(ft.target_modules) if ft.target_modules is not None else task.lora_targets(model)
         lora = LoraConfig(r=ft.r, lora_alpha=ft.alpha, lora_dropout=ft.dropout, target_modules=targets)
         model = inject_adapter_in_model(lora, model)
         info.update(r=ft.r, alpha=ft.alpha, target_modules=targets)

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from conftest import FAST
-from entrenar_bench.distill.training import VAL_POINTS
+from entrenar_bench.training.loop import VAL_POINTS
 from entrenar_bench.run.app import run
 
 

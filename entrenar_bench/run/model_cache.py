@@ -8,8 +8,9 @@ makes parallel jobs that need the same model train it once; the others wait and 
 
 Both train on the data module's ``pretrain_dataloader()`` (for a language model the whole training split,
 of which the student distils on a small subset: a base student is pre-trained like one, then fine-tuned),
-with cross-entropy alone, in the module its data's ``task`` calls for. ``train.epochs: 0`` keeps a
-pretrained model as it is (only measured).
+with cross-entropy alone, through the run's task, with the default optimisation (Adam, per-epoch cosine:
+the ``optim`` group is the student's, and not part of a cached model's key). ``train.epochs: 0`` keeps a
+pretrained model as it is (only measured; the log says so).
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from entrenar_bench.distill.lm_module import TokenDistillationModule
-from entrenar_bench.distill.lm_objective import TokenDistillationObjective
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.distill.distributed import one_device
-from entrenar_bench.distill.training import fit_and_evaluate
 from entrenar_bench.files import config_hash, write_atomic, write_json_atomic
+from entrenar_bench.tasks import Task
+from entrenar_bench.training.distributed import one_device
+from entrenar_bench.training.loop import fit_and_evaluate
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +70,20 @@ def build_model(model_cfg: DictConfig, datamodule: Any) -> nn.Module:
     return instantiate(model_cfg, **datamodule.model_kwargs())
 
 
-def cross_entropy_module(model: nn.Module, datamodule: Any, train: DictConfig) -> L.LightningModule:
-    """``model`` trained with cross-entropy alone, in the module of its data's task."""
-    if datamodule.task == "causal_lm":
-        return TokenDistillationModule(model, TokenDistillationObjective(CE_ONLY), lr=train.lr,
-                                       weight_decay=train.weight_decay, reference=datamodule.reference)
-    return DistillationModule(model, DistillationObjective(CE_ONLY), datamodule.num_classes, lr=train.lr,
-                              weight_decay=train.weight_decay, augment_shift=train.augment_shift)
+def cross_entropy_module(model: nn.Module, task: Task, train: DictConfig) -> L.LightningModule:
+    """``model`` trained with cross-entropy alone, through its task."""
+    return DistillationModule(task, model, DistillationObjective(CE_ONLY), lr=train.lr, weight_decay=train.weight_decay,
+                              augment=task.augmentation(train.augment_shift))
 
 
-def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any, directory: Path) -> None:
+def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task, directory: Path) -> None:
     """Train ``spec`` (name, seed, model, train) with cross-entropy alone; store weights and metrics."""
     L.seed_everything(spec.seed, workers=True, verbose=False)
+    datamodule = task.datamodule
     model = build_model(spec.model, datamodule)
-    module = cross_entropy_module(model, datamodule, spec.train)
-    log.info("training %s %s (cached at %s)", kind.label, spec.name, directory)
+    module = cross_entropy_module(model, task, spec.train)
+    doing = "training" if spec.train.epochs > 0 else "measuring (used as it is)"
+    log.info("%s %s %s (cached at %s)", doing, kind.label, spec.name, directory)
     result = fit_and_evaluate(module, datamodule, one_device(cfg.trainer), spec.train.epochs,
                               datamodule.pretrain_dataloader())
     write_atomic(directory / f"{kind.stem}.pt", lambda f: torch.save(model.state_dict(), f))
@@ -96,23 +95,24 @@ def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule:
     log.info("%s test accuracy %.4f (%.1f s)", kind.label, result.metrics["accuracy"], result.time_s)
 
 
-def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path]:
+def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task) -> tuple[nn.Module, Path]:
     """The model of ``spec`` for this run's data, trained and cached first if needed; in train mode."""
+    datamodule = task.datamodule
     key = model_key(spec, cfg.data, tuple(datamodule.teacher_free_keys))
     directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / key
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{kind.stem}.pt"
     with kind.lock(directory):
         if not weights.exists():
-            _train(kind, spec, cfg, datamodule, directory)
+            _train(kind, spec, cfg, task, directory)
     model = build_model(spec.model, datamodule)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model, directory
 
 
-def load_teacher(cfg: DictConfig, datamodule: Any) -> tuple[nn.Module, Path]:
+def load_teacher(cfg: DictConfig, task: Task) -> tuple[nn.Module, Path]:
     """The frozen, eval-mode teacher of this config (``teacher``: name, seed, model, train)."""
-    model, directory = cached_model(TEACHER, cfg.teacher, cfg, datamodule)
+    model, directory = cached_model(TEACHER, cfg.teacher, cfg, task)
     model.requires_grad_(False)
     return model.eval(), directory
 

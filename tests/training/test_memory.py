@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from entrenar_bench.distill import memory
-from entrenar_bench.distill.memory import GIB, PeakMemory
+from entrenar_bench.training.memory import GIB, PeakMemory
 
 SIZE = 256 * 1024**2  # bytes
 

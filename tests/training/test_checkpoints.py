@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from entrenar_bench.distill.checkpoints import AtomicCheckpointIO, EpochCheckpoint, rng_state, set_rng_state
+from entrenar_bench.training.checkpoints import AtomicCheckpointIO, EpochCheckpoint, rng_state, set_rng_state
 
 
 def _draws() -> tuple:

@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from entrenar_bench.distill.distributed import eval_shard, one_device, train_shard
+from entrenar_bench.training.distributed import eval_shard, one_device, train_shard
 
 DATA = TensorDataset(torch.arange(101).float(), torch.arange(101))
 

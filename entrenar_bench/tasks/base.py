@@ -1,0 +1,151 @@
+"""The Task protocol and its registry.
+
+What a task says (everything else about a run is shared):
+
+- the data: how a batch splits into inputs, targets, a target mask and row indices (:meth:`Task.batch`),
+  training-time augmentation, the inputs whose teacher outputs can be stored;
+- the models: one forward that returns logits and, where a strategy asks, hidden states and attention
+  maps (:class:`ModelOutputs`); the layer-matching and attention-transfer terms that fit those; LoRA's
+  default targets;
+- the logit term's shape: per example (``mask`` None, logits ``(B, V)``) or per token (``(B, T, V)`` with a
+  ``(B, T)`` mask of target positions);
+- the metrics of a held-out split, and the primary one with its direction (:data:`Task.primary_metric`).
+
+Built-in tasks are named here and imported only when a run asks for them (a language-model run need not load
+the image code, nor an image run transformers); :func:`register` adds any other.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from entrenar_bench.distill.objective import ModelOutputs
+from entrenar_bench.errors import ConfigError
+
+BUILT_IN = {
+    "classification": "entrenar_bench.tasks.classification:ClassificationTask",
+    "causal_lm": "entrenar_bench.tasks.causal_lm:CausalLMTask",
+}
+_REGISTERED: dict[str, type[Task]] = {}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A recorded metric and its direction: the task's primary one decides selections and tests."""
+
+    name: str
+    lower_is_better: bool
+
+    def as_record(self) -> dict[str, Any]:
+        return {"name": self.name, "lower_is_better": self.lower_is_better}
+
+
+@dataclass
+class Batch:
+    """One batch as every task sees it. ``mask`` None: one target per example; else the (B, T) target positions.
+    ``index``: each row's position in its split (to read the teacher's stored outputs), or None."""
+
+    inputs: Any
+    targets: Any
+    mask: Any = None
+    index: Any = None
+
+
+class Task:
+    """Base of every task; a subclass sets ``name`` and ``primary_metric`` and implements the methods that
+    raise here. One instance per run: ``Task(datamodule)`` after the data module's ``setup``."""
+
+    name: ClassVar[str]
+    primary_metric: ClassVar[Metric]
+    store_chunk: ClassVar[int] = 256  # rows per teacher forward pass when its outputs are stored
+    evaluates_teacher: ClassVar[bool] = False  # held-out metrics against the teacher (needs its val/test outputs)
+
+    def __init__(self, datamodule: Any):
+        self.datamodule = datamodule
+
+    # data
+    def batch(self, batch: Sequence[Any]) -> Batch:
+        raise NotImplementedError
+
+    def augmentation(self, augment_shift: int) -> Callable[[Any], Any] | None:
+        """The training-time augmentation of inputs (None: none); it makes stored teacher outputs impossible."""
+        return None
+
+    def can_store_train(self) -> bool:
+        """Whether the training rows can be looked up by index (so stored teacher outputs can stand in)."""
+        return True
+
+    def stored_splits(self, cached: bool) -> tuple[str, ...]:
+        """The splits whose teacher outputs are stored: the training inputs when ``cached`` (the store stands in
+        for the teacher), and the held-out splits a task evaluates the teacher on."""
+        return ("train",) if cached else ()
+
+    def split_inputs(self, split: str) -> Any:
+        """A split's inputs in row order (the student's training rows for ``train``)."""
+        raise NotImplementedError
+
+    def train_loader(self, indexed: bool) -> Any:
+        """The student's training batches; ``indexed``: with their row index (to read stored teacher outputs)."""
+        return self.datamodule.train_dataloader()
+
+    # models
+    def forward(self, model: Any, inputs: Any, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
+        raise NotImplementedError
+
+    def prepare_models(self, settings: Any, student: Any, teacher: Any | None) -> None:
+        """Adjust the models to what a strategy needs of them (e.g. attention maps); nothing by default."""
+
+    def feature_terms(self, settings: Any, student: Any, teacher: Any | None) -> tuple[Any, Any]:
+        """``(layer matching, attention transfer)`` loss modules for ``settings`` (None where unused);
+        ValueError when the models cannot give what they need."""
+        raise NotImplementedError
+
+    def lora_targets(self, model: Any) -> list[str]:
+        """LoRA's default target modules of ``model``."""
+        raise NotImplementedError
+
+    # metrics
+    def make_metrics(self, with_teacher: bool) -> Any:
+        """A torchmetrics ``MetricCollection`` for one held-out split."""
+        raise NotImplementedError
+
+    def update_metrics(self, metrics: Any, logits: Any, batch: Batch, teacher_logits: Any | None) -> None:
+        raise NotImplementedError
+
+    def results(self, metrics: Any) -> dict[str, Any]:
+        """A split's values (``<split>/<name>`` in the log)."""
+        return metrics.compute()
+
+    def record(self, train_targets: int, time_s: float) -> dict[str, Any]:
+        """Task-specific fields of ``result.json`` (e.g. tokens per second)."""
+        return {}
+
+
+def register(task: type[Task]) -> type[Task]:
+    """Make ``task`` available to data modules whose ``task`` is ``task.name`` (usable as a class decorator)."""
+    _REGISTERED[task.name] = task
+    return task
+
+
+def task_class(name: str) -> type[Task]:
+    """The task class called ``name``: registered, or built in (imported on first use)."""
+    if name not in _REGISTERED and name in BUILT_IN:
+        module, _, attr = BUILT_IN[name].partition(":")
+        register(getattr(importlib.import_module(module), attr))
+    if name not in _REGISTERED:
+        known = sorted({*BUILT_IN, *_REGISTERED})
+        raise ConfigError(f"data: task {name!r} is not a known task ({', '.join(known)}); register it with "
+                          "entrenar_bench.tasks.register")
+    return _REGISTERED[name]
+
+
+def task_for(datamodule: Any) -> Task:
+    """The task of a set-up data module (its ``task`` attribute names it)."""
+    name = getattr(datamodule, "task", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"data: {type(datamodule).__name__} names no task (a class attribute task = 'classification', "
+                          f"'causal_lm' or a registered one)")
+    return task_class(name)(datamodule)

@@ -1,0 +1,100 @@
+"""Causal language models: next-token targets, per-token logits (B, T, V) under a target mask.
+
+A batch is ``(input_ids, mask, index)`` (``data/text.py``); position t predicts token t+1 where token t+1 is a
+target. Models are Hugging Face causal LMs (``models/causal_lm.py``); hidden states and attention maps come
+from their own ``output_hidden_states`` / ``output_attentions``. Held-out metrics, token means over the target
+mask: ``loss`` (cross-entropy, the primary one, lower is better), ``perplexity = exp(loss)``, ``accuracy``
+(next-token top-1); with a teacher, ``teacher_kl = KL(p_teacher ‖ q_student)`` at T = 1; where the data's true
+distribution is known, ``truth_kl = KL(P ‖ q_student)`` and ``bayes_accuracy``, the top-1 accuracy of
+``argmax P`` (the ceiling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+
+from entrenar_bench.distill import losses, token_losses
+from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMatching
+from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
+from entrenar_bench.tasks.base import Batch, Metric, ModelOutputs, Task, register
+
+
+def next_token_targets(input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(targets, target_mask)`` aligned with the logits: position t predicts token t+1, and counts
+    where token t+1 is a target; the last position predicts nothing."""
+    targets = torch.roll(input_ids, -1, dims=1)
+    target_mask = torch.roll(mask.bool(), -1, dims=1)
+    target_mask[:, -1] = False
+    return targets, target_mask
+
+
+@register
+class CausalLMTask(Task):
+    name = "causal_lm"
+    primary_metric = Metric("loss", lower_is_better=True)
+    evaluates_teacher = True
+
+    def batch(self, batch: Sequence[Any]) -> Batch:
+        input_ids, mask, index = batch
+        targets, target_mask = next_token_targets(input_ids, mask)
+        return Batch(input_ids, targets, target_mask, index)
+
+    def stored_splits(self, cached: bool) -> tuple[str, ...]:
+        return ("train", "val", "test") if cached else ("val", "test")
+
+    def split_inputs(self, split: str) -> torch.Tensor:
+        return self.datamodule.split_inputs(split)
+
+    def forward(self, model: nn.Module, inputs: torch.Tensor, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
+        out = model(input_ids=inputs, output_hidden_states=hidden, output_attentions=attentions, use_cache=False)
+        return ModelOutputs(out.logits, (out.hidden_states or ())[1:], out.attentions or ())  # embeddings excluded
+
+    def prepare_models(self, settings: Any, student: nn.Module, teacher: nn.Module | None) -> None:
+        if settings.attention_weight > 0:
+            use_eager_attention(student, teacher)
+
+    def feature_terms(self, settings: Any, student: nn.Module, teacher: nn.Module | None):
+        if not settings.needs_hidden:
+            return None, None
+        s, t = student.config, teacher.config
+        layers = (TokenLayerMatching(s.num_hidden_layers, t.num_hidden_layers, s.hidden_size, t.hidden_size)
+                  if settings.layer_weight > 0 else None)
+        attention = (TokenAttentionTransfer(s.num_hidden_layers, t.num_hidden_layers)
+                     if settings.attention_weight > 0 else None)
+        return layers, attention
+
+    def lora_targets(self, model: nn.Module) -> list[str]:
+        return attention_and_mlp_projections(model)
+
+    def make_metrics(self, with_teacher: bool) -> MetricCollection:
+        names = ["accuracy", "loss"]
+        names += ["teacher_kl"] * with_teacher + ["truth_kl", "bayes_accuracy"] * (self.datamodule.reference is not None)
+        return MetricCollection({name: MeanMetric() for name in names})
+
+    def update_metrics(self, metrics: MetricCollection, logits: torch.Tensor, batch: Batch, teacher_logits=None) -> None:
+        targets, target_mask = batch.targets, batch.mask
+        correct, count = token_losses.token_top1_matches(logits, targets, target_mask)
+        weight = count.float()
+        metrics["accuracy"].update(correct / count.clamp(min=1), weight)
+        metrics["loss"].update(losses.cross_entropy(logits, targets, target_mask), weight)
+        if "teacher_kl" in metrics:
+            metrics["teacher_kl"].update(token_losses.forward_kl(logits, teacher_logits, target_mask), weight)
+        if self.datamodule.reference is not None:
+            truth = self.datamodule.reference(batch.inputs)
+            metrics["truth_kl"].update(token_losses.kl_from_probs(truth, logits, target_mask), weight)
+            bayes, _ = token_losses.token_top1_matches(truth, targets, target_mask)
+            metrics["bayes_accuracy"].update(bayes / count.clamp(min=1), weight)
+
+    def results(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:
+        values = metrics.compute()
+        values["perplexity"] = values["loss"].exp()
+        return values
+
+    def record(self, train_targets: int, time_s: float) -> dict[str, Any]:
+        """``tokens_per_s``: target tokens of the training steps per second of training."""
+        return {"tokens_per_s": train_targets / time_s if time_s else None}
