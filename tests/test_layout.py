@@ -1,5 +1,6 @@
-"""The house keeps one direction of dependencies: nothing outside cli/ imports the command line,
-and no two packages import each other (directly or round a longer circle)."""
+"""The house keeps one direction of dependencies: every package imports only packages below it in
+:data:`ORDER` (the README's layout), so nothing outside cli/ imports the command line and no two packages
+import each other (directly or round a longer circle)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "entrenar_bench"
+ORDER = ("cli", "api", "research", "cost", "aggregate", "sweep", "run", "tasks", "training", "distill", "models", "data",
+         "locks", "files", "errors")  # top to bottom
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -51,6 +54,13 @@ def room_edges(root: Path) -> dict[tuple[str, str], str]:
     return edges
 
 
+def upward_imports(edges: dict[tuple[str, str], str]) -> list[str]:
+    """Edges from a room to one above it (or to or from a room missing from :data:`ORDER`)."""
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return sorted(f"{a} -> {b} ({where})" for (a, b), where in edges.items()
+                  if a not in rank or b not in rank or rank[a] > rank[b])
+
+
 def cli_importers(root: Path) -> list[str]:
     return [str(p.relative_to(root.parent)) for p in sorted(root.rglob("*.py"))
             if room(module_name(p, root)) != "cli" and any(room(m) == "cli" for m in imports_of(p, root))]
@@ -84,6 +94,20 @@ def circles(edges) -> list[list[str]]:
         if v not in index:
             visit(v)
     return out
+
+
+def test_every_package_imports_only_packages_below_it():
+    assert upward_imports(room_edges(PACKAGE)) == []
+
+
+def test_the_order_guard_catches_an_upward_import(tmp_path):
+    """A made-up package where data imports run: the same function must find it."""
+    root = tmp_path / "entrenar_bench"
+    for name, text in {"__init__.py": "", "run/__init__.py": "", "run/job.py": "from entrenar_bench.data import d\n",
+                       "data/__init__.py": "", "data/d.py": "from entrenar_bench.run.job import x\n"}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    assert upward_imports(room_edges(root)) == ["data -> run (entrenar_bench/data/d.py)"]
 
 
 def test_nothing_outside_cli_imports_the_command_line():

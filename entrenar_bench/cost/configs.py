@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import CONF_DIR, read_yaml_option
-from entrenar_bench.run.checks import check_finetune, validate_config
+from entrenar_bench.run.checks import validate_config
 from entrenar_bench.sweep.compose import compose_config
 
 DEFAULT_CONFIGS = Path(__file__).with_name("configurations.yaml")
@@ -88,7 +88,6 @@ def check_configuration(configuration: Configuration) -> set[str]:
     try:
         cfg = compose_config([f"+bench={BENCH}", *configuration.overrides], hydra_config=True)
         validate_config(cfg)
-        check_finetune(cfg)
     except Exception as e:  # any composition or validation problem is the configuration's
         raise UsageError(f"configuration {configuration.name!r}: {e}") from None
     return set(cfg.hydra.runtime.choices)

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 
-SCHEDULERS = ("cosine_epoch", "cosine", "linear", "constant")
+from entrenar_bench.distill.settings import SCHEDULERS
+
 DEFAULT_OPTIM = {"optimizer": {"_target_": "torch.optim.Adam", "_partial_": True},
                  "scheduler": "cosine_epoch", "warmup_steps": 0}
 
@@ -42,11 +43,9 @@ def optimization(optim: Mapping[str, Any] | None, params: Iterable[torch.nn.Para
         weight_decay = optim["weight_decay"]
     optimizer = instantiate(optim["optimizer"])(list(params), lr=lr, weight_decay=weight_decay)
     name, warmup = optim.get("scheduler", "cosine_epoch"), int(optim.get("warmup_steps", 0))
-    if name not in SCHEDULERS:
-        raise ValueError(f"optim.scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}")
+    if name not in SCHEDULERS or (name == SCHEDULERS[0] and warmup):
+        raise ValueError(f"optim: no schedule {name!r} with {warmup} warm-up steps (run/checks.py refuses it first)")
     if name == "cosine_epoch":
-        if warmup:
-            raise ValueError("optim.warmup_steps needs a per-step schedule (optim.scheduler=cosine, linear or constant)")
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
     scheduler = _per_step(name, optimizer, warmup, total_steps)

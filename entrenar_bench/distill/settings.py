@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 LOGIT_LOSSES = ("kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd", "mse", "none")
 TEACHER_OUTPUTS = ("cached", "online")
+SCHEDULERS = ("cosine_epoch", "cosine", "linear", "constant")  # optim.scheduler (distill/optim.py)
 STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # conf/distill, the spec's table order
 
 

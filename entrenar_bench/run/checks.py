@@ -10,30 +10,11 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from entrenar_bench.run.ablation import FULL, parse_ablate
-from entrenar_bench.distill.settings import LOGIT_LOSSES, TEACHER_OUTPUTS
+from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS
 from entrenar_bench.errors import ConfigError
-from entrenar_bench.run.finetune import check_finetune
+from entrenar_bench.run.ablation import FULL, parse_ablate
+from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
-
-
-def _number(cfg: DictConfig, key: str) -> float:
-    value = cfg
-    for part in key.split("."):
-        value = value[part]
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    return float(value)
-
-
-def _integer(cfg: DictConfig, key: str, minimum: int) -> None:
-    value = cfg
-    for part in key.split("."):
-        value = value[part]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
 
 
 def check_schema_keys(node: DictConfig, path: str = "") -> None:
@@ -56,43 +37,11 @@ def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first invalid setting."""
     check_schema_keys(cfg)
     check_settings(cfg)
-    _integer(cfg, "seed", 0)
-    _integer(cfg, "train.epochs", 1)
-    if cfg.train.get("checkpoint_every") is not None:
-        _integer(cfg, "train.checkpoint_every", 1)
     check_devices(cfg)
-    if cfg.get("threads") is not None:
-        _integer(cfg, "threads", 1)
-    if _number(cfg, "train.lr") <= 0:
-        raise ConfigError(f"train.lr must be > 0, got {cfg.train.lr}")
-    d = cfg.distill
-    if d.logit_loss not in LOGIT_LOSSES:
-        raise ConfigError(f"distill.logit_loss must be one of {', '.join(LOGIT_LOSSES)}, got {d.logit_loss!r}")
-    if _number(cfg, "distill.temperature") <= 0:
-        raise ConfigError(f"distill.temperature must be > 0, got {d.temperature}")
-    if not 0.0 <= _number(cfg, "distill.alpha") <= 1.0:
-        raise ConfigError(f"distill.alpha must be between 0 and 1, got {d.alpha}")
-    for key in ("layer_weight", "attention_weight"):
-        if _number(cfg, f"distill.{key}") < 0:
-            raise ConfigError(f"distill.{key} must be >= 0, got {d[key]}")
-    for key in ("beta", "skew_lambda"):
-        if not 0.0 <= _number(cfg, f"distill.{key}") <= 1.0:
-            raise ConfigError(f"distill.{key} must be between 0 and 1, got {d[key]}")
-    if d.teacher_outputs not in TEACHER_OUTPUTS:
-        raise ConfigError(f"distill.teacher_outputs must be one of {', '.join(TEACHER_OUTPUTS)}, "
-                          f"got {d.teacher_outputs!r}")
-    _integer(cfg, "distill.teacher_top_k", 0)
     try:
         parse_ablate(cfg.get("ablate", FULL))
     except ValueError as e:
         raise ConfigError(f"ablate: {e}") from None
-    if "finetune" in cfg:
-        try:
-            check_finetune(cfg)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    if not isinstance(d.temperature_scaling, bool):
-        raise ConfigError(f"distill.temperature_scaling must be true or false, got {d.temperature_scaling!r}")
 
 
 def _walk(value: Any, path: str) -> None:
@@ -118,8 +67,17 @@ def check_finite(cfg: DictConfig) -> None:
         _walk(value, str(key))
 
 
-def _check(node: Any, path: str, rule: str) -> None:
-    """``rule``: ``int>=N``, ``number>0``, ``number>=0`` or ``fraction`` (strictly between 0 and 1)."""
+def check_value(node: Any, path: str, rule: str | tuple[str, ...]) -> None:
+    """ConfigError unless ``node`` obeys ``rule``: ``int>=N``, ``number>0``, ``number>=0``, ``unit`` (0 to 1
+    inclusive), ``fraction`` (strictly between 0 and 1), ``bool``, or a tuple of the allowed values."""
+    if isinstance(rule, tuple):
+        if node not in rule:
+            raise ConfigError(f"{path} must be one of {', '.join(rule)}, got {node!r}")
+        return
+    if rule == "bool":
+        if not isinstance(node, bool):
+            raise ConfigError(f"{path} must be true or false, got {node!r}")
+        return
     if rule.startswith("int"):
         if isinstance(node, bool) or not isinstance(node, int):
             raise ConfigError(f"{path} must be an integer, got {node!r}")
@@ -129,17 +87,27 @@ def _check(node: Any, path: str, rule: str) -> None:
     if isinstance(node, bool) or not isinstance(node, Real):
         raise ConfigError(f"{path} must be a number, got {node!r}")
     if (rule == "number>0" and not node > 0) or (rule == "number>=0" and not node >= 0) or \
-            (rule == "fraction" and not 0 < node < 1):
-        what = {"number>0": "> 0", "number>=0": ">= 0", "fraction": "between 0 and 1 (exclusive)"}[rule]
-        raise ConfigError(f"{path} must be {what}, got {node!r}")
+            (rule == "fraction" and not 0 < node < 1) or (rule == "unit" and not 0 <= node <= 1):
+        raise ConfigError(f"{path} must be {RULE_WORDS[rule]}, got {node!r}")
+
+
+RULE_WORDS = {"number>0": "> 0", "number>=0": ">= 0", "fraction": "between 0 and 1 (exclusive)",
+              "unit": "between 0 and 1"}
 
 
 DATA_RULES = {"batch_size": "int>=1", "num_workers": "int>=0", "split_seed": "int>=0", "data_seed": "int>=0",
               "num_samples": "int>=1", "num_train": "int>=1", "num_val": "int>=1", "num_test": "int>=1",
               "seq_len": "int>=2", "block_size": "int>=2", "vocab_size": "int>=2", "successors": "int>=1",
               "train_subset": "int>=1", "concentration": "number>0"}
+ROOT_RULES = {"seed": "int>=0", "threads": "int>=1"}
 TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0", "augment_shift": "int>=0",
-               "seed": "int>=0"}
+               "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool"}
+DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
+                 "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
+                 "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0"}
+FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
+LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
+OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}
 PRETRAINED_RULES = {**TRAIN_RULES, "epochs": "int>=0"}  # a teacher or base student: 0 keeps a pretrained one
 TRAINER_RULES = {"gradient_clip_val": "number>=0", "accumulate_grad_batches": "int>=1",
                  "log_every_n_steps": "int>=1", "num_sanity_val_steps": "int>=-1"}
@@ -154,11 +122,11 @@ def _apply(node: Any, prefix: str, rules: dict[str, str]) -> None:
         return
     for key, rule in rules.items():
         if key in node and node[key] is not None:
-            _check(node[key], f"{prefix}{key}", rule)
+            check_value(node[key], f"{prefix}{key}", rule)
     if rules is DATA_RULES:
         fractions = [k for k in node.keys() if str(k).endswith("_fraction") and node[k] is not None]
         for key in fractions:
-            _check(node[key], f"{prefix}{key}", "fraction")
+            check_value(node[key], f"{prefix}{key}", "fraction")
         if fractions and sum(node[k] for k in fractions) >= 1:
             raise ConfigError(f"{' + '.join(prefix + str(k) for k in fractions)} must be below 1 "
                               "(something must be left to train on)")
@@ -196,16 +164,19 @@ def check_trainer(cfg: DictConfig) -> None:
 
 
 def check_settings(cfg: DictConfig) -> None:
-    """Per-key checks of data, train (the student's, the teacher's, the base student's) and trainer settings,
-    and finite numbers everywhere, so a bad value stops a sweep before its first job."""
+    """Per-key checks (one rule table per node: data, train — the student's, the teacher's, the base student's —,
+    distill, optim, finetune, trainer) and finite numbers everywhere, so a bad value stops a sweep before its
+    first job."""
     check_finite(cfg)
-    _apply(cfg.get("data"), "data.", DATA_RULES)
-    _apply(cfg.get("train"), "train.", TRAIN_RULES)
-    teacher = cfg.get("teacher")
-    if isinstance(teacher, DictConfig):
-        _apply(teacher, "teacher.", {"seed": "int>=0"})
-        _apply(teacher.get("train"), "teacher.train.", PRETRAINED_RULES)
-    finetune = cfg.get("finetune")
-    if isinstance(finetune, DictConfig):
-        _apply(finetune.get("base"), "finetune.base.", PRETRAINED_RULES)
+    _apply(cfg, "", ROOT_RULES)
+    for prefix, rules in (("data", DATA_RULES), ("train", TRAIN_RULES), ("distill", DISTILL_RULES),
+                          ("optim", OPTIM_RULES), ("teacher", {"seed": "int>=0"}),
+                          ("teacher.train", PRETRAINED_RULES), ("finetune", FINETUNE_RULES),
+                          ("finetune.base", PRETRAINED_RULES)):
+        _apply(OmegaConf.select(cfg, prefix), f"{prefix}.", rules)
+    if OmegaConf.select(cfg, "finetune.method") == "lora":
+        _apply(cfg.finetune, "finetune.", LORA_RULES)
+    if OmegaConf.select(cfg, "optim.scheduler") == "cosine_epoch" and OmegaConf.select(cfg, "optim.warmup_steps"):
+        raise ConfigError("optim.warmup_steps needs a per-step schedule (optim.scheduler=cosine, linear or constant); "
+                          "cosine_epoch steps once an epoch")
     check_trainer(cfg)

@@ -27,27 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 if TYPE_CHECKING:  # torch is imported only where a model is built: the checks run in the light CLI too
     from torch import nn
 
-FINETUNE_METHODS = ("none", "full", "lora")
-
-
-def check_finetune(cfg: DictConfig) -> None:
-    """Raise ValueError naming the first invalid fine-tuning setting (one line)."""
-    ft = cfg.finetune
-    if ft.method not in FINETUNE_METHODS:
-        raise ValueError(f"finetune.method must be one of {', '.join(FINETUNE_METHODS)}, got {ft.method!r}")
-    if ft.method == "none":
-        return
-    # base.epochs 0: a pretrained student (student=pretrained_lm) is the base as it is
-    for key, value, least in (("base.epochs", ft.base.epochs, 0), ("epochs", 1 if ft.epochs is None else ft.epochs, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"finetune.{key} must be an integer >= {least}, got {value!r}")
-    if ft.lr is not None and (isinstance(ft.lr, bool) or not isinstance(ft.lr, (int, float)) or ft.lr <= 0):
-        raise ValueError(f"finetune.lr must be a number > 0, got {ft.lr!r}")
-    if ft.method == "lora":
-        if isinstance(ft.r, bool) or not isinstance(ft.r, int) or ft.r < 1:
-            raise ValueError(f"finetune.r must be an integer >= 1, got {ft.r!r}")
-        if isinstance(ft.alpha, bool) or not isinstance(ft.alpha, (int, float)) or ft.alpha <= 0:
-            raise ValueError(f"finetune.alpha must be a number > 0, got {ft.alpha!r}")
+FINETUNE_METHODS = ("none", "full", "lora")  # its settings are checked with the others (run/checks.py)
 
 
 def base_spec(cfg: DictConfig) -> DictConfig:
@@ -87,7 +67,6 @@ def load_base_student(cfg: DictConfig, task: Any) -> tuple[nn.Module, Path] | No
 def build_student(cfg: DictConfig, task: Any,
                   base: tuple[nn.Module, Path] | None) -> tuple[nn.Module, dict[str, Any]]:
     """The student to train, from the run's RNG state, and what the record says about its start."""
-    check_finetune(cfg)
     method = cfg.finetune.method
     from entrenar_bench.run.model_cache import BASE_STUDENT, build_model, cached_metrics
     from entrenar_bench.models.networks import count_parameters

@@ -15,16 +15,16 @@ from typing import Any
 
 import yaml
 
-from entrenar_bench.run.ablation import COMPONENTS, FULL, ablate_value
 from entrenar_bench.distill.settings import STRATEGY_ORDER
-from entrenar_bench.errors import UsageError
+from entrenar_bench.run.ablation import COMPONENTS, FULL, ablate_value
+from entrenar_bench.run.checks import DISTILL_RULES, RULE_WORDS, check_value
+from entrenar_bench.errors import ConfigError, UsageError
 from entrenar_bench.files import CONF_DIR
 
 STRATEGIES = STRATEGY_ORDER[:-1]
 BASELINE = STRATEGY_ORDER[-1]
 MAX_POINTS = 1000
-LIMITS = {"temperature": (Decimal(0), None), "alpha": (Decimal(0), Decimal(1))}  # temperature > 0, alpha in [0, 1]
-PARAM_KEYS = {"temperature": "distill.temperature", "alpha": "distill.alpha"}
+PARAM_KEYS = {name: f"distill.{name}" for name in ("temperature", "alpha")}  # the swept settings
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,13 +64,16 @@ def decimal_range(name: str, start: float, end: float, step: float) -> list[str]
         raise UsageError(f"--step must be > 0, got {step}")
     if hi < lo:
         raise UsageError(f"--end ({end}) must not be below --start ({start})")
-    minimum, maximum = LIMITS[name]
-    if (lo <= minimum if name == "temperature" else lo < minimum) or (maximum is not None and hi > maximum):
-        bound = "> 0" if name == "temperature" else "between 0 and 1"
-        raise UsageError(f"{name} values must be {bound}; got --start {start} --end {end}")
+    rule = DISTILL_RULES[name]  # the rule every job's setting is checked by
+    try:
+        for value in (lo, hi):
+            check_value(float(value), PARAM_KEYS[name], rule)
+    except ConfigError:
+        raise UsageError(f"{name} values must be {RULE_WORDS[rule]}; got --start {start} --end {end}") from None
     count = int((hi - lo) / by) + 1
     if count > MAX_POINTS:
-        raise UsageError(f"{count} {name} points is too many (at most {MAX_POINTS}); use a larger --step")
+        shown = f"{count:,}" if count < 10**9 else f"{Decimal(count):.1E}"
+        raise UsageError(f"{shown} {name} points is too many (at most {MAX_POINTS}); use a larger --step")
     values = [lo + i * by for i in range(count)]
     return [format(v, "f") if "." in format(v, "f") else f"{v}.0" for v in values]
 

@@ -1,7 +1,7 @@
 """Fit a DistillationModule with a Lightning Trainer from config, then evaluate it.
 
-A run can resume from a mid-run checkpoint (``distill/checkpoints.py``) and span several devices
-(``distill/distributed.py``).
+A run can resume from a mid-run checkpoint (``training/checkpoints.py``) and span several devices
+(``training/distributed.py``).
 """
 
 from __future__ import annotations
@@ -92,6 +92,24 @@ def curve_settings(module: L.LightningModule, log_dir: Path | None, epochs: int)
     return settings
 
 
+def evaluated_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """What the module logged in its test pass: ``test/<name>`` as ``<name>``, ``val/<name>`` as ``val_<name>``."""
+    logged = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    metrics = {key.removeprefix("test/"): value for key, value in logged.items() if key.startswith("test/")}
+    metrics.update({f"val_{key.removeprefix('val/')}": value for key, value in logged.items() if key.startswith("val/")})
+    return metrics
+
+
+def rank_loaders(trainer: L.Trainer, datamodule: L.LightningDataModule,
+                 train_loader: Iterable | None) -> tuple[Iterable, list[Iterable]]:
+    """This rank's training batches and its [validation, test] batches (each rank its own share on several)."""
+    train_loader = train_loader or datamodule.train_dataloader()
+    eval_loaders = [datamodule.val_dataloader(), datamodule.test_dataloader()]
+    if trainer.world_size > 1:
+        return train_shard(train_loader, trainer), [eval_shard(loader, trainer) for loader in eval_loaders]
+    return train_loader, eval_loaders
+
+
 def fit_and_evaluate(
     module: L.LightningModule,
     datamodule: L.LightningDataModule,
@@ -120,11 +138,7 @@ def fit_and_evaluate(
         trainer_cfg, max_epochs=epochs, callbacks=[c for c in (saver, clock) if c], use_distributed_sampler=False,
         enable_checkpointing=saver is not None, plugins=[AtomicCheckpointIO()], **curves,
     )
-    train_loader = train_loader or datamodule.train_dataloader()
-    eval_loaders = [datamodule.val_dataloader(), datamodule.test_dataloader()]
-    if trainer.world_size > 1:
-        train_loader = train_shard(train_loader, trainer)
-        eval_loaders = [eval_shard(loader, trainer) for loader in eval_loaders]
+    train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):
         with PeakMemory(device) as memory:
@@ -143,11 +157,8 @@ def fit_and_evaluate(
     resumed_from = saver.resumed_from_epoch if saver else None
     join_curve(log_dir, earlier_curve, resumed_from)
     trained_epochs = epochs - (resumed_from or 0)
-    logged = {key: float(value) for key, value in trainer.callback_metrics.items()}
-    metrics = {key.removeprefix("test/"): value for key, value in logged.items() if key.startswith("test/")}
-    metrics.update({f"val_{key.removeprefix('val/')}": value for key, value in logged.items() if key.startswith("val/")})
     return FitResult(
-        metrics=metrics,
+        metrics=evaluated_metrics(trainer),
         time_s=time_s,
         samples_per_s=trained_epochs * datamodule.num_train / time_s if trained_epochs else 0.0,
         peak_memory_gb=max(peaks),

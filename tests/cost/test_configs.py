@@ -57,7 +57,7 @@ def test_malformed_files(tmp_path, text, message):
 @pytest.mark.parametrize("overrides, message", [
     (["finetune.rank=8"], "configuration 'bad': bad override"),
     (["finetune=adapter"], "configuration 'bad': bad override"),
-    (["finetune=lora", "finetune.r=0"], "finetune.r must be an integer >= 1"),
+    (["finetune=lora", "finetune.r=0"], "finetune.r must be >= 1"),
     (["train.epochs=1,2"], "bad override"),
     (["~train.lr"], "bad override"),
 ])
