@@ -17,7 +17,7 @@ from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.files import read_data
 from entrenar_bench.run.record import is_finite_number
 
-RECORD = "teacher.json"  # models/cache.py: <cache>/teachers/<key>/<TEACHER.stem>.json (a test holds them equal)
+RECORD = "teacher.json"  # run/model_cache.py: <cache>/teachers/<key>/<TEACHER.stem>.json (a test holds them equal)
 
 
 def _number(value: Any) -> float | None:

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from entrenar_bench.distill import memory
+from entrenar_bench.training import memory
 from entrenar_bench.training.memory import GIB, PeakMemory
 
 SIZE = 256 * 1024**2  # bytes
