@@ -144,12 +144,13 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
-    """In a single run, a bad setting or a failed run ends the process with one line and exit 1; in a
-    multirun the error goes back to Hydra, which records it and carries on with the other jobs."""
+    """In a single run, a bad setting ends the process with one line and exit 2 (as the command line does), a
+    failed run with one line and exit 1; in a multirun the error goes back to Hydra, which records it and
+    carries on with the other jobs."""
     try:
         run(cfg)
     except CompactHydraException as e:
         if HydraConfig.get().mode != RunMode.RUN:
             raise
         print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(2 if isinstance(e, ConfigError) else 1) from None

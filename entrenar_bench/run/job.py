@@ -82,6 +82,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir)
     return {
         "metrics": fit.metrics,
+        "metrics_before": fit.metrics_before,
         "primary_metric": task.primary_metric.as_record(),
         "time_s": fit.time_s,
         "samples_per_s": fit.samples_per_s,

@@ -58,6 +58,7 @@ _lightning_logs_through_root()
 @dataclass
 class FitResult:
     metrics: dict[str, float]
+    metrics_before: dict[str, float] | None  # the same, before training (None when it did not train)
     time_s: float
     samples_per_s: float
     peak_memory_gb: float
@@ -90,6 +91,18 @@ def curve_settings(module: L.LightningModule, log_dir: Path | None, epochs: int)
     if is_overridden("validation_step", module):
         settings.update(limit_val_batches=1.0, check_val_every_n_epoch=max(1, math.ceil(epochs / VAL_POINTS)))
     return settings
+
+
+def evaluate(trainer: L.Trainer, module: L.LightningModule, eval_loaders: list[Iterable]) -> dict[str, float]:
+    """The module's metrics on the validation and test splits (as :func:`evaluated_metrics`), logged nowhere.
+    The random generators are left as they were (each data loader's iterator draws its base seed from them),
+    so a run that evaluates before training trains exactly as one that does not."""
+    loggers, trainer.loggers = trainer.loggers, []
+    device = trainer.strategy.root_device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        trainer.test(module, dataloaders=eval_loaders, verbose=False)
+    trainer.loggers = loggers
+    return evaluated_metrics(trainer)
 
 
 def evaluated_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -128,6 +141,8 @@ def fit_and_evaluate(
     share, ``time_s`` is the slowest rank's training time (``TrainingClock``: without the start of the other
     ranks) and ``peak_memory_gb`` the largest of the per-device peaks.
     ``log_dir``: where the learning curve goes (:func:`curve_settings`); its validation passes count in ``time_s``.
+    ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
+    a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
     """
     curves = curve_settings(module, log_dir, epochs)
     saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
@@ -137,10 +152,12 @@ def fit_and_evaluate(
     trainer: L.Trainer = instantiate(
         trainer_cfg, max_epochs=epochs, callbacks=[c for c in (saver, clock) if c], use_distributed_sampler=False,
         enable_checkpointing=saver is not None, plugins=[AtomicCheckpointIO()], **curves,
+        inference_mode=False,  # evaluations under no_grad: the pass before training leaves no inference tensors behind
     )
     train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):
+        before = evaluate(trainer, module, eval_loaders) if epochs > 0 else None
         with PeakMemory(device) as memory:
             start = time.perf_counter()
             if epochs > 0:
@@ -150,7 +167,7 @@ def fit_and_evaluate(
                 torch.cuda.synchronize(device)
             time_s = time.perf_counter() - start
         trainer.loggers = []  # the curve holds one row an epoch; the final evaluation goes to result.json
-        trainer.test(module, dataloaders=eval_loaders, verbose=False)
+        after = evaluate(trainer, module, eval_loaders)
         if trainer.world_size > 1:
             time_s = max(gather(trainer, clock.seconds))
         peaks = gather(trainer, memory.peak_gb)
@@ -158,7 +175,8 @@ def fit_and_evaluate(
     join_curve(log_dir, earlier_curve, resumed_from)
     trained_epochs = epochs - (resumed_from or 0)
     return FitResult(
-        metrics=evaluated_metrics(trainer),
+        metrics=after,
+        metrics_before=before,
         time_s=time_s,
         samples_per_s=trained_epochs * datamodule.num_train / time_s if trained_epochs else 0.0,
         peak_memory_gb=max(peaks),

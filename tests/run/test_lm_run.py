@@ -113,3 +113,10 @@ def test_the_schema_rejects_an_unknown_distill_key(compose_cfg):
 
     with pytest.raises(ConfigCompositionException):
         compose_cfg(*LM_FAST, "distill.top_k=4")
+
+
+def test_every_run_records_its_metrics_before_training(compose_cfg, tmp_path):
+    record = run(compose_cfg(*LM_FAST, "seed=2"), tmp_path)
+    before, after = record["metrics_before"], record["metrics"]
+    assert set(before) == set(after) and before["perplexity"] > after["perplexity"]
+    assert before["loss"] == pytest.approx(math.log(before["perplexity"]), rel=1e-5)

@@ -199,3 +199,8 @@ def test_resume_ignores_where_and_how_fast_a_job_ran(compose_cfg, tmp_path):
     first = run(compose_cfg("distill=none", "threads=1", *FAST), tmp_path)
     again = run(compose_cfg("distill=none", "threads=2", "launcher=joblib", *FAST), tmp_path)
     assert again["started_at"] == first["started_at"]
+
+
+def test_a_top_k_teacher_store_serves_the_image_task_too(compose_cfg, tmp_path):
+    record = run(compose_cfg("distill=kd", *FAST, "distill.teacher_top_k=3"), tmp_path)
+    assert record["status"] == "completed" and record["teacher_outputs"] == {"mode": "cached", "form": "top3"}
