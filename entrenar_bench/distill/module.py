@@ -13,6 +13,7 @@ closure machinery (~0.15 ms a step, measured).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -68,6 +69,10 @@ class DistillationModule(L.LightningModule):
         self.augment = augment
         self.schedule_interval = "epoch"
         self.train_targets = 0  # target positions (tokens, or examples) seen in training steps
+        self.on_policy = objective.settings.on_policy  # GKD's λ: the share of batches the student continues itself
+        self.timed = objective.settings.generates  # generation and teacher time measured apart (synchronised)
+        self.generation_s = self.teacher_s = 0.0
+        self.generated_tokens = 0
         self.val_curve: dict[str, float] = {}  # the last validation pass, logged with its epoch's training loss
         with_teacher = task.evaluates_teacher and (teacher is not None or bool(self.teacher_signal))
         self.with_teacher = with_teacher
@@ -87,6 +92,16 @@ class DistillationModule(L.LightningModule):
     def on_fit_start(self) -> None:
         self.teacher_signal = {split: signal.to(self.device) for split, signal in self.teacher_signal.items()}
 
+    def _timed(self, work: Callable[[], Any]) -> tuple[Any, float]:
+        """``work()`` and its wall time (the device synchronised, so the time is its own)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        result = work()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return result, time.perf_counter() - start
+
     def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
         """The teacher's outputs on ``batch``: stored logits where they stand in for it, else a forward pass."""
         if split in self.teacher_signal and not (hidden or attentions):
@@ -94,18 +109,37 @@ class DistillationModule(L.LightningModule):
         if self.teacher is None:
             return None
         with torch.no_grad():
-            return self.task.forward(self.teacher, batch.inputs, hidden, attentions)
+            if not (self.timed and self.training):
+                return self.task.forward(self.teacher, batch.inputs, hidden, attentions)
+            outputs, seconds = self._timed(lambda: self.task.forward(self.teacher, batch.inputs, hidden, attentions))
+            self.teacher_s += seconds
+            return outputs
+
+    def sampled(self, batch: Any) -> Any:
+        """The batch's prefixes continued by the student itself (on-policy): a batch of its own sequences."""
+        settings = self.objective.settings
+        sequences, seconds = self._timed(lambda: self.task.continuations(self.student, batch.inputs, settings))
+        self.generation_s += seconds
+        generated = self.task.generated_batch(sequences, settings.prompt_tokens)
+        self.generated_tokens += int(generated.mask.sum())
+        return generated
 
     def batch_loss(self, raw_batch: Any) -> torch.Tensor:
-        """The objective's weighted loss on one training batch."""
+        """The objective's weighted loss on one training batch; with probability λ (``distill.on_policy``; drawn
+        from the global generator, so seeded by the run and restored with its checkpoint) on the student's own
+        continuations of its prefixes instead. λ = 0 draws nothing: the run is exactly one without the setting."""
         batch = self.task.batch(raw_batch)
+        on_policy = bool(self.on_policy) and float(torch.rand(())) < self.on_policy
+        if on_policy:
+            batch = self.sampled(batch)
         if self.augment is not None:
             batch.inputs = self.augment(batch.inputs)
         hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
         student = self.task.forward(self.student, batch.inputs, hidden, attentions)
         teacher = self.teacher_outputs("train", batch, hidden, attentions)
-        self.train_targets += len(batch.targets) if batch.mask is None else int(batch.mask.sum())
-        return self.objective(student, batch.targets, batch.mask, teacher)["loss"]
+        if not on_policy:
+            self.train_targets += len(batch.targets) if batch.mask is None else int(batch.mask.sum())
+        return self.objective(student, batch.targets, batch.mask, teacher, sampled=on_policy)["loss"]
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.batch_loss(batch)

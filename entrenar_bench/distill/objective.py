@@ -58,10 +58,15 @@ class DistillationObjective(nn.Module):
         self.needs_hidden = any(t.needs_hidden for t in terms)
         self.needs_attentions = any(t.needs_attentions for t in terms)
 
-    def forward(self, student, targets: torch.Tensor, mask: torch.Tensor | None, teacher=None) -> dict[str, torch.Tensor]:
+    def forward(self, student, targets: torch.Tensor, mask: torch.Tensor | None, teacher=None,
+                sampled: bool = False) -> dict[str, torch.Tensor]:
         """Every term and their weighted sum under ``"loss"``; ``student``/``teacher``: model outputs
-        (``.logits``, ``.hidden``, ``.attentions``)."""
+        (``.logits``, ``.hidden``, ``.attentions``). ``sampled``: the student's own continuations (on-policy), whose
+        tokens are no ground truth: the loss is the logit term alone, on the generated positions (GKD)."""
         s = self.settings
+        if sampled:
+            terms = {"kd": logit_term(s, student.logits, teacher.logits, mask)}
+            return {**terms, "loss": terms["kd"]}
         terms = {"ce": losses.cross_entropy(student.logits, targets, mask)}
         loss = terms["ce"]
         if s.logit_loss != "none" and s.alpha > 0:

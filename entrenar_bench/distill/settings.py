@@ -29,6 +29,12 @@ class DistillSettings:
     skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
     teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
     teacher_top_k: int = 0  # cached outputs: 0 = full logits (exact); k = top-k log-probs + the remaining mass
+    on_policy: float = 0.0  # GKD's λ: the share of batches whose continuations the student samples itself
+    seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's sampled continuations
+    prompt_tokens: int = 8  # the prefix of each sequence that generation continues
+    new_tokens: int = 0  # tokens generated after it; 0 = to the end of the sequence
+    sample_temperature: float = 1.0  # sampling of continuations (on-policy, seq_kd, sampled evaluation)
+    sample_top_p: float = 1.0
 
     @property
     def effective_temperature(self) -> float:
@@ -36,13 +42,19 @@ class DistillSettings:
 
     @property
     def needs_teacher(self) -> bool:
-        return (self.logit_loss != "none" and self.alpha > 0) or self.needs_hidden
+        return (self.logit_loss != "none" and self.alpha > 0) or self.needs_hidden or self.seq_kd
 
     @property
     def needs_hidden(self) -> bool:
         return self.layer_weight > 0 or self.attention_weight > 0
 
     @property
+    def generates(self) -> bool:
+        """Training needs sampled continuations: on-policy batches or the teacher's sequences."""
+        return self.on_policy > 0 or self.seq_kd
+
+    @property
     def uses_cached_outputs(self) -> bool:
-        """The teacher's stored outputs stand in for it: logits only, and not asked to run online."""
-        return self.needs_teacher and not self.needs_hidden and self.teacher_outputs == "cached"
+        """The teacher's stored outputs stand in for it: logits only, on fixed training sequences, and not asked
+        to run online."""
+        return self.needs_teacher and not self.needs_hidden and not self.generates and self.teacher_outputs == "cached"

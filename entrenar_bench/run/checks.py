@@ -87,12 +87,13 @@ def check_value(node: Any, path: str, rule: str | tuple[str, ...]) -> None:
     if isinstance(node, bool) or not isinstance(node, Real):
         raise ConfigError(f"{path} must be a number, got {node!r}")
     if (rule == "number>0" and not node > 0) or (rule == "number>=0" and not node >= 0) or \
-            (rule == "fraction" and not 0 < node < 1) or (rule == "unit" and not 0 <= node <= 1):
+            (rule == "fraction" and not 0 < node < 1) or (rule == "unit" and not 0 <= node <= 1) or \
+            (rule == "top_p" and not 0 < node <= 1):
         raise ConfigError(f"{path} must be {RULE_WORDS[rule]}, got {node!r}")
 
 
 RULE_WORDS = {"number>0": "> 0", "number>=0": ">= 0", "fraction": "between 0 and 1 (exclusive)",
-              "unit": "between 0 and 1"}
+              "unit": "between 0 and 1", "top_p": "in (0, 1]"}
 
 
 DATA_RULES = {"batch_size": "int>=1", "num_workers": "int>=0", "split_seed": "int>=0", "data_seed": "int>=0",
@@ -104,7 +105,9 @@ TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0"
                "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool"}
 DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
-                 "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0"}
+                 "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "on_policy": "unit", "seq_kd": "bool",
+                 "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
+                 "sample_top_p": "top_p"}
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
 LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
 OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}
@@ -130,6 +133,32 @@ def _apply(node: Any, prefix: str, rules: dict[str, str]) -> None:
         if fractions and sum(node[k] for k in fractions) >= 1:
             raise ConfigError(f"{' + '.join(prefix + str(k) for k in fractions)} must be below 1 "
                               "(something must be left to train on)")
+
+
+def check_generation(cfg: DictConfig) -> None:
+    """Training on sampled continuations (``distill.on_policy``, ``distill.seq_kd``) needs a strategy that takes
+    it — a logit term against the teacher, no layer matching — and a task that generates (asked of the data's
+    task, imported only when these settings are used)."""
+    d = cfg.get("distill")
+    if not isinstance(d, DictConfig) or not (d.get("on_policy") or d.get("seq_kd")):
+        return
+    what = "distill.on_policy" if d.get("on_policy") else "distill.seq_kd"
+    if d.get("on_policy") and (d.get("logit_loss") == "none" or not d.get("alpha")):
+        raise ConfigError(f"distill.on_policy needs a logit term against the teacher (distill={d.get('name')} has none: "
+                          "its generated batches would have nothing to learn from)")
+    if d.get("layer_weight") or d.get("attention_weight"):
+        raise ConfigError(f"{what} works with kd (any logit_loss) and mse, not with layer matching or attention "
+                          f"transfer (distill={d.get('name')})")
+    from hydra.utils import get_class  # the data module's class, for its task (loads the training stack)
+
+    from entrenar_bench.tasks import task_class
+
+    try:
+        task = task_class(get_class(cfg.data._target_).task)
+    except Exception as e:  # noqa: BLE001 (any import problem is the data config's)
+        raise ConfigError(f"data: cannot tell its task ({e})") from None
+    if not task.generates:
+        raise ConfigError(f"{what} needs a task that generates sequences; the data's task {task.name!r} does not")
 
 
 def check_trainer(cfg: DictConfig) -> None:
@@ -176,6 +205,7 @@ def check_settings(cfg: DictConfig) -> None:
         _apply(OmegaConf.select(cfg, prefix), f"{prefix}.", rules)
     if OmegaConf.select(cfg, "finetune.method") == "lora":
         _apply(cfg.finetune, "finetune.", LORA_RULES)
+    check_generation(cfg)
     if OmegaConf.select(cfg, "optim.scheduler") == "cosine_epoch" and OmegaConf.select(cfg, "optim.warmup_steps"):
         raise ConfigError("optim.warmup_steps needs a per-step schedule (optim.scheduler=cosine, linear or constant); "
                           "cosine_epoch steps once an epoch")

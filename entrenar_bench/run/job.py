@@ -24,7 +24,7 @@ from entrenar_bench.run.finetune import build_student, load_base_student, run_tr
 from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
 from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
-from entrenar_bench.tasks.teacher_store import form_name, stored_targets
+from entrenar_bench.tasks.teacher_store import form_name, stored_sequences, stored_targets
 from entrenar_bench.training.loop import fit_and_evaluate
 
 
@@ -47,6 +47,35 @@ def teacher_signal(cfg: DictConfig, settings: DistillSettings, task: Task, teach
     ) if splits else {}
     info = {"mode": "cached" if cached else "online", "form": form_name(settings.teacher_top_k)}
     return signal, info
+
+
+def teacher_sequences(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
+                      teacher_dir: Path) -> torch.Tensor:
+    """Sequence-level KD's training sequences: the student's training prefixes continued by the teacher's samples,
+    made once per (teacher, data, decoding settings) with a fixed seed, stored beside the teacher."""
+    decoding = {k: getattr(settings, k) for k in ("prompt_tokens", "new_tokens", "sample_temperature", "sample_top_p")}
+
+    def generate() -> torch.Tensor:
+        device = _job_device(cfg)
+        teacher.to(device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(0)
+            return torch.cat([task.continuations(teacher, rows.to(device), settings).cpu()
+                              for rows in task.split_inputs("train").split(task.store_chunk)])
+
+    key = {"data": OmegaConf.to_container(cfg.data, resolve=True), "decoding": decoding}
+    return stored_sequences(teacher_dir, TEACHER.lock(teacher_dir), key, generate)
+
+
+def time_split(module: DistillationModule, time_s: float) -> dict[str, Any]:
+    """A run's training time split into generation (sampling continuations), the teacher's forward passes and the
+    rest, where generation is part of the run (else only ``training_s``)."""
+    if not module.timed:
+        return {"time_split": {"training_s": time_s}}
+    rest = time_s - module.generation_s - module.teacher_s
+    return {"time_split": {"training_s": rest, "generation_s": module.generation_s, "teacher_s": module.teacher_s},
+            "generated_tokens": module.generated_tokens,
+            "generated_tokens_per_s": module.generated_tokens / module.generation_s if module.generation_s else None}
 
 
 def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path | None = None,
@@ -78,8 +107,15 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     module = DistillationModule(task, student, objective, None if cached else teacher,
                                 signal, lr=train.lr, weight_decay=train.weight_decay, optim=cfg.get("optim"),
                                 augment=augment)
-    fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, task.train_loader(indexed=cached),
+    loader = task.train_loader(indexed=cached)
+    if settings.seq_kd:
+        loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings.prompt_tokens)
+    fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir)
+    if task.generates:
+        fit.metrics.update(task.sample_metrics(student, settings, cfg.seed))
+        if teacher_info:
+            teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
     return {
         "metrics": fit.metrics,
         "metrics_before": fit.metrics_before,
@@ -100,4 +136,5 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "finetune": finetune_info,
         **fit.extra,
         **task.record(module.train_targets, fit.time_s),
+        **time_split(module, fit.time_s),
     }

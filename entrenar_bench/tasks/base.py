@@ -62,6 +62,7 @@ class Task:
     primary_metric: ClassVar[Metric]
     store_chunk: ClassVar[int] = 256  # rows per teacher forward pass when its outputs are stored
     evaluates_teacher: ClassVar[bool] = False  # held-out metrics against the teacher (needs its val/test outputs)
+    generates: ClassVar[bool] = False  # samples sequences (on-policy distillation, sequence-level KD)
 
     def __init__(self, datamodule: Any):
         self.datamodule = datamodule

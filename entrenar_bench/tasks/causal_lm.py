@@ -38,11 +38,67 @@ class CausalLMTask(Task):
     name = "causal_lm"
     primary_metric = Metric("loss", lower_is_better=True)
     evaluates_teacher = True
+    generates = True
+    sample_rows = 256  # test prefixes whose sampled continuations measure a model's own samples
 
     def batch(self, batch: Sequence[Any]) -> Batch:
         input_ids, mask, index = batch
         targets, target_mask = next_token_targets(input_ids, mask)
         return Batch(input_ids, targets, target_mask, index)
+
+    @torch.no_grad()
+    def continuations(self, model: nn.Module, input_ids: torch.Tensor, settings: Any) -> torch.Tensor:
+        """``input_ids``' first ``settings.prompt_tokens`` tokens continued by sampling from ``model``
+        (``sample_temperature``, ``sample_top_p``) for ``new_tokens`` tokens (0: to the length of ``input_ids``);
+        exactly that many (end-of-sequence is not sampled early), drawn from the global random generators."""
+        prompt = input_ids[:, :settings.prompt_tokens]
+        new = settings.new_tokens or input_ids.shape[1] - prompt.shape[1]
+        was_training = model.training
+        model.eval()
+        out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
+                             temperature=settings.sample_temperature, top_p=settings.sample_top_p, top_k=0,
+                             max_new_tokens=new, min_new_tokens=new, use_cache=True, pad_token_id=0,
+                             eos_token_id=None)
+        model.train(was_training)
+        return out
+
+    def generated_batch(self, sequences: torch.Tensor, prompt_tokens: int, index: torch.Tensor | None = None) -> Batch:
+        """A batch of sampled sequences whose targets are the generated tokens (the prompt is context only)."""
+        mask = torch.ones_like(sequences, dtype=torch.bool)
+        mask[:, :prompt_tokens] = False
+        targets, target_mask = next_token_targets(sequences, mask)
+        return Batch(sequences, targets, target_mask, index)
+
+    def sequence_loader(self, sequences: torch.Tensor, prompt_tokens: int) -> Any:
+        """Training batches over stored sequences (sequence-level KD), shuffled as the student's own data."""
+        from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+        mask = torch.ones_like(sequences, dtype=torch.bool)
+        mask[:, :prompt_tokens] = False
+        dataset = TensorDataset(sequences, mask, torch.arange(len(sequences)))
+        batches = BatchSampler(RandomSampler(dataset), self.datamodule.batch_size, drop_last=False)
+        return DataLoader(dataset, batch_size=None, sampler=batches)
+
+    @torch.no_grad()
+    def sample_metrics(self, model: nn.Module, settings: Any, seed: int) -> dict[str, float]:
+        """On sequences ``model`` samples itself from test prefixes (the quality of its own generations, which
+        fixed text does not show), where the true distribution P is known: ``sample_truth_kl``, the mean over
+        generated positions of ``KL(P(·|x_<t) ‖ q(·|x_<t))`` — ``truth_kl`` in the states the model's own samples
+        visit (their gap is the exposure bias) — and ``sample_invalid``, the share of generated tokens the source
+        gives probability 0. The random generators are left as they were."""
+        if self.datamodule.reference is None:
+            return {}
+        device = next(model.parameters()).device
+        inputs = self.datamodule.split_inputs("test")[:self.sample_rows].to(device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            sequences = self.continuations(model, inputs, settings)
+        batch = self.generated_batch(sequences, settings.prompt_tokens)
+        logits = model(input_ids=sequences, use_cache=False).logits
+        truth = self.datamodule.reference(sequences.cpu()).to(device)
+        impossible = truth.gather(-1, batch.targets[..., None])[..., 0] == 0
+        return {"sample_truth_kl": float(token_losses.kl_from_probs(truth, logits, batch.mask)),
+                "sample_invalid": float(token_losses.masked_token_mean(impossible.float(), batch.mask))}
 
     def stored_splits(self, cached: bool) -> tuple[str, ...]:
         return ("train", "val", "test") if cached else ("val", "test")

@@ -123,3 +123,18 @@ def stored_targets(teacher_dir: Path, lock: AbstractContextManager, data_cfg: Ma
                 write_atomic(paths[split], lambda f, t=targets: torch.save(t.state, f))
                 log.info("stored the teacher's %s outputs at %s", split, paths[split])
     return {split: TeacherTargets(torch.load(path, map_location="cpu", weights_only=True)) for split, path in paths.items()}
+
+
+def stored_sequences(teacher_dir: Path, lock: AbstractContextManager, key: Mapping[str, Any],
+                     generate: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """The teacher's sampled sequences for ``key`` (data config and decoding settings): generated once under
+    ``lock`` and stored beside its outputs, then read (sequence-level KD trains every run on the same ones)."""
+    path = teacher_dir / "outputs" / f"{config_hash(dict(key))[:16]}-train-sequences.pt"
+    with lock:
+        if not path.exists():
+            sequences = generate()
+            write_atomic(path, lambda f: torch.save(sequences, f))
+            log.info("stored the teacher's sequences at %s", path)
+            return sequences
+    log.info("read the teacher's sequences from %s", path)
+    return torch.load(path, map_location="cpu", weights_only=True)
