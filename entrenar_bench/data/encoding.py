@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from entrenar_bench.data.corpus import Document, PromptResponse, TextDocument
+from entrenar_bench.data.corpus import Document, PromptResponse, TextDocument, first_line
 from entrenar_bench.data.packing import Unit, fit_pair
 
 
@@ -31,8 +31,11 @@ def _encode(tok, texts: list[str]) -> list[list[int]]:
 def render_chat(tok, pair: PromptResponse, where: str) -> tuple[str, str]:
     """The pair as the chat template renders it, cut where the assistant's answer begins."""
     user = [{"role": "user", "content": pair.prompt}]
-    head = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
-    whole = tok.apply_chat_template(user + [{"role": "assistant", "content": pair.response}], tokenize=False)
+    try:
+        head = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        whole = tok.apply_chat_template(user + [{"role": "assistant", "content": pair.response}], tokenize=False)
+    except Exception as e:  # a template's own raise_exception(), a Jinja syntax or undefined-name error
+        raise ValueError(f"{where}: the chat template of {tok.name_or_path} fails ({first_line(e)})") from None
     if not whole.startswith(head):
         raise ValueError(f"{where}: the chat template of {tok.name_or_path} does not render the prompt as the "
                          "start of the conversation; set data.chat_template=false")

@@ -133,3 +133,15 @@ def test_a_corpus_too_short_for_the_splits(tmp_path):
     (tmp_path / "short.txt").write_text("abc")
     with pytest.raises(ValueError, match="1 sequences are too few"):
         _module(tmp_path / "short.txt")
+
+
+def test_a_chat_template_that_fails_or_does_not_start_with_the_prompt(tmp_path):
+    from conftest import save_tokenizer
+
+    path = _pairs(tmp_path / "chat.jsonl", [("what did the cat do", "it sat")] * 8)
+    raising = save_tokenizer(tmp_path / "raising", chat_template="{{ raise_exception('no user turns here') }}")
+    with pytest.raises(ValueError, match=r"chat.jsonl:1: the chat template of .* fails \(no user turns here\)"):
+        _module(path, tokenizer=str(raising), chat_template=True)
+    reordered = save_tokenizer(tmp_path / "reordered", chat_template="{{ messages | length }}{{ messages[0].content }}")
+    with pytest.raises(ValueError, match="does not render the prompt as the start of the conversation"):
+        _module(path, tokenizer=str(reordered), chat_template=True)
