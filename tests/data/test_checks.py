@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from entrenar_bench.data.checks import CORPUS_TARGET, blocks_at_most, check_corpus_inputs
 from entrenar_bench.data.corpus import read_documents
 from entrenar_bench.data.text import CorpusDataModule
+from hf_tokenizers import eos_padded_tokenizer, hf_tokenizer  # noqa: F401  (fixtures)
 
 TEXT = "the cat sat on the mat\n\nit ran in the park\n\nwhere did the dog run\n\n" * 8
 
@@ -75,7 +76,8 @@ def test_the_composed_corpus_config(compose_cfg, corpus):
     ("model.bin", b"PK\x03\x04\x00\x00binary", r"model.bin:1: a NUL byte"),
     ("blank.txt", b"\n\n  \n", r"has no documents"),
     ("broken.jsonl", b'{"text": "ok"}\n{"text": "cut', r"broken.jsonl:2: not JSON"),
-    ("number.jsonl", b'{"prompt": "Q", "response": 42}\n', r"number.jsonl:1: 'response' must be a string, got a number"),
+    ("number.jsonl", b'{"prompt": "Q", "response": 42}\n',
+     r"number.jsonl:1: 'response' must be a string, got a number"),
     ("list.jsonl", b'["text"]\n', r"list.jsonl:1: expected a JSON object"),
     ("keys.jsonl", b'{"question": "Q", "answer": "A"}\n', r"keys.jsonl:1: missing 'prompt'"),
 ])
@@ -138,7 +140,8 @@ def test_a_bad_tokenizer_directory(tmp_path, corpus, hf_tokenizer):
     _refused(_cfg(corpus, tokenizer=str(binary)), r"tokenizer.json:1: a NUL byte")
     remote = _tokenizer_copy(tmp_path, hf_tokenizer, "remote")
     config = json.loads((remote / "tokenizer_config.json").read_text())
-    (remote / "tokenizer_config.json").write_text(json.dumps({**config, "auto_map": {"AutoTokenizer": ["x.Tok", None]}}))
+    config["auto_map"] = {"AutoTokenizer": ["x.Tok", None]}
+    (remote / "tokenizer_config.json").write_text(json.dumps(config))
     _refused(_cfg(corpus, tokenizer=str(remote)), r"needs its own code \(auto_map.*trust_remote_code stays off")
 
 

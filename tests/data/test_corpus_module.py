@@ -9,6 +9,7 @@ import torch
 from transformers import AutoTokenizer
 
 from entrenar_bench.data.text import CorpusDataModule
+from hf_tokenizers import eos_padded_tokenizer, hf_tokenizer, save_tokenizer  # noqa: F401  (fixtures)
 
 
 def _module(path, **kwargs):
@@ -136,8 +137,6 @@ def test_a_corpus_too_short_for_the_splits(tmp_path):
 
 
 def test_a_chat_template_that_fails_or_does_not_start_with_the_prompt(tmp_path):
-    from conftest import save_tokenizer
-
     path = _pairs(tmp_path / "chat.jsonl", [("what did the cat do", "it sat")] * 8)
     raising = save_tokenizer(tmp_path / "raising", chat_template="{{ raise_exception('no user turns here') }}")
     with pytest.raises(ValueError, match=r"chat.jsonl:1: the chat template of .* fails \(no user turns here\)"):

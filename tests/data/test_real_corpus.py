@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 from entrenar_bench.data.checks import CORPUS_TARGET, check_corpus_inputs
 from entrenar_bench.data.corpus import read_documents
 from entrenar_bench.data.text import CorpusDataModule
+from hf_tokenizers import hf_tokenizer  # noqa: F401  (fixtures)
 
 FORTUNES = Path(os.environ.get("ENTRENAR_BENCH_FORTUNES", "/usr/share/games/fortunes/fortunes"))
 pytestmark = pytest.mark.skipif(not FORTUNES.is_file(), reason=(

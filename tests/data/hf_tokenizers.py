@@ -1,6 +1,7 @@
 """Real Hugging Face tokenizers built here (nothing from a hub): a byte-level BPE trained on a few
 sentences, wrapped in ``PreTrainedTokenizerFast`` with BOS/EOS/padding and a ChatML-like chat template,
-saved with ``save_pretrained``."""
+saved with ``save_pretrained``. Test modules import the fixtures (a ``conftest.py`` here would shadow the
+top-level one that ``from conftest import ...`` reads)."""
 
 from pathlib import Path
 
