@@ -4,9 +4,11 @@ Contract (shared with the image modules of ``arrays.py``): ``task`` says which k
 objective the data needs ("causal_lm" here), ``model_kwargs()`` what the model builder is given
 (``vocab_size``), ``teacher_free_keys`` which config keys a cached teacher does not depend on (changing
 them does not retrain it): the student's subset, the evaluation batch size. Every batch is
-``(input_ids, mask, index)``: ``(B, L)`` token ids, ``mask[b, t]`` True where token t is a target of the loss (False at position 0, on padding and on
-prompt positions), and each sequence's row in its split (to look up cached teacher outputs).
-Sequences are right-padded: a causal model's outputs at real positions never see the padding.
+``(input_ids, mask, index)``: ``(B, L)`` token ids, ``mask[b, t]`` True where token t is a target of
+the loss (False at position 0, on padding and on prompt positions; ``mask.sum()`` is the batch's
+number of target tokens), and each sequence's row in its split (to look up cached teacher outputs).
+Sequences are right-padded: a causal model's outputs at real positions never see the padding, and
+only the mask says which ids are padding (the padding id may equal the EOS id).
 
 The teacher (``pretrain_dataloader``) trains on the whole training split; the student
 (``train_dataloader``) on its first ``train_subset`` sequences. Nothing here downloads anything.
@@ -14,14 +16,22 @@ The teacher (``pretrain_dataloader``) trains on the whole training split; the st
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+from entrenar_bench.data.corpus import BLANK_LINE, BLOCK_SIZE, TextDocument, read_documents
+from entrenar_bench.data.encoding import encode_documents
+from entrenar_bench.data.packing import pack_blocks
+from entrenar_bench.data.splits import TEST_FRACTION, VAL_FRACTION, split_sizes
+from entrenar_bench.data.tokenizer import CHAR, load_tokenizer
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -32,7 +42,7 @@ class TokenDataModule(L.LightningDataModule):
     task = "causal_lm"
     teacher_free_keys = ("train_subset", "eval_batch_size")
 
-    def __init__(self, batch_size: int = 32, val_fraction: float = 0.1, test_fraction: float = 0.1,
+    def __init__(self, batch_size: int = 32, val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
                  split_seed: int = 0, train_subset: int | None = None, eval_batch_size: int | None = None):
         """``eval_batch_size``: sequences per validation/test batch (null: ``batch_size``); larger ones
         evaluate faster and give the same token means."""
@@ -54,8 +64,7 @@ class TokenDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def split_sizes(self, total: int) -> tuple[int, int, int]:
-        n_val, n_test = round(total * self.val_fraction), round(total * self.test_fraction)
-        return total - n_val - n_test, n_val, n_test
+        return split_sizes(total, self.val_fraction, self.test_fraction)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -91,10 +100,6 @@ class TokenDataModule(L.LightningDataModule):
         """The whole training split, shuffled: what a cached teacher trains on."""
         return self._loader("train", shuffle=True)
 
-    def indexed_train_dataloader(self) -> DataLoader:
-        """The student's batches with their row index (every token batch carries it)."""
-        return self.train_dataloader()
-
     def train_inputs(self) -> torch.Tensor:
         """The student's training ids, in index order."""
         return self.splits["train"].tensors[0][:self.num_train]
@@ -110,98 +115,38 @@ class TokenDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
-class CharTokenizer:
-    """One id per character of the corpus (sorted), id 0 for padding: the embedded fallback tokenizer."""
-
-    def __init__(self, texts: Sequence[str]):
-        chars = sorted(set("".join(texts)))
-        self.index = {c: i + 1 for i, c in enumerate(chars)}
-        self.pad_token_id = 0
-        self.eos_token_id = None
-
-    def __len__(self) -> int:
-        return len(self.index) + 1
-
-    def encode(self, text: str) -> list[int]:
-        return [self.index[c] for c in text]
-
-
-def load_tokenizer(tokenizer: str, texts: Sequence[str]):
-    """``char`` (built from the corpus) or a local directory for ``AutoTokenizer`` (never downloaded)."""
-    if tokenizer == "char":
-        return CharTokenizer(texts)
-    if not Path(tokenizer).is_dir():
-        raise ValueError(f"tokenizer must be 'char' or a local tokenizer directory; {tokenizer} is not a directory")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
-
-
-def _encode(tok, text: str) -> list[int]:
-    if isinstance(tok, CharTokenizer):
-        return tok.encode(text)
-    return tok.encode(text, add_special_tokens=False)
-
-
-def read_corpus(path: Path) -> list[dict]:
-    """Documents of a ``.jsonl`` file (``text``, or ``prompt`` and ``response``) or of a plain-text file
-    (one document, ``text``). One line of a bad ``.jsonl``: ValueError naming it."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix != ".jsonl":
-        return [{"text": text}]
-    documents = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{number}: not JSON ({e.msg})") from None
-        if not isinstance(record, dict) or not ({"text"} <= record.keys() or {"prompt", "response"} <= record.keys()):
-            raise ValueError(f"{path}:{number}: expected an object with 'text', or 'prompt' and 'response'")
-        documents.append(record)
-    if not documents:
-        raise ValueError(f"{path}: no documents")
-    return documents
-
-
 class CorpusDataModule(TokenDataModule):
-    """A user's corpus on disk, in blocks of ``block_size`` tokens, split by ``split_seed``.
+    """A user's corpus on disk (``corpus.py``: plain text split into documents at ``document_separator``
+    lines, or JSON lines of ``text`` or ``prompt``/``response``), its documents packed into blocks of
+    ``block_size`` tokens (``packing.py``, ``encoding.py``: EOS between documents, BOS where the tokenizer
+    has one, pairs kept whole in one block with only the response learnt, rendered by the tokenizer's
+    chat template with ``chat_template``), the blocks split by ``split_seed``.
 
-    ``path``: a plain-text file (one document) or JSON lines with ``text``, or with ``prompt`` and
-    ``response`` (the prompt's positions are not targets: only the response is learnt).
-    ``tokenizer``: a local Hugging Face tokenizer directory, or ``char``. A document longer than a
-    block is cut into consecutive blocks; the last one is right-padded.
+    ``tokenizer``: a local Hugging Face tokenizer directory, or ``char``.
     """
 
-    def __init__(self, path: str, tokenizer: str = "char", block_size: int = 128, **kwargs):
+    def __init__(self, path: str, tokenizer: str = CHAR, block_size: int = BLOCK_SIZE,
+                 document_separator: str | None = BLANK_LINE, chat_template: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.path = Path(path)
         self.tokenizer = tokenizer
         self.block_size = block_size
+        self.document_separator = document_separator
+        self.chat_template = chat_template
 
     def load_tokens(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.path.is_file():
-            raise FileNotFoundError(f"corpus {self.path} not found")
-        documents = read_corpus(self.path)
-        tok = load_tokenizer(self.tokenizer, [v for d in documents for v in d.values() if isinstance(v, str)])
+        documents = read_documents(self.path, self.document_separator)
+        texts = [t for d in documents for t in ((d.text,) if isinstance(d, TextDocument) else (d.prompt, d.response))]
+        tok = load_tokenizer(self.tokenizer, texts)
+        if self.chat_template and not tok.chat_template:
+            raise ValueError(f"data.chat_template=true but tokenizer {self.tokenizer} has no chat template")
         self.vocab_size = len(tok)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        blocks: list[tuple[list[int], list[bool]]] = []
-        for document in documents:
-            if "text" in document:
-                ids = _encode(tok, document["text"])
-                targets = [True] * len(ids)
-            else:
-                prompt, response = _encode(tok, document["prompt"]), _encode(tok, document["response"])
-                ids = prompt + response + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
-                targets = [False] * len(prompt) + [True] * (len(ids) - len(prompt))
-            for start in range(0, len(ids), self.block_size):
-                blocks.append((ids[start:start + self.block_size], targets[start:start + self.block_size]))
-        ids = np.full((len(blocks), self.block_size), pad, dtype=np.int64)
-        mask = np.zeros((len(blocks), self.block_size), dtype=bool)
-        for row, (block, targets) in enumerate(blocks):
-            ids[row, :len(block)] = block
-            mask[row, :len(block)] = targets
-        mask[:, 0] = False  # nothing predicts a block's first token
-        return ids, mask
+        encoded = encode_documents(tok, documents, self.block_size, self.chat_template, str(self.path))
+        if encoded.prompts_cut:
+            log.warning("%d prompt(s) of %s longer than a block of %d tokens lost their start (cut from the left)",
+                        encoded.prompts_cut, self.path, self.block_size)
+        if encoded.responses_cut:
+            log.info("%d response(s) of %s truncated to fit their prompt's block of %d tokens",
+                     encoded.responses_cut, self.path, self.block_size)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # the mask decides
+        return pack_blocks(encoded.units, self.block_size, pad)
