@@ -63,6 +63,10 @@ class TokenDataModule(L.LightningDataModule):
         """All sequences: ``(N, L)`` int64 ids and the ``(N, L)`` bool target mask; sets ``vocab_size``."""
         raise NotImplementedError
 
+    def decode(self, ids) -> str | None:
+        """The text of token ids, where the data has a tokenizer (None for generated ids)."""
+        return None
+
     def split_sizes(self, total: int) -> tuple[int, int, int]:
         return split_sizes(total, self.val_fraction, self.test_fraction)
 
@@ -133,11 +137,12 @@ class CorpusDataModule(TokenDataModule):
         self.block_size = block_size
         self.document_separator = document_separator
         self.chat_template = chat_template
+        self.loaded_tokenizer = None  # set by load_tokens
 
     def load_tokens(self) -> tuple[np.ndarray, np.ndarray]:
         documents = read_documents(self.path, self.document_separator)
         texts = [t for d in documents for t in ((d.text,) if isinstance(d, TextDocument) else (d.prompt, d.response))]
-        tok = load_tokenizer(self.tokenizer, texts)
+        tok = self.loaded_tokenizer = load_tokenizer(self.tokenizer, texts)
         if self.chat_template and not tok.chat_template:
             raise ValueError(f"data.chat_template=true but tokenizer {self.tokenizer} has no chat template")
         self.vocab_size = len(tok)
@@ -150,3 +155,6 @@ class CorpusDataModule(TokenDataModule):
                      encoded.responses_cut, self.path, self.block_size)
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id  # the mask decides
         return pack_blocks(encoded.units, self.block_size, pad)
+
+    def decode(self, ids) -> str | None:
+        return self.loaded_tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)

@@ -41,6 +41,10 @@ class CharTokenizer:
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return [self.index[c] for c in text]
 
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        chars = {i: c for c, i in self.index.items()}
+        return "".join(chars.get(int(i), "") for i in ids)
+
     def __call__(self, texts: Sequence[str], add_special_tokens: bool = False, verbose: bool = False) -> dict:
         return {"input_ids": [self.encode(t) for t in texts]}
 

@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from entrenar_bench.data.checks import check_corpus_inputs
 from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
@@ -38,6 +39,10 @@ def validate_config(cfg: DictConfig) -> None:
     check_schema_keys(cfg)
     check_settings(cfg)
     check_devices(cfg)
+    try:
+        check_corpus_inputs(cfg.data)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     try:
         parse_ablate(cfg.get("ablate", FULL))
     except ValueError as e:

@@ -19,6 +19,7 @@ from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
+from entrenar_bench.files import write_json_atomic
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.run.finetune import build_student, load_base_student, run_training
 from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
@@ -26,6 +27,9 @@ from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
 from entrenar_bench.tasks.teacher_store import form_name, stored_sequences, stored_targets
 from entrenar_bench.training.loop import fit_and_evaluate
+
+
+GENERATIONS_FILE = "generations.json"  # greedy continuations of a few test prompts, beside result.json
 
 
 def _job_device(cfg: DictConfig) -> torch.device:
@@ -114,6 +118,9 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir)
     if task.generates:
         fit.metrics.update(task.sample_metrics(student, settings, cfg.seed))
+        if run_dir is not None:
+            samples = task.generations(student, settings.prompt_tokens)
+            write_json_atomic(Path(run_dir) / GENERATIONS_FILE, samples)
         if teacher_info:
             teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
     return {

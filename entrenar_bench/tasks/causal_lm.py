@@ -100,6 +100,24 @@ class CausalLMTask(Task):
         return {"sample_truth_kl": float(token_losses.kl_from_probs(truth, logits, batch.mask)),
                 "sample_invalid": float(token_losses.masked_token_mean(impossible.float(), batch.mask))}
 
+    @torch.no_grad()
+    def generations(self, model: nn.Module, prompt_tokens: int, count: int = 4, new_tokens: int = 32) -> list[dict]:
+        """Greedy continuations of the first ``count`` test sequences' first ``prompt_tokens`` tokens: what a
+        reader looks at first (ids, and text where the data has a tokenizer)."""
+        device = next(model.parameters()).device
+        prompts = self.datamodule.split_inputs("test")[:count, :prompt_tokens].to(device)
+        was_training = model.training
+        model.eval()
+        out = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=False,
+                             max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
+        model.train(was_training)
+        samples = []
+        for prompt, sequence in zip(prompts.tolist(), out.tolist()):
+            completion = sequence[len(prompt):]
+            samples.append({"prompt_ids": prompt, "completion_ids": completion,
+                            "prompt": self.datamodule.decode(prompt), "completion": self.datamodule.decode(completion)})
+        return samples
+
     def stored_splits(self, cached: bool) -> tuple[str, ...]:
         return ("train", "val", "test") if cached else ("val", "test")
 
