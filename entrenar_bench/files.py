@@ -17,6 +17,7 @@ import yaml
 from entrenar_bench.errors import OutputError, UsageError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
+HASH_CHUNK = 1 << 20
 MAX_READ_BYTES = 64 << 20  # a run record, an overrides or multirun file, a manifest: far smaller than this
 MAX_YAML_NODES = 100_000  # nodes of one YAML document once its aliases are expanded
 
@@ -31,6 +32,28 @@ def canonical_json(value: Any) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_file(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_digest(files: dict[str, str]) -> str:
+    """SHA-256 of the ``sha256sum``-style listing of ``files`` (``{path: sha256}``), sorted by path."""
+    return sha256_text("".join(f"{digest}  {path}\n" for path, digest in sorted(files.items())))
+
+
+def content_digest(path: Path | str) -> str:
+    """The SHA-256 of a file, or of a directory's regular files (the :func:`tree_digest` of their digests, paths
+    relative to it): what a model on disk is, whatever its path."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    return tree_digest({p.relative_to(path).as_posix(): sha256_file(p) for p in sorted(path.rglob("*")) if p.is_file()})
 
 
 def config_hash(config: Any) -> str:

@@ -8,20 +8,10 @@ changes it; the per-file digests name which file changed.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
-from entrenar_bench.files import CONF_DIR, canonical_json, sha256_text
-CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+from entrenar_bench.files import CONF_DIR, canonical_json, sha256_file, sha256_text, tree_digest  # noqa: F401
 
 
 def config_files(conf_dir: Path | None = None) -> dict[str, str]:
@@ -31,9 +21,6 @@ def config_files(conf_dir: Path | None = None) -> dict[str, str]:
             for p in sorted(conf_dir.rglob("*.yaml")) if p.is_file()}
 
 
-def tree_digest(files: dict[str, str]) -> str:
-    """SHA-256 of the ``sha256sum``-style listing of ``files``, sorted by path."""
-    return sha256_text("".join(f"{digest}  {path}\n" for path, digest in sorted(files.items())))
 
 
 def changed_files(registered: dict[str, str], now: dict[str, str]) -> list[str]:

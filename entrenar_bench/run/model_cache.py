@@ -1,7 +1,9 @@
 """The model cache: teachers and pre-trained base students, each trained once and stored on disk.
 
 A cached model is named by what it is (``teachers/<key>/teacher.pt``, ``base_students/<key>/student.pt``,
-with a ``.json`` of its measured metrics beside it). Key: SHA-256 of the resolved model spec (name,
+with a ``.json`` of its measured metrics beside it); a model used as it is (``train.epochs: 0``, e.g. a
+pretrained one loaded from its directory) keeps only the ``.json``: it is loaded from where it is every time,
+never copied per data config, and its key covers the digest of its files. Key: SHA-256 of the resolved model spec (name,
 seed, model, training settings) and data config, less the data keys a cached model does not depend on
 (``teacher_free_keys`` of the data module, e.g. a language model's ``train_subset``). A file lock
 makes parallel jobs that need the same model train it once; the others wait and load it.
@@ -30,7 +32,7 @@ from torch import nn
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.files import config_hash, write_atomic, write_json_atomic
+from entrenar_bench.files import config_hash, content_digest, write_atomic, write_json_atomic
 from entrenar_bench.tasks import Task
 from entrenar_bench.training.distributed import one_device
 from entrenar_bench.training.loop import fit_and_evaluate
@@ -56,13 +58,28 @@ TEACHER = CachedModelKind("teachers", "teacher", "teacher")
 BASE_STUDENT = CachedModelKind("base_students", "student", "base student")
 
 
+def model_files(model: dict[str, Any]) -> dict[str, str]:
+    """``{path: content digest}`` of the model files a model spec loads (its ``path``, when it exists): a model
+    on disk is what its files hold, so replacing them makes a new cached model."""
+    path = model.get("path") if isinstance(model, dict) else None
+    return {path: content_digest(path)} if isinstance(path, str) and Path(path).exists() else {}
+
+
 def model_key(spec: DictConfig, data_cfg: DictConfig, ignored: tuple[str, ...] = ()) -> str:
     """Each node resolved where it sits, so interpolations into the rest of the config (``${paths...}``) work;
-    the ``ignored`` data keys left out."""
+    the ``ignored`` data keys left out; a model loaded from disk by the digest of its files too."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
-    plain = {"model": OmegaConf.to_container(spec, resolve=True),
-             "data": {k: v for k, v in data.items() if k not in ignored}}
+    model = OmegaConf.to_container(spec, resolve=True)
+    plain = {"model": model, "data": {k: v for k, v in data.items() if k not in ignored}}
+    files = model_files(model.get("model"))
+    if files:
+        plain["files"] = files
     return config_hash(plain)[:16]
+
+
+def used_as_it_is(spec: DictConfig) -> bool:
+    """A model that trains no epoch is its spec's model (e.g. a pretrained one): measured, never copied."""
+    return spec.train.epochs == 0
 
 
 def build_model(model_cfg: DictConfig, datamodule: Any) -> nn.Module:
@@ -86,7 +103,8 @@ def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task,
     log.info("%s %s %s (cached at %s)", doing, kind.label, spec.name, directory)
     result = fit_and_evaluate(module, datamodule, one_device(cfg.trainer), spec.train.epochs,
                               datamodule.pretrain_dataloader())
-    write_atomic(directory / f"{kind.stem}.pt", lambda f: torch.save(model.state_dict(), f))
+    if not used_as_it_is(spec):
+        write_atomic(directory / f"{kind.stem}.pt", lambda f: torch.save(model.state_dict(), f))
     write_json_atomic(
         directory / f"{kind.stem}.json",
         {"metrics": result.metrics, "time_s": result.time_s, "device": result.device,
@@ -102,11 +120,13 @@ def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task:
     directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / key
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{kind.stem}.pt"
+    done = directory / f"{kind.stem}.json" if used_as_it_is(spec) else weights  # as it is: only its measurement
     with kind.lock(directory):
-        if not weights.exists():
+        if not done.exists():
             _train(kind, spec, cfg, task, directory)
     model = build_model(spec.model, datamodule)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    if not used_as_it_is(spec):
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model, directory
 
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from conftest import CONF_DIR, FAST, read_results
 from entrenar_bench.distill.module import DistillationModule
@@ -35,6 +36,10 @@ def test_every_config_option_composes_and_validates(compose_cfg, group):
         cfg = compose_cfg(f"{prefix}{group}={option}")
         if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
             with pytest.raises(ConfigError, match="needs a CUDA GPU"):  # refused before anything runs
+                validate_config(cfg)
+            continue
+        if any(key.startswith("data.") for key in OmegaConf.missing_keys(cfg)):  # e.g. data=corpus without a path
+            with pytest.raises(ConfigError, match="is not set"):
                 validate_config(cfg)
             continue
         validate_config(cfg)
