@@ -28,11 +28,11 @@ build resumes after the last shard the manifest lists.
 
 A shard is opened with ``np.load(mmap_mode="r", allow_pickle=False)`` for one read only: the batch's rows
 are copied out and the map dropped, so a process holds what its batch touches, never the store. Every
-open checks the file's size, shape and dtype against the manifest (a stat and a header). Its SHA-256 is
-checked at its first open in each process (again if the file changes), and for every shard already on
-disk when a build takes the lock; hashing at every open would read the whole store per job (minutes at
-hundreds of GB) before the first step, while once per process is one sequential pass over what the
-process reads anyway. A damaged shard (truncated, the wrong shape or dtype, not a .npy — a pickle is
+open checks the file's size against the manifest (a stat); its header (shape, dtype) and SHA-256 are
+checked at its first open in each process and again whenever the file changes (another inode, size or
+modification time), and for every shard already on disk when a build takes the lock. Hashing at every
+open would read the whole store per job (minutes at hundreds of GB) before the first step; once per
+process is one sequential pass over what the process reads anyway. A damaged shard (truncated, the wrong shape or dtype, not a .npy — a pickle is
 refused, never unpickled —, a different digest) is named in one log line and rebuilt by the build; found
 while reading, it is dropped from the manifest and the read raises :class:`DamagedStore`, so the next
 build rebuilds it. It is never read as data.
@@ -44,6 +44,7 @@ import hashlib
 import json
 import logging
 import math
+import mmap
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -72,7 +73,7 @@ GB = 1e9  # limits.max_teacher_store_gb and the printed sizes are decimal
 
 _STORAGE = {"float32": "<f4", "float64": "<f8", "float16": "<f2", "bfloat16": "<u2"}  # logits dtype -> .npy dtype
 _TOP_K_ARRAYS = {"ids": ("<i4", True), "log_probs": ("<f2", True), "tail": ("<f4", False)}  # dtype, has k axis
-_VERIFIED: set[tuple] = set()  # (path, device, inode, size, mtime, sha256) of files hashed by this process
+_CHECKED: dict[tuple, tuple[int, bool]] = {}  # file version -> (data offset, hashed) of files this process checked
 
 
 def form_name(top_k: int) -> str:
@@ -239,8 +240,9 @@ def _sha256(path: Path) -> str:
 
 
 def _map(path: Path, entry: dict, digest: bool) -> np.ndarray:
-    """A read-only memory map of the .npy file ``path`` once it matches its manifest ``entry`` (size, shape,
-    dtype; SHA-256 too with ``digest``, once per process and file version); :class:`_Damage` otherwise."""
+    """A read-only memory map of the .npy file ``path`` once it matches its manifest ``entry``: its size at
+    every call; its header (shape, dtype) and, with ``digest``, its SHA-256 once per process and version of
+    the file (device, inode, size, modification time); :class:`_Damage` otherwise."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -249,6 +251,12 @@ def _map(path: Path, entry: dict, digest: bool) -> np.ndarray:
         raise _Damage("not a regular file")
     if info.st_size != entry["bytes"]:
         raise _Damage(f"{info.st_size} bytes, the manifest says {entry['bytes']}")
+    version = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, entry["sha256"])
+    offset, hashed = _CHECKED.get(version, (None, False))
+    if offset is not None and (hashed or not digest):
+        with open(path, "rb") as f:  # the map outlives the descriptor, and ends with the last array using it
+            buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return np.frombuffer(buffer, entry["dtype"], math.prod(entry["shape"]), offset).reshape(entry["shape"])
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)  # a pickle is refused here, never loaded
     except (ValueError, OSError, EOFError, SyntaxError) as e:
@@ -258,11 +266,9 @@ def _map(path: Path, entry: dict, digest: bool) -> np.ndarray:
         raise _Damage("not a .npy array")
     if list(array.shape) != entry["shape"] or array.dtype.str != entry["dtype"]:
         raise _Damage(f"shape {list(array.shape)} {array.dtype.str}, the manifest says {entry['shape']} {entry['dtype']}")
-    version = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, entry["sha256"])
-    if digest and version not in _VERIFIED:
-        if _sha256(path) != entry["sha256"]:
-            raise _Damage("its SHA-256 differs from the manifest's")
-        _VERIFIED.add(version)
+    if digest and _sha256(path) != entry["sha256"]:
+        raise _Damage("its SHA-256 differs from the manifest's")
+    _CHECKED[version] = (array.offset, digest)
     return array
 
 
@@ -380,8 +386,8 @@ class StoreReader:
         if self.is_exact:
             raise ValueError(f"{self.path} holds exact logits: read them with logits(), or build a top-k store")
         rows = self._index(index)
-        ids, log_probs, tail = (torch.from_numpy(self._gather(name, rows)) for name in _TOP_K_ARRAYS)
-        return SparseTargets(self._out(ids.long()), self._out(log_probs.float()), self._out(tail))
+        return SparseTargets(*(self._out(torch.from_numpy(self._gather(name, rows, dtype)))
+                               for name, dtype in zip(_TOP_K_ARRAYS, ("<i8", "<f4", "<f4"))))
 
     def _out(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.pin_memory() if self.pin_memory else tensor
@@ -393,9 +399,10 @@ class StoreReader:
             raise IndexError(f"row {bad} is outside the {self.rows} rows of the teacher store {self.path}")
         return rows
 
-    def _gather(self, name: str, rows: np.ndarray) -> np.ndarray:
-        dtype, trailing = self.layout.arrays()[name]
-        out = np.empty((len(rows), *trailing), dtype=dtype)
+    def _gather(self, name: str, rows: np.ndarray, dtype: str | None = None) -> np.ndarray:
+        """Rows ``rows`` of the array ``name``, as ``dtype`` (default: as stored), shard by shard."""
+        stored, trailing = self.layout.arrays()[name]
+        out = np.empty((len(rows), *trailing), dtype=dtype or stored)
         shard_of = rows // self.layout.shard_rows
         for shard in np.unique(shard_of).tolist():
             at = np.flatnonzero(shard_of == shard)
@@ -424,7 +431,13 @@ ComputeChunk = Callable[[Any], torch.Tensor]
 
 class TeacherStore:
     """The teacher-signal stores of one teacher over one data set, one per split and form, in ``directory``
-    (e.g. ``teachers/<key>/outputs/<data key>``; whatever changes the logits must change the directory)."""
+    (e.g. ``teachers/<key>/outputs/<data key>``; whatever changes the logits must change the directory)::
+
+        store = TeacherStore(teacher_dir / "outputs" / data_key)
+        reader = store.build("train", lambda ids: teacher(input_ids=ids.to(device)).logits, input_ids,
+                             top_k=default_top_k(vocab_size), chunk_rows=256)
+        reader.sparse(batch_index)  # or reader.logits(batch_index): CPU tensors of those rows only
+    """
 
     def __init__(self, directory: Path | str, shard_bytes: int = SHARD_BYTES) -> None:
         self.directory = Path(directory)
