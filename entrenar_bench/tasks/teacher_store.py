@@ -20,22 +20,22 @@ Two forms, named by :func:`form_name`:
   −inf) holds the log of every float32 probability above 0 (e⁻¹⁰⁴).
 
 On disk, one directory per split and form, ``<directory>/<split>-<form>/``: ``manifest.json`` (the layout —
-form, rows, row shape, vocabulary, dtype, rows per shard — and per shard each file's shape, dtype, size and
-SHA-256; complete when it lists every shard) and ``shard-00000.<array>.npy`` files (``logits``, or ``ids``, ``log_probs``,
-``tail``). A build runs under the directory's lock (parallel jobs build once; the others wait, then
-read), writes each shard's files atomically and then the manifest, which is the commit point: a killed
-build resumes after the last shard the manifest lists.
+form, rows, row shape, vocabulary, dtype, rows per shard — and per shard each file's shape, dtype, size
+and SHA-256; complete when it lists every shard) and ``shard-00000.<array>.npy`` files (``logits``, or
+``ids``, ``log_probs``, ``tail``). A build runs under the directory's lock (parallel jobs build once; the
+others wait, then read), writes each shard's files atomically and then the manifest, which is the commit
+point: a killed build resumes after the last shard the manifest lists.
 
-A shard is opened with ``np.load(mmap_mode="r", allow_pickle=False)`` for one read only: the batch's rows
-are copied out and the map dropped, so a process holds what its batch touches, never the store. Every
-open checks the file's size against the manifest (a stat); its header (shape, dtype) and SHA-256 are
-checked at its first open in each process and again whenever the file changes (another inode, size or
-modification time), and for every shard already on disk when a build takes the lock. Hashing at every
-open would read the whole store per job (minutes at hundreds of GB) before the first step; once per
-process is one sequential pass over what the process reads anyway. A damaged shard (truncated, the wrong shape or dtype, not a .npy — a pickle is
-refused, never unpickled —, a different digest) is named in one log line and rebuilt by the build; found
-while reading, it is dropped from the manifest and the read raises :class:`DamagedStore`, so the next
-build rebuilds it. It is never read as data.
+A shard is memory-mapped for one read only: the batch's rows are copied out and the map dropped, so a
+process holds what its batch touches, never the store. Every open checks the file's size against the
+manifest (a stat). Its header (shape, dtype: ``np.load(mmap_mode="r", allow_pickle=False)``) and its
+SHA-256 are checked at its first open in each process, again whenever the file changes (another inode,
+size or modification time), and for every shard already on disk when a build takes the lock. Hashing at
+every open would read the whole store per job (minutes at hundreds of GB) before the first step; once per
+process is one sequential pass over what the process reads anyway. A damaged shard (truncated, the wrong
+shape or dtype, not a .npy — a pickle is refused, never unpickled —, a different digest) is named in one
+log line and rebuilt by the build; found while reading, it is dropped from the manifest and the read
+raises :class:`DamagedStore`, so the next build rebuilds it. It is never read as data.
 """
 
 from __future__ import annotations
@@ -265,7 +265,8 @@ def _map(path: Path, entry: dict, digest: bool) -> np.ndarray:
         getattr(array, "close", lambda: None)()  # an .npz archive
         raise _Damage("not a .npy array")
     if list(array.shape) != entry["shape"] or array.dtype.str != entry["dtype"]:
-        raise _Damage(f"shape {list(array.shape)} {array.dtype.str}, the manifest says {entry['shape']} {entry['dtype']}")
+        raise _Damage(f"shape {list(array.shape)} {array.dtype.str}, "
+                      f"the manifest says {entry['shape']} {entry['dtype']}")
     if digest and _sha256(path) != entry["sha256"]:
         raise _Damage("its SHA-256 differs from the manifest's")
     _CHECKED[version] = (array.offset, digest)
@@ -393,7 +394,8 @@ class StoreReader:
         return tensor.pin_memory() if self.pin_memory else tensor
 
     def _index(self, index: torch.Tensor | Sequence[int]) -> np.ndarray:
-        rows = np.asarray(index.detach().cpu() if isinstance(index, torch.Tensor) else index, dtype=np.int64).reshape(-1)
+        index = index.detach().cpu() if isinstance(index, torch.Tensor) else index
+        rows = np.asarray(index, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= self.rows):
             bad = rows[(rows < 0) | (rows >= self.rows)][0]
             raise IndexError(f"row {bad} is outside the {self.rows} rows of the teacher store {self.path}")
@@ -465,6 +467,9 @@ class TeacherStore:
         """The store of ``split``, built first where missing, incomplete or damaged: ``compute_chunk(inputs[a:b])``
         gives the teacher's logits ``(b − a, *P, V)`` for those rows (on any device; run without gradients).
         A top-k store is reduced from the split's complete exact store when there is one, without the teacher."""
+        if len(inputs) < 1 or chunk_rows < 1:
+            raise ValueError(f"a teacher store needs rows and chunk_rows >= 1 (got {len(inputs)} rows, "
+                             f"chunk_rows={chunk_rows})")
         path = self.path(split, top_k)
         reader = self._intact(split, top_k, len(inputs), pin_memory)
         if reader:
@@ -542,8 +547,9 @@ class TeacherStore:
             if str(shard) in manifest["shards"]:
                 continue
             arrays = _fill_shard(layout, shard, compute_chunk, inputs, chunk_rows, first if shard == 0 else None)
+            names = layout.expected(shard)
             manifest["shards"][str(shard)] = {"files": {
-                name: _write_array(path / layout.expected(shard)[name]["file"], array) for name, array in arrays.items()}}
+                name: _write_array(path / names[name]["file"], array) for name, array in arrays.items()}}
             write_json_atomic(path / MANIFEST, manifest)
             log.info("teacher store: wrote shard %d of %d at %s", shard + 1, layout.shard_count, path)
 

@@ -68,9 +68,11 @@ def test_exact_logits_come_back_bit_for_bit(tmp_path, dtype, row_shape):
     assert torch.equal(build(store, again).logits(INDEX), logits) and again.calls == []  # stored: not recomputed
 
 
-def test_top_k_is_what_topk_gives_stored_in_float16(tmp_path):
-    teacher = Teacher()
-    reader = build(store_with_shards(tmp_path, 4, 6 * 5 + 4), teacher, top_k=5)
+@pytest.mark.parametrize("row_shape", [ROW_SHAPE, ()], ids=["sequences", "examples"])
+def test_top_k_is_what_topk_gives_stored_in_float16(tmp_path, row_shape):
+    teacher = Teacher(row_shape=row_shape)
+    reader = build(store_with_shards(tmp_path, 4, 6 * 5 + 4, row_shape), teacher, top_k=5)
+    assert len(reader.shards) == 6
     sparse = reader.sparse(INDEX)
     log_probs = torch.log_softmax(teacher.table[INDEX].double(), dim=-1)
     values, ids = log_probs.topk(5, dim=-1)
@@ -78,9 +80,9 @@ def test_top_k_is_what_topk_gives_stored_in_float16(tmp_path):
     assert sparse.log_probs.dtype == torch.float32
     assert ((sparse.log_probs - values).abs() <= values.abs() * 2**-11 + 2**-24).all()  # float16's rounding
     tail = 1 - values.exp().sum(dim=-1)
-    assert sparse.tail.shape == (len(INDEX), *ROW_SHAPE) and torch.allclose(sparse.tail.double(), tail, rtol=1e-5)
+    assert sparse.tail.shape == (len(INDEX), *row_shape) and torch.allclose(sparse.tail.double(), tail, rtol=1e-5)
     dense = reader.logits(INDEX)
-    assert dense.shape == (len(INDEX), *ROW_SHAPE, VOCAB)
+    assert dense.shape == (len(INDEX), *row_shape, VOCAB)
     assert torch.equal(dense.gather(-1, sparse.ids), sparse.log_probs)
     spread = dense.scatter(-1, sparse.ids, float("nan"))
     expected = (sparse.tail / (VOCAB - 5)).log().unsqueeze(-1).expand_as(spread)
@@ -212,7 +214,8 @@ def test_top_k_is_reduced_from_the_exact_store_without_the_teacher(tmp_path):
     assert untouched.calls == []
     for got, want in zip(reduced.sparse(INDEX), direct.sparse(INDEX)):
         assert torch.equal(got, want)
-    assert torch.equal(store.reduce("train", 7).sparse(INDEX).ids, Teacher().table[INDEX].log_softmax(-1).topk(7).indices)
+    top_7 = Teacher().table[INDEX].log_softmax(-1).topk(7).indices
+    assert torch.equal(store.reduce("train", 7).sparse(INDEX).ids, top_7)
 
 
 def test_parallel_builds_run_the_teacher_once(tmp_path):
@@ -254,5 +257,7 @@ def test_bad_requests_are_one_line_errors(tmp_path):
         reader.logits(torch.tensor([0, ROWS]))
     with pytest.raises(ValueError, match="holds exact logits"):
         reader.sparse(INDEX)
+    with pytest.raises(ValueError, match="needs rows and chunk_rows >= 1"):
+        store.build("val", Teacher(), torch.arange(0))
     with pytest.raises(ValueError, match="compute_chunk gave"):
         store.build("val", lambda rows: torch.zeros(len(rows) + 1, VOCAB), torch.arange(4))
