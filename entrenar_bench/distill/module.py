@@ -34,8 +34,8 @@ class NonFiniteLoss(FloatingPointError):
 class DistillationModule(L.LightningModule):
     """Student + objective; the teacher stays frozen in eval mode and is never updated.
 
-    ``teacher_signal``: per split, an object whose ``logits(index)`` gives the teacher's stored logits of those
-    rows; ``optim``: the ``optim`` config (None: Adam with per-epoch cosine decay); ``augment``: the task's
+    ``teacher_signal``: per split, a reader whose ``logits(index)`` gives the teacher's stored logits of those
+    rows (on the CPU, read per batch); ``optim``: the ``optim`` config (None: Adam with per-epoch cosine decay); ``augment``: the task's
     training-time augmentation of inputs, or None.
     """
 
@@ -89,9 +89,6 @@ class DistillationModule(L.LightningModule):
         """Student weights plus the objective's projections (part of the student's cost)."""
         return [*self.student.parameters(), *self.objective.parameters()]
 
-    def on_fit_start(self) -> None:
-        self.teacher_signal = {split: signal.to(self.device) for split, signal in self.teacher_signal.items()}
-
     def _timed(self, work: Callable[[], Any]) -> tuple[Any, float]:
         """``work()`` and its wall time (the device synchronised, so the time is its own)."""
         if self.device.type == "cuda":
@@ -105,7 +102,7 @@ class DistillationModule(L.LightningModule):
     def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
         """The teacher's outputs on ``batch``: stored logits where they stand in for it, else a forward pass."""
         if split in self.teacher_signal and not (hidden or attentions):
-            return ModelOutputs(self.teacher_signal[split].logits(batch.index))
+            return ModelOutputs(self.teacher_signal[split].logits(batch.index.cpu()).to(self.device))
         if self.teacher is None:
             return None
         with torch.no_grad():

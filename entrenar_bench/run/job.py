@@ -7,6 +7,9 @@ Everything task-specific is asked of the data's task (``entrenar_bench/tasks``).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,13 @@ from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
-from entrenar_bench.files import write_json_atomic
+from entrenar_bench.files import config_hash, write_json_atomic
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.run.finetune import build_student, load_base_student, run_training
 from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
 from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
-from entrenar_bench.tasks.teacher_store import form_name, stored_sequences, stored_targets
+from entrenar_bench.tasks.teacher_store import TeacherStore, form_name, precision_context, stored_sequences
 from entrenar_bench.training.loop import fit_and_evaluate
 
 
@@ -38,19 +41,36 @@ def _job_device(cfg: DictConfig) -> torch.device:
     return torch.device("cpu")
 
 
+@contextmanager
+def every_core() -> Iterator[None]:
+    """Torch's threads raised to the machine's cores for a one-off pass (the teacher over its store), then restored:
+    the jobs that wait for that store have nothing else to do."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, os.cpu_count() or 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def teacher_signal(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
                    teacher_dir: Path, augmented: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The teacher's stored outputs this run reads (``tasks/teacher_store.py``), and what the record says of them:
-    ``mode`` (cached: they stand in for the teacher in training; online: it runs every step) and ``form``."""
+    """The teacher's stored outputs this run reads (``tasks/teacher_store.py``: one store per teacher, data and
+    precision, a directory per split and form), and what the record says of them: ``mode`` (cached: they stand
+    in for the teacher in training; online: it runs every step) and ``form``."""
     cached = settings.uses_cached_outputs and not augmented and task.can_store_train()
-    splits = task.stored_splits(cached)
-    signal = stored_targets(
-        teacher_dir, TEACHER.lock(teacher_dir), OmegaConf.to_container(cfg.data, resolve=True), splits,
-        task.split_inputs, lambda rows: task.forward(teacher, rows).logits, settings.teacher_top_k,
-        _job_device(cfg), str(cfg.trainer.precision), task.store_chunk,
-    ) if splits else {}
-    info = {"mode": "cached" if cached else "online", "form": form_name(settings.teacher_top_k)}
-    return signal, info
+    device, precision = _job_device(cfg), str(cfg.trainer.precision)
+    key = config_hash({"data": OmegaConf.to_container(cfg.data, resolve=True), "precision": precision})[:16]
+    store = TeacherStore(teacher_dir / "outputs" / key)
+
+    def logits(rows: torch.Tensor) -> torch.Tensor:
+        with precision_context(device, precision):
+            return task.forward(teacher.to(device), rows.to(device)).logits
+
+    with every_core():
+        signal = {split: store.build(split, logits, task.split_inputs(split), settings.teacher_top_k, task.store_chunk)
+                  for split in task.stored_splits(cached)}
+    return signal, {"mode": "cached" if cached else "online", "form": form_name(settings.teacher_top_k)}
 
 
 def teacher_sequences(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
@@ -68,7 +88,7 @@ def teacher_sequences(cfg: DictConfig, settings: DistillSettings, task: Task, te
                               for rows in task.split_inputs("train").split(task.store_chunk)])
 
     key = {"data": OmegaConf.to_container(cfg.data, resolve=True), "decoding": decoding}
-    return stored_sequences(teacher_dir, TEACHER.lock(teacher_dir), key, generate)
+    return stored_sequences(teacher_dir, key, generate)
 
 
 def time_split(module: DistillationModule, time_s: float) -> dict[str, Any]:

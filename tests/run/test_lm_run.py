@@ -16,7 +16,8 @@ from entrenar_bench.run.checks import validate_config
 
 
 def _outputs(record: dict) -> list[str]:
-    return sorted(p.name.split("-", 1)[1] for p in (Path(record["teacher"]["cache"]) / "outputs").glob("*.pt"))
+    """The teacher stores beside the run's teacher: ``<split>-<form>`` per data key."""
+    return sorted(p.parent.name for p in (Path(record["teacher"]["cache"]) / "outputs").glob("*/*/manifest.json"))
 
 
 def test_a_language_model_run_records_what_it_measured(compose_cfg, tmp_path):
@@ -30,7 +31,7 @@ def test_a_language_model_run_records_what_it_measured(compose_cfg, tmp_path):
     assert record["tokens_per_s"] > 0 and record["peak_memory_kind"] == "cpu_rss_growth"
     assert record["teacher"]["metrics"]["truth_kl"] > 0 and 0 < record["teacher"]["accuracy"] <= 1
     assert record["teacher_outputs"] == {"mode": "cached", "form": "exact"}
-    assert {"test-exact.pt", "train-exact.pt", "val-exact.pt"} <= set(_outputs(record))  # beside the teacher
+    assert {"test-exact", "train-exact", "val-exact"} <= set(_outputs(record))  # beside the teacher
 
 
 def test_the_exact_teacher_cache_gives_the_metrics_of_the_online_teacher(compose_cfg, tmp_path):
@@ -44,13 +45,13 @@ def test_the_student_subset_does_not_retrain_the_teacher(compose_cfg, tmp_path):
     a = run(compose_cfg(*LM_FAST), tmp_path / "a")
     b = run(compose_cfg(*LM_FAST, "data.train_subset=32", "data.eval_batch_size=64"), tmp_path / "b")
     assert a["teacher"]["cache"] == b["teacher"]["cache"]   # one teacher; its outputs over each subset stored apart
-    assert _outputs(b).count("train-exact.pt") >= 2
+    assert _outputs(b).count("train-exact") >= 2
 
 
 def test_the_top_k_teacher_cache(compose_cfg, tmp_path):
     record = run(compose_cfg(*LM_FAST, "distill.teacher_top_k=4"), tmp_path)
     assert record["status"] == "completed" and record["teacher_outputs"] == {"mode": "cached", "form": "top4"}
-    assert {"train-top4.pt", "val-top4.pt", "test-top4.pt"} <= set(_outputs(record))
+    assert {"train-top4", "val-top4", "test-top4"} <= set(_outputs(record))
 
 
 @pytest.mark.parametrize("overrides", [
