@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 
-from entrenar_bench.distill import token_losses
+from entrenar_bench.distill import losses
 from entrenar_bench.distill.lm_objective import TokenDistillationObjective, next_token_targets, token_cross_entropy
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.teacher_targets import TeacherTargets
@@ -89,17 +89,17 @@ class TokenDistillationModule(DistillationModule):
         input_ids, mask, index = batch
         targets, target_mask = next_token_targets(input_ids, mask)
         logits = self.student(input_ids=input_ids, use_cache=False).logits
-        correct, count = token_losses.token_top1_matches(logits, targets, target_mask)
+        correct, count = losses.token_top1_matches(logits, targets, target_mask)
         weight = count.float()
         metrics["accuracy"].update(correct / count.clamp(min=1), weight)
         metrics["loss"].update(token_cross_entropy(logits, targets, target_mask), weight)
         if self.with_teacher:
             teacher_logits = self._teacher_logits(split, input_ids, index)
-            metrics["teacher_kl"].update(token_losses.forward_kl(logits, teacher_logits, target_mask), weight)
+            metrics["teacher_kl"].update(losses.forward_kl(logits, teacher_logits, target_mask), weight)
         if self.reference is not None:
             truth = self.reference(input_ids)
-            metrics["truth_kl"].update(token_losses.kl_from_probs(truth, logits, target_mask), weight)
-            bayes, _ = token_losses.token_top1_matches(truth, targets, target_mask)
+            metrics["truth_kl"].update(losses.kl_from_probs(truth, logits, target_mask), weight)
+            bayes, _ = losses.token_top1_matches(truth, targets, target_mask)
             metrics["bayes_accuracy"].update(bayes / count.clamp(min=1), weight)
 
     def split_results(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:

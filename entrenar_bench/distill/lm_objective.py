@@ -3,7 +3,7 @@
 ``loss = (1−α)·CE + α·D(p ‖ q) + layer_weight·PKD + attention_weight·MiniLM``
 
 each a mean over the target tokens of the mask: ``CE`` the next-token cross-entropy, ``D`` the
-divergence ``distill.logit_loss`` (``token_losses.py``: kl, reverse_kl, jsd, skew_kl, skew_reverse_kl,
+divergence ``distill.logit_loss`` (``losses.py``: kl, reverse_kl, jsd, skew_kl, skew_reverse_kl,
 tvd, mse), ``PKD`` the MSE between each student layer's hidden states (B, T, D_s), projected by a
 learned linear map, and its mapped teacher layer's (B, T, D_t), and ``MiniLM`` the KL between mapped
 layers' head-averaged attention distributions. Layers are mapped as for images (``uniform_layer_map``).
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from entrenar_bench.distill import token_losses
+from entrenar_bench.distill import losses
 from entrenar_bench.distill.objective import uniform_layer_map
 from entrenar_bench.distill.settings import DistillSettings
 
@@ -34,7 +34,7 @@ def next_token_targets(input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[tor
 def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy in float32, mean over the mask's tokens."""
     per_token = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none")
-    return token_losses.masked_token_mean(per_token.view_as(targets), mask)
+    return losses.masked_token_mean(per_token.view_as(targets), mask)
 
 
 class TokenDistillationObjective(nn.Module):
@@ -77,16 +77,16 @@ class TokenDistillationObjective(nn.Module):
         terms = {"ce": token_cross_entropy(student_logits, targets, mask)}
         loss = terms["ce"]
         if s.logit_loss != "none" and s.alpha > 0:
-            terms["kd"] = token_losses.settings_divergence(s, student_logits, teacher_logits, mask)
+            terms["kd"] = losses.settings_divergence(s, student_logits, teacher_logits, mask)
             loss = (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
         if self.layer_map:
             pairs = [(proj(student_hidden[i]), teacher_hidden[j])
                      for i, (proj, j) in enumerate(zip(self.projections, self.layer_map))]
-            terms["layers"] = token_losses.hidden_state_mse(pairs, mask)
+            terms["layers"] = losses.hidden_state_mse(pairs, mask)
             loss = loss + s.layer_weight * terms["layers"]
         if self.attention_map:
             pairs = [(student_attentions[i], teacher_attentions[j]) for i, j in self.attention_map]
-            terms["attention"] = token_losses.attention_kl(pairs, mask)
+            terms["attention"] = losses.attention_kl(pairs, mask)
             loss = loss + s.attention_weight * terms["attention"]
         terms["loss"] = loss
         return terms

@@ -2,8 +2,8 @@
 
 ``loss = (1−α)·CE(z_s, y) + α·logit_term + layer_weight·PKD + attention_weight·AT``
 
-where ``logit_term`` is Hinton KD (``kl``), logit MSE (``mse``), one of the token-level divergences
-of ``token_losses.py`` (each sample one token) or absent (``none``).
+where ``logit_term`` is one of the divergences of ``losses.py`` with each sample one token (``kl`` is
+Hinton KD, ``mse`` logit MSE) or absent (``none``).
 Every strategy in ``conf/distill`` is a setting of these weights.
 """
 
@@ -17,7 +17,6 @@ from torch import nn
 
 from entrenar_bench.distill import losses
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.distill.token_losses import settings_divergence
 
 
 def uniform_layer_map(num_student: int, num_teacher: int) -> list[int]:
@@ -104,15 +103,7 @@ class DistillationObjective(nn.Module):
         terms = {"ce": F.cross_entropy(student_logits, targets)}
         loss = terms["ce"]
         if s.logit_loss != "none" and s.alpha > 0:
-            if s.logit_loss == "kl":
-                terms["kd"] = losses.hinton_kd(
-                    student_logits, teacher_logits, s.effective_temperature, scale_t2=s.temperature_scaling
-                )
-            elif s.logit_loss == "mse":
-                terms["kd"] = losses.logit_mse(student_logits, teacher_logits)
-            else:  # a token-level divergence, each sample taken as one token
-                every = torch.ones(len(student_logits), 1, dtype=torch.bool, device=student_logits.device)
-                terms["kd"] = settings_divergence(s, student_logits[:, None], teacher_logits[:, None], every)
+            terms["kd"] = losses.example_divergence(s, student_logits, teacher_logits)
             loss = (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
         if self.layer_map:
             pairs = [

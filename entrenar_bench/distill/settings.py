@@ -18,7 +18,7 @@ class DistillSettings:
     """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error."""
 
     name: str = "kd"
-    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none (token_losses.py)
+    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none (losses.py)
     temperature: float = 4.0
     alpha: float = 0.7
     temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)
@@ -28,6 +28,7 @@ class DistillSettings:
     skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
     teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
     teacher_top_k: int = 0  # cached outputs: 0 = full logits (exact); k = top-k log-probs + the remaining mass
+    loss_chunk_tokens: int = 0  # positions per chunk of the token divergences (bounded memory); 0 = automatic
 
     @property
     def effective_temperature(self) -> float:

@@ -82,6 +82,7 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"distill.teacher_outputs must be one of {', '.join(TEACHER_OUTPUTS)}, "
                           f"got {d.teacher_outputs!r}")
     _integer(cfg, "distill.teacher_top_k", 0)
+    _integer(cfg, "distill.loss_chunk_tokens", 0)
     try:
         parse_ablate(cfg.get("ablate", FULL))
     except ValueError as e:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import LlamaConfig
 
-from entrenar_bench.distill import token_losses
+from entrenar_bench.distill import losses
 from entrenar_bench.distill.lm_objective import TokenDistillationObjective, next_token_targets
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.distill.teacher_targets import TeacherTargets
@@ -67,7 +67,7 @@ def test_hidden_state_and_attention_terms_against_numpy():
     s, t = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
     mask = np.array([[True, True, False], [True, False, False]])
     expected = ((s - t) ** 2).mean(-1)[mask].mean()
-    got = token_losses.hidden_state_mse([(torch.tensor(s), torch.tensor(t))], torch.tensor(mask))
+    got = losses.hidden_state_mse([(torch.tensor(s), torch.tensor(t))], torch.tensor(mask))
     assert math.isclose(float(got), expected, rel_tol=1e-6)
 
     def causal(heads):  # (1, H, 3, 3) rows of attention probabilities, zero above the diagonal
@@ -77,7 +77,7 @@ def test_hidden_state_and_attention_terms_against_numpy():
     a_s, a_t = causal(2), causal(4)  # different head counts: averaged over heads first
     ms, mt = a_s.mean(1)[0], a_t.mean(1)[0]
     rows = [sum(mt[q, k] * math.log(mt[q, k] / ms[q, k]) for k in range(q + 1)) for q in range(3)]
-    got = token_losses.attention_kl([(torch.tensor(a_s), torch.tensor(a_t))], torch.tensor([[True, True, False]]))
+    got = losses.attention_kl([(torch.tensor(a_s), torch.tensor(a_t))], torch.tensor([[True, True, False]]))
     assert math.isclose(float(got), (rows[0] + rows[1]) / 2, rel_tol=1e-4)
 
 
@@ -86,7 +86,7 @@ def test_kl_to_a_distribution_with_zeros_against_numpy():
     z = np.array([[[1.0, 2.0, 0.5, -1.0]]])
     q = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     expected = 0.5 * math.log(0.5 / q[0, 0, 0]) + 0.5 * math.log(0.5 / q[0, 0, 1])
-    got = token_losses.kl_from_probs(torch.tensor(p), torch.tensor(z), torch.tensor([[True]]))
+    got = losses.kl_from_probs(torch.tensor(p), torch.tensor(z), torch.tensor([[True]]))
     assert math.isclose(float(got), expected, rel_tol=1e-6)
 
 
@@ -106,5 +106,5 @@ def test_stored_teacher_outputs_exact_and_top_k():
     assert torch.allclose(tail[~tail.isnan()].view(2, 4, 7), rest.expand(2, 4, 7), atol=1e-6)  # spread evenly
     mask = torch.ones(2, 4, dtype=torch.bool)
     student = torch.randn(2, 4, 10)
-    tempered = token_losses.forward_kl(student, TeacherTargets.top_k(logits, 10).logits(index), mask, temperature=2.0)
-    assert torch.isclose(tempered, token_losses.forward_kl(student, logits[index], mask, temperature=2.0), atol=1e-5)
+    tempered = losses.forward_kl(student, TeacherTargets.top_k(logits, 10).logits(index), mask, temperature=2.0)
+    assert torch.isclose(tempered, losses.forward_kl(student, logits[index], mask, temperature=2.0), atol=1e-5)
