@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from entrenar_bench.distill import losses, token_losses
+from entrenar_bench.distill import losses
 
 
 def uniform_layer_map(num_student: int, num_teacher: int) -> list[int]:
@@ -113,7 +113,7 @@ class TokenLayerMatching(nn.Module):
     def forward(self, student, teacher, mask) -> torch.Tensor:
         pairs = [(proj(student.hidden[i]), teacher.hidden[j])
                  for i, (proj, j) in enumerate(zip(self.projections, self.layer_map))]
-        return token_losses.hidden_state_mse(pairs, mask)
+        return losses.hidden_state_mse(pairs, mask)
 
 
 class TokenAttentionTransfer(nn.Module):
@@ -130,4 +130,4 @@ class TokenAttentionTransfer(nn.Module):
 
     def forward(self, student, teacher, mask) -> torch.Tensor:
         pairs = [(student.attentions[i], teacher.attentions[j]) for i, j in self.attention_map]
-        return token_losses.attention_kl(pairs, mask)
+        return losses.attention_kl(pairs, mask)

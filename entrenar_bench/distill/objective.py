@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from entrenar_bench.distill import losses, token_losses
+from entrenar_bench.distill import losses
 from entrenar_bench.distill.settings import DistillSettings
 
 
@@ -34,16 +34,10 @@ class ModelOutputs:
 
 def logit_term(settings: DistillSettings, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                mask: torch.Tensor | None) -> torch.Tensor:
-    """The divergence ``settings.logit_loss``; per example it is the one-token case of the token divergence."""
-    if mask is not None:
-        return token_losses.settings_divergence(settings, student_logits, teacher_logits, mask)
-    if settings.logit_loss == "kl":
-        return losses.hinton_kd(student_logits, teacher_logits, settings.effective_temperature,
-                                scale_t2=settings.temperature_scaling)
-    if settings.logit_loss == "mse":
-        return losses.logit_mse(student_logits, teacher_logits)
-    every = torch.ones(len(student_logits), 1, dtype=torch.bool, device=student_logits.device)
-    return token_losses.settings_divergence(settings, student_logits[:, None], teacher_logits[:, None], every)
+    """The divergence ``settings.logit_loss``: per token under ``mask``, or per example (each example one token)."""
+    if mask is None:
+        return losses.example_divergence(settings, student_logits, teacher_logits)
+    return losses.settings_divergence(settings, student_logits, teacher_logits, mask)
 
 
 class DistillationObjective(nn.Module):

@@ -19,7 +19,7 @@ class DistillSettings:
     """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error."""
 
     name: str = "kd"
-    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none (token_losses.py)
+    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none (losses.py)
     temperature: float = 4.0
     alpha: float = 0.7
     temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)
@@ -35,6 +35,7 @@ class DistillSettings:
     new_tokens: int = 0  # tokens generated after it; 0 = to the end of the sequence
     sample_temperature: float = 1.0  # sampling of continuations (on-policy, seq_kd, sampled evaluation)
     sample_top_p: float = 1.0
+    loss_chunk_tokens: int = 0  # positions per chunk of the token divergences (bounded memory); 0 = automatic
 
     @property
     def effective_temperature(self) -> float:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 
-from entrenar_bench.distill import losses, token_losses
+from entrenar_bench.distill import losses
 from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMatching
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.tasks.base import Batch, Metric, ModelOutputs, Task, register
@@ -97,8 +97,8 @@ class CausalLMTask(Task):
         logits = model(input_ids=sequences, use_cache=False).logits
         truth = self.datamodule.reference(sequences.cpu()).to(device)
         impossible = truth.gather(-1, batch.targets[..., None])[..., 0] == 0
-        return {"sample_truth_kl": float(token_losses.kl_from_probs(truth, logits, batch.mask)),
-                "sample_invalid": float(token_losses.masked_token_mean(impossible.float(), batch.mask))}
+        return {"sample_truth_kl": float(losses.kl_from_probs(truth, logits, batch.mask)),
+                "sample_invalid": float(losses.masked_token_mean(impossible.float(), batch.mask))}
 
     @torch.no_grad()
     def generations(self, model: nn.Module, prompt_tokens: int, count: int = 4, new_tokens: int = 32) -> list[dict]:
@@ -152,16 +152,16 @@ class CausalLMTask(Task):
 
     def update_metrics(self, metrics: MetricCollection, logits: torch.Tensor, batch: Batch, teacher_logits=None) -> None:
         targets, target_mask = batch.targets, batch.mask
-        correct, count = token_losses.token_top1_matches(logits, targets, target_mask)
+        correct, count = losses.token_top1_matches(logits, targets, target_mask)
         weight = count.float()
         metrics["accuracy"].update(correct / count.clamp(min=1), weight)
         metrics["loss"].update(losses.cross_entropy(logits, targets, target_mask), weight)
         if "teacher_kl" in metrics:
-            metrics["teacher_kl"].update(token_losses.forward_kl(logits, teacher_logits, target_mask), weight)
+            metrics["teacher_kl"].update(losses.forward_kl(logits, teacher_logits, target_mask), weight)
         if self.datamodule.reference is not None:
             truth = self.datamodule.reference(batch.inputs)
-            metrics["truth_kl"].update(token_losses.kl_from_probs(truth, logits, target_mask), weight)
-            bayes, _ = token_losses.token_top1_matches(truth, targets, target_mask)
+            metrics["truth_kl"].update(losses.kl_from_probs(truth, logits, target_mask), weight)
+            bayes, _ = losses.token_top1_matches(truth, targets, target_mask)
             metrics["bayes_accuracy"].update(bayes / count.clamp(min=1), weight)
 
     def results(self, metrics: MetricCollection) -> dict[str, torch.Tensor]:

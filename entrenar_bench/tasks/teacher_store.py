@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from entrenar_bench import locks
+from entrenar_bench.distill.losses import TAIL_FLOOR, top_k_teacher_logits
 from entrenar_bench.errors import ConfigError, EntrenarError
 from entrenar_bench.files import config_hash, read_data, write_atomic, write_json_atomic
 
@@ -65,7 +66,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TOP_K = 64  # the top-k form's k: 388 bytes per position
 EXACT_MAX_VOCAB = 1024  # the largest vocabulary stored exact by default: above it exact is ≥ 10× top-64
 SHARD_BYTES = 128 << 20  # about this much per shard: the unit of resumption, and of a build's memory
-TINY = 1e-30  # floor of the tail mass: its log stays finite, so 0·log 0 terms stay 0
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 FORMAT = "entrenar-bench teacher store"
@@ -156,10 +156,7 @@ class SparseTargets(NamedTuple):
 
 def dense_logits(targets: SparseTargets, vocab_size: int) -> torch.Tensor:
     """``log p̂`` ``(B, *P, V)``: the k stored log-probabilities, and ``log(tail / (V − k))`` elsewhere."""
-    k = targets.ids.shape[-1]
-    rest = (targets.tail.clamp_min(TINY) / max(vocab_size - k, 1)).log()
-    out = rest.unsqueeze(-1).expand(*rest.shape, vocab_size).clone()
-    return out.scatter_(-1, targets.ids, targets.log_probs)
+    return top_k_teacher_logits(targets.ids, targets.log_probs, targets.tail.clamp_min(TAIL_FLOOR), vocab_size)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from entrenar_bench.data.markov import MarkovDataModule, MarkovSource
-from entrenar_bench.distill.token_losses import token_top1_matches
+from entrenar_bench.distill.losses import token_top1_matches
 from entrenar_bench.tasks.causal_lm import next_token_targets
 
 SMALL = dict(vocab_size=8, successors=3, seq_len=12, num_train=40, num_val=10, num_test=10, train_subset=16,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import LlamaConfig
 
-from entrenar_bench.distill import token_losses
+from entrenar_bench.distill import losses
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.models.causal_lm import causal_lm, use_eager_attention
@@ -68,7 +68,7 @@ def test_hidden_state_and_attention_terms_against_numpy():
     s, t = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))
     mask = np.array([[True, True, False], [True, False, False]])
     expected = ((s - t) ** 2).mean(-1)[mask].mean()
-    got = token_losses.hidden_state_mse([(torch.tensor(s), torch.tensor(t))], torch.tensor(mask))
+    got = losses.hidden_state_mse([(torch.tensor(s), torch.tensor(t))], torch.tensor(mask))
     assert math.isclose(float(got), expected, rel_tol=1e-6)
 
     def causal(heads):  # (1, H, 3, 3) rows of attention probabilities, zero above the diagonal
@@ -78,7 +78,7 @@ def test_hidden_state_and_attention_terms_against_numpy():
     a_s, a_t = causal(2), causal(4)  # different head counts: averaged over heads first
     ms, mt = a_s.mean(1)[0], a_t.mean(1)[0]
     rows = [sum(mt[q, k] * math.log(mt[q, k] / ms[q, k]) for k in range(q + 1)) for q in range(3)]
-    got = token_losses.attention_kl([(torch.tensor(a_s), torch.tensor(a_t))], torch.tensor([[True, True, False]]))
+    got = losses.attention_kl([(torch.tensor(a_s), torch.tensor(a_t))], torch.tensor([[True, True, False]]))
     assert math.isclose(float(got), (rows[0] + rows[1]) / 2, rel_tol=1e-4)
 
 
@@ -87,5 +87,5 @@ def test_kl_to_a_distribution_with_zeros_against_numpy():
     z = np.array([[[1.0, 2.0, 0.5, -1.0]]])
     q = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
     expected = 0.5 * math.log(0.5 / q[0, 0, 0]) + 0.5 * math.log(0.5 / q[0, 0, 1])
-    got = token_losses.kl_from_probs(torch.tensor(p), torch.tensor(z), torch.tensor([[True]]))
+    got = losses.kl_from_probs(torch.tensor(p), torch.tensor(z), torch.tensor([[True]]))
     assert math.isclose(float(got), expected, rel_tol=1e-6)
