@@ -65,6 +65,10 @@ class TopKTeacher(NamedTuple):
         """The dense (…, V) ``log p̂`` (what the divergences other than ``kl`` see, a chunk at a time)."""
         return top_k_teacher_logits(self.ids, self.log_probs, self.tail_mass(), self.vocab_size)
 
+    def to(self, device: torch.device) -> TopKTeacher:
+        return self._replace(ids=self.ids.to(device), log_probs=self.log_probs.to(device),
+                             tail=None if self.tail is None else self.tail.to(device))
+
 
 def masked_token_mean(per_token: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of a (B, T) per-position value over the True positions of ``mask`` (None: all); 0 when there are none."""
@@ -379,9 +383,15 @@ def settings_divergence(settings: DistillSettings, student_logits: torch.Tensor,
                             beta=settings.beta, lam=settings.skew_lambda, chunk_tokens=settings.loss_chunk_tokens)
 
 
-def example_divergence(settings: DistillSettings, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+def example_divergence(settings: DistillSettings, student_logits: torch.Tensor,
+                       teacher_logits: torch.Tensor | TopKTeacher) -> torch.Tensor:
     """Per-example KD (images): each of the (B, V) logits one token, every one counted (``kl`` is Hinton KD)."""
-    return settings_divergence(settings, student_logits[:, None], teacher_logits[:, None])
+    if isinstance(teacher_logits, TopKTeacher):
+        teacher = teacher_logits._replace(**{name: getattr(teacher_logits, name)[:, None] for name in ("ids", "log_probs")},
+                                          tail=None if teacher_logits.tail is None else teacher_logits.tail[:, None])
+    else:
+        teacher = teacher_logits[:, None]
+    return settings_divergence(settings, student_logits[:, None], teacher)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -102,7 +102,9 @@ class DistillationModule(L.LightningModule):
     def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
         """The teacher's outputs on ``batch``: stored logits where they stand in for it, else a forward pass."""
         if split in self.teacher_signal and not (hidden or attentions):
-            return ModelOutputs(self.teacher_signal[split].logits(batch.index.cpu()).to(self.device))
+            reader, index = self.teacher_signal[split], batch.index.cpu()
+            stored = reader.logits(index) if reader.is_exact else reader.sparse(index)  # top-k: no dense teacher
+            return ModelOutputs(stored.to(self.device))
         if self.teacher is None:
             return None
         with torch.no_grad():

@@ -14,7 +14,7 @@ Two forms, named by :func:`form_name`:
   (int32) and the tail mass ``1 − Σ_k p`` (float32, summed over the other ``V − k`` tokens rather than
   subtracted, so a tiny tail keeps its digits): ``6k + 4`` bytes per position, 388 at k = 64. Read back
   sparse (:meth:`StoreReader.sparse`) for a loss over the k entries and the tail, or dense as ``log p̂``
-  (:func:`dense_logits`): the k stored values and the tail spread evenly over the other ``V − k`` tokens.
+  (``TopKTeacher.logits``): the k stored values and the tail spread evenly over the other ``V − k`` tokens.
   float16, not bfloat16: log-probabilities are ≤ 0 and those that carry mass lie in about [−20, 0], where
   float16 rounds to within ``|log p|·2⁻¹¹`` (bfloat16 ``·2⁻⁸``, 8× coarser); its range (to −65504, then
   −inf) holds the log of every float32 probability above 0 (e⁻¹⁰⁴).
@@ -51,13 +51,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
 from entrenar_bench import locks
-from entrenar_bench.distill.losses import TAIL_FLOOR, top_k_teacher_logits
+from entrenar_bench.distill.losses import TopKTeacher
 from entrenar_bench.errors import ConfigError, EntrenarError
 from entrenar_bench.files import config_hash, read_data, write_atomic, write_json_atomic
 
@@ -143,20 +143,6 @@ class DamagedStore(EntrenarError):
 
 class _Damage(Exception):
     """Why one file is not the one the manifest describes (internal: the caller names the file)."""
-
-
-class SparseTargets(NamedTuple):
-    """The top-k form of a batch: ``ids`` int64 and ``log_probs`` float32 ``(B, *P, k)``, ``tail`` float32
-    ``(B, *P)`` (the probability outside the k tokens)."""
-
-    ids: torch.Tensor
-    log_probs: torch.Tensor
-    tail: torch.Tensor
-
-
-def dense_logits(targets: SparseTargets, vocab_size: int) -> torch.Tensor:
-    """``log p̂`` ``(B, *P, V)``: the k stored log-probabilities, and ``log(tail / (V − k))`` elsewhere."""
-    return top_k_teacher_logits(targets.ids, targets.log_probs, targets.tail.clamp_min(TAIL_FLOOR), vocab_size)
 
 
 @dataclass(frozen=True)
@@ -372,21 +358,23 @@ class StoreReader:
                     raise DamagedStore(f"teacher store: {self.path / file['file']} is damaged ({e})") from None
 
     def logits(self, index: torch.Tensor | Sequence[int]) -> torch.Tensor:
-        """The ``(B, *P, V)`` logits of rows ``index``: bit for bit as stored (exact), or :func:`dense_logits`."""
+        """The ``(B, *P, V)`` logits of rows ``index``: bit for bit as stored (exact), or the top-k form's ``log p̂``."""
         if not self.is_exact:
-            return dense_logits(self.sparse(index), self.layout.vocab_size)
+            return self.sparse(index).logits()
         array = torch.from_numpy(self._gather("logits", self._index(index)))
         if self.layout.logits_dtype == "bfloat16":
             array = array.view(torch.bfloat16)
         return self._out(array)
 
-    def sparse(self, index: torch.Tensor | Sequence[int]) -> SparseTargets:
-        """The top-k form of rows ``index`` as :class:`SparseTargets` (a top-k store only)."""
+    def sparse(self, index: torch.Tensor | Sequence[int]) -> TopKTeacher:
+        """The top-k form of rows ``index`` (a top-k store only): ids int64 and log-probs float32 ``(B, *P, k)``,
+        the tail mass float32 ``(B, *P)``, as the losses take it (``distill/losses.py``)."""
         if self.is_exact:
             raise ValueError(f"{self.path} holds exact logits: read them with logits(), or build a top-k store")
         rows = self._index(index)
-        return SparseTargets(*(self._out(torch.from_numpy(self._gather(name, rows, dtype)))
-                               for name, dtype in zip(_TOP_K_ARRAYS, ("<i8", "<f4", "<f4"))))
+        ids, log_probs, tail = (self._out(torch.from_numpy(self._gather(name, rows, dtype)))
+                                for name, dtype in zip(_TOP_K_ARRAYS, ("<i8", "<f4", "<f4")))
+        return TopKTeacher(ids, log_probs, self.layout.vocab_size, tail)
 
     def _out(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.pin_memory() if self.pin_memory else tensor
