@@ -93,9 +93,9 @@ CONSTRAINTS = ("max_cost", "min_accuracy", "max_time", "max_memory", "max_loss",
 
 
 def _as_flag(error: ValueError) -> UsageError:
-    """``max_cost must be >= 0`` -> ``--max-cost must be >= 0``."""
+    """``max_cost must be >= 0`` -> ``--max-cost must be >= 0`` (``max_loss: ...`` -> ``--max-loss: ...``)."""
     name, rest = str(error).split(" ", 1)
-    return UsageError(f"--{name.rstrip(':').replace('_', '-')} {rest}")
+    return UsageError(f"--{name.replace('_', '-')} {rest}")
 
 
 def _constraints(args: argparse.Namespace):

@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from entrenar_bench.distill.lm_module import TokenDistillationModule
 from entrenar_bench.distill.lm_objective import TokenDistillationObjective
@@ -25,6 +25,7 @@ from entrenar_bench.distill.training import fit_and_evaluate
 from entrenar_bench.models.causal_lm import use_eager_attention
 from entrenar_bench.models.finetune import build_student, load_base_student, run_training
 from entrenar_bench.models.networks import count_parameters
+from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_dir
 from entrenar_bench.models.teacher_outputs import stored_outputs
 from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.errors import ConfigError
@@ -116,6 +117,12 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     projection_params = count_parameters(module.objective)
     if hasattr(module, "train_tokens"):
         extra["tokens_per_s"] = module.train_tokens / fit.time_s if fit.time_s else None
+    # --- issue 19 (export): the trained student on disk, <run dir>/student (models/saving.py) -----------------
+    if run_dir is not None and cfg.get("save_student", False) and (
+            not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0):
+        save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),
+                     OmegaConf.to_container(cfg.student.model, resolve=True))
+    # ------------------------------------------------------------------------------------------------------------
     return {
         "metrics": fit.metrics,
         "time_s": fit.time_s,
