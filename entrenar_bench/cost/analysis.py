@@ -22,7 +22,6 @@ from typing import Any
 
 from entrenar_bench.aggregate import selection
 from entrenar_bench.aggregate.metrics import ACCURACY, Metric, tie_breaker
-from entrenar_bench.aggregate.stats import welch
 from entrenar_bench.cost.model import CostModel, measured_factor, money
 
 SIGNIFICANCE = 0.05
@@ -351,6 +350,8 @@ class CostPerformanceAnalysis:
         best, cheaper, metric = rec.best, rec.cheaper, rec.metric
         if not cheaper or len(best.point.scores) < 2 or len(cheaper.point.scores) < 2:
             return []
+        from entrenar_bench.aggregate.stats import welch  # scipy: here, so the CLI's option tables stay light
+
         test = welch(best.point.scores, cheaper.point.scores)
         rec.vs_cheaper = {"vs": cheaper.point.name, "metric": metric.name, **test}
         p = test["p_value"]
