@@ -15,6 +15,7 @@ _API = {
     "compare_strategies": "entrenar_bench.api",
     "ablation_study": "entrenar_bench.api",
     "SweepResult": "entrenar_bench.api",
+    "export_student": "entrenar_bench.api",
     "CostModel": "entrenar_bench.cost.model",
     "CostPerformanceAnalysis": "entrenar_bench.cost.analysis",
     "Constraints": "entrenar_bench.cost.analysis",

@@ -1,8 +1,11 @@
-"""The programmatic API: plan a sweep, run it as a Hydra multirun, report from its run directories.
+"""The programmatic API: plan a sweep, run it as a Hydra multirun, report from its run directories, export
+the best student.
 
     from entrenar_bench import temperature_sweep
     result = temperature_sweep((1.0, 8.0), 0.5, 3)
     print(result.best_param)
+
+``metric`` (every function): the metric that decides (aggregate/metrics.py); None: the runs' primary metric.
 
 The ``entrenar-bench`` commands are a thin layer over these functions; defaults come from
 ``conf/bench/<name>.yaml`` (:func:`entrenar_bench.sweep.plan.bench_defaults`).
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from entrenar_bench.aggregate.metrics import check_name
 from entrenar_bench.errors import NoResults, UsageError
 from entrenar_bench.sweep.launch import run_sweep
 from entrenar_bench.sweep.plan import (
@@ -45,8 +49,10 @@ class SweepResult:
         return self.document.get(f"best_{self.sweep_type}", best.get("strategy", best.get("configuration")))
 
 
-def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> SweepResult:
-    """Aggregate a finished (or partly finished) sweep directory into the command's report."""
+def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, metric: str | None = None
+           ) -> SweepResult:
+    """Aggregate a finished (or partly finished) sweep directory into the command's report, judged on ``metric``.
+    A metric the runs did not record is a UsageError that names the recorded ones and keeps the sweep."""
     from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
     from entrenar_bench.aggregate.collect import SweepError, collect
 
@@ -57,9 +63,11 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> 
         "ablation": lambda c, info: ablation_report(c),
     }
     try:
-        collection = collect(sweep_dir)
+        collection = collect(sweep_dir, metric)
     except SweepError as e:
         raise UsageError(str(e)) from None
+    except UsageError as e:
+        raise UsageError(f"{e} (the sweep is kept: entrenar-bench aggregate {sweep_dir} --metric NAME)") from None
     if collection.completed.empty:
         reasons = {str(e) for e in collection.runs.get("error", []) if isinstance(e, str)}
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(sorted(reasons))[:300] or 'see sweep.log'})")
@@ -67,49 +75,61 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None) -> 
     return SweepResult(sweep_type, Path(sweep_dir), document, text, tuple(collection.unwritten))
 
 
-def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None) -> SweepResult:
-    return report(sweep_type, run_sweep(sweep_type, overrides, preload=REPORT_MODULES), range_info)
+def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None, metric: str | None = None
+         ) -> SweepResult:
+    if metric is not None:
+        check_name(metric)  # its form before anything runs; whether the runs record it once they exist
+    return report(sweep_type, run_sweep(sweep_type, overrides, preload=REPORT_MODULES), range_info, metric)
 
 
 def _param_sweep(name: str, range: tuple[float, float] | None, step: float | None, runs: int | None,
-                 overrides: Sequence[str], teachers: int) -> SweepResult:
+                 overrides: Sequence[str], teachers: int, metric: str | None) -> SweepResult:
     defaults = bench_defaults(name)
     start, end = range if range is not None else (defaults["start"], defaults["end"])
     step = defaults["step"] if step is None else step
     planned = param_sweep_overrides(name, start, end, step, defaults["runs"] if runs is None else runs, teachers)
-    return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step})
+    return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step}, metric)
 
 
 def temperature_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                      overrides: Sequence[str] = (), teachers: int = 1) -> SweepResult:
+                      overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
     """kd at each temperature in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds); ``teachers`` K crosses K teachers
     (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor."""
-    return _param_sweep("temperature", range, step, runs, overrides, teachers)
+    return _param_sweep("temperature", range, step, runs, overrides, teachers, metric)
 
 
 def alpha_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                overrides: Sequence[str] = (), teachers: int = 1) -> SweepResult:
+                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
     """kd at each alpha in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds); ``teachers`` as for temperature_sweep."""
-    return _param_sweep("alpha", range, step, runs, overrides, teachers)
+    return _param_sweep("alpha", range, step, runs, overrides, teachers, metric)
 
 
 def compare_strategies(strategies: Sequence[str] | None = None, runs: int | None = None,
-                       overrides: Sequence[str] = (), teachers: int = 1) -> SweepResult:
+                       overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
     """Each strategy (``none`` = the student alone) with ``runs`` seeds; Welch + Holm across pairs
     (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep."""
     defaults = bench_defaults("compare")
     planned = compare_overrides(strategies or defaults["strategies"], runs or defaults["runs"], teachers)
-    return _run("compare", [*planned, *overrides])
+    return _run("compare", [*planned, *overrides], metric=metric)
 
 
 def ablation_study(components: Sequence[str] | None = None, runs: int | None = None,
-                   base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), teachers: int = 1
-                   ) -> SweepResult:
+                   base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), teachers: int = 1,
+                   metric: str | None = None) -> SweepResult:
     """The full objective, then each component and each pair of components removed
     (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep."""
     defaults = bench_defaults("ablation")
     planned = ablation_overrides(components or defaults["components"], runs or defaults["runs"],
                                  mapping_to_overrides(base or {}), teachers)
-    return _run("ablation", [*planned, *overrides])
+    return _run("ablation", [*planned, *overrides], metric=metric)
+
+
+def export_student(sweep_dir: Path | str, to: Path | str, group: str | None = None, metric: str | None = None
+                   ) -> Path:
+    """Write the selected (or named) group's best run's student to ``to`` with its tokenizer and a model card
+    (aggregate/export.py); UsageError (one line) for anything that cannot be exported. Returns ``to``."""
+    from entrenar_bench.aggregate.export import export
+
+    return export(Path(sweep_dir), Path(to), group, metric).target

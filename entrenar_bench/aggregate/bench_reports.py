@@ -1,6 +1,9 @@
 """The spec's report for each sweep command: temperature/alpha, compare, ablation.
 
-Each chooses its best on validation accuracy (aggregate/selection.py) and reports test accuracy.
+Each chooses its best on the deciding metric's validation value (aggregate/selection.py; the metric and its
+direction: aggregate/metrics.py) and reports and tests its test value. The JSON names the metric
+(``"metric": {"name", "lower_is_better"}``), keeps every accuracy field, and adds the metric's statistics
+under ``metric`` in each row and in ``best``.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from typing import Any
 from entrenar_bench.aggregate import stats
 from entrenar_bench.aggregate.ceiling import ceiling, ceiling_line
 from entrenar_bench.aggregate.collect import Collection
+from entrenar_bench.aggregate.metrics import Metric
 from entrenar_bench.aggregate.report import (
-    _fmt, accuracy_samples, best_and_runner_up, best_entry, closing_lines, failures, figures, group_summaries, n_text,
-    notes, p_is, p_text, pair_text, rows_for, selection_line, significance_lines, significance_text,
+    _fmt, best_and_runner_up, best_entry, best_text, closing_lines, failures, figures, group_summaries, metric_headers,
+    metric_samples, n_text, notes, p_is, p_text, pair_text, rows_for, selection_line, significance_lines,
+    significance_text, table, title,
 )
 from entrenar_bench.aggregate.teacher import teacher_reference
-from entrenar_bench.aggregate.text import table, title
 from entrenar_bench.run.ablation import COMPONENTS, FULL, describe, parse_ablate
 from entrenar_bench.distill.settings import STRATEGY_ORDER
 
@@ -43,49 +47,60 @@ def _vs(best_group: str, groups: dict[str, list[float]]) -> list[dict]:
 
 
 def _row(s: dict[str, Any]) -> dict[str, Any]:
-    """The JSON result fields every sweep shares (test accuracy, and the validation accuracy that chose)."""
+    """The JSON result fields every sweep shares (test accuracy, and the validation accuracy that chose; the
+    deciding metric's test mean, std, CI and validation mean under ``metric``)."""
+    m = s["metric"]
     return {"accuracy": s["accuracy"]["mean"], "std_dev": s["accuracy"]["std"], "ci95": s["accuracy"]["ci95"],
             "n": s["n"], "teachers": len(s["teachers"]), "val_accuracy": s["val_accuracy"]["mean"],
             "val_std_dev": s["val_accuracy"]["std"], "loss": s["loss"]["mean"], "loss_std_dev": s["loss"]["std"],
-            "time_s": s["time_s"]["mean"], "failed": s["failed"] + s["missing"]}
+            "time_s": s["time_s"]["mean"], "failed": s["failed"] + s["missing"],
+            "metric": {"name": m["name"], "mean": m["mean"], "std_dev": m["std"], "ci95": m["ci95"],
+                       "val_mean": s["val_metric"]["mean"]}}
 
 
-def _runner_up_line(test: dict, runner_label: str) -> str:
+def _runner_up_line(test: dict, runner_label: str, metric: Metric) -> str:
     verdict = "significant" if test["significant"] else "not significant"
-    return f"Best vs runner-up ({runner_label}): {pair_text(test)}, Welch's t-test ({verdict} at 0.05)"
+    return (f"Best vs runner-up ({runner_label}): {pair_text(test)} in test {metric.name} ({metric.direction}), "
+            f"Welch's t-test ({verdict} at 0.05)")
 
 
 def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict | None = None) -> tuple[dict, str]:
     key, header, xlabel, short = PARAM_SWEEPS[sweep_type]
-    reference = teacher_reference(collection)
-    groups, _ = accuracy_samples(collection)
+    metric = collection.metric
+    reference = teacher_reference(collection, metric)
+    groups, _ = metric_samples(collection)
     summaries = group_summaries(collection)
     for s in summaries:
         s["value"] = float(_group_value(collection, s["group"], key))
     summaries.sort(key=lambda s: s["value"])
-    best, runner, test = best_and_runner_up(summaries, groups)
+    best, runner, test = best_and_runner_up(summaries, groups, metric)
     results = [{sweep_type: s["value"], **_row(s)} for s in summaries]
     point_means = [r["accuracy"] for r in results if r["accuracy"] is not None]
     spread = stats.describe(point_means)
+    metric_spread = stats.describe([r["metric"]["mean"] for r in results if r["metric"]["mean"] is not None])
     values = [s["value"] for s in summaries]
     range_info = range_info or {"start": min(values), "end": max(values),
                                 "step": (values[1] - values[0]) if len(values) > 1 else None}
     vs_best = _vs(best["group"], groups) if best else []
     document: dict[str, Any] = {
         "sweep_type": sweep_type,
+        "metric": metric.as_dict(),
         "range": range_info,
         "runs": max((s["n"] for s in summaries), default=0),
         "ceiling": ceiling(collection),
         "results": results,
-        "best": {sweep_type: best.get("value"), **best_entry(best),
+        "best": {sweep_type: best.get("value"), **best_entry(best, metric),
                  "runner_up": {sweep_type: runner["value"], "accuracy": runner["accuracy"]["mean"],
-                               "val_accuracy": runner["val_accuracy"]["mean"]} if runner else None,
+                               "val_accuracy": runner["val_accuracy"]["mean"], "metric": runner["metric"]["mean"],
+                               "val_metric": runner["val_metric"]["mean"]} if runner else None,
                  "vs_runner_up": test,
                  "significantly_better_than_runner_up": bool(test and test["significant"])},
         f"best_{sweep_type}": best.get("value"),
         "statistical_analysis": {
             "mean_accuracy": spread["mean"],  # mean over the sweep's points of their mean accuracy
             "variance": (spread["std"] ** 2) if spread["std"] is not None else None,  # between-point variance
+            "mean_metric": metric_spread["mean"],  # the same two for the deciding metric
+            "metric_variance": (metric_spread["std"] ** 2) if metric_spread["std"] is not None else None,
             "anova": stats.anova(groups),
             "vs_best": vs_best,
             "test": "welch", "correction": "holm",
@@ -100,15 +115,15 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
     labels = [_value(v) for v in values]
     if summaries:
         document.update(figures(collection, summaries, sweep_type, heading, reference, labels, values, xlabel))
-    headers = [header, "Accuracy", "Loss", "Std Dev", "95% CI", "n", "Val Acc", "Time (s)"]
-    lines = [title(heading), "", table(headers, rows_for(headers, header, summaries, labels, reference)), ""]
+    first, others = metric_headers(metric)
+    headers = [header, first, *others, "Std Dev", "95% CI", "n", metric.val_header, "Time (s)"]
+    lines = [title(heading), "", table(headers, rows_for(headers, header, summaries, labels, reference, metric)), ""]
     lines += ceiling_line(document["ceiling"])
     if best:
-        lines += [f"Best {sweep_type}: {_value(best['value'])} (accuracy: {best['accuracy']['mean']:.3f} "
-                  f"± {_fmt(best['accuracy']['std'])} on test; chosen on validation accuracy "
-                  f"{_fmt(best['val_accuracy']['mean'])})", selection_line(best)]
+        lines += [f"Best {sweep_type}: {_value(best['value'])} ({best_text(best, metric, spread=True)})",
+                  selection_line(best, metric)]
     if test:
-        lines.append(_runner_up_line(test, f"{short} = {_value(runner['value'])}"))
+        lines.append(_runner_up_line(test, f"{short} = {_value(runner['value'])}", metric))
     differ = [p["b"] for p in vs_best if p.get("p_adjusted") is not None and p["p_adjusted"] < 0.05]
     if vs_best:
         named = ", ".join(_value(float(_group_value(collection, g, key))) for g in differ)
@@ -127,23 +142,25 @@ def _strategy_order(summary: dict) -> tuple:
 
 
 def compare_report(collection: Collection) -> tuple[dict, str]:
-    reference = teacher_reference(collection)
-    groups, seeds = accuracy_samples(collection)
+    metric = collection.metric
+    reference = teacher_reference(collection, metric)
+    groups, seeds = metric_samples(collection)
     summaries = group_summaries(collection, sort_key=_strategy_order)
     pairs = stats.pairwise(groups, seeds)
-    means = {s["group"]: s["accuracy"]["mean"] for s in summaries}
-    best, runner, test = best_and_runner_up(summaries, groups)
+    means = {s["group"]: s["metric"]["mean"] for s in summaries}
+    best, runner, test = best_and_runner_up(summaries, groups, metric)
     results = [{"strategy": s["group"], **_row(s), "memory_gb": s["peak_memory_gb"]["mean"]} for s in summaries]
-    significance = significance_text(pairs, means, n_text(summaries))
+    significance = significance_text(pairs, means, n_text(summaries), metric=metric)
     document = {
         "sweep_type": "compare",
+        "metric": metric.as_dict(),
         "strategies": [s["group"] for s in summaries],
         "results": results,
-        "best": {"strategy": best.get("group"), **best_entry(best),
+        "best": {"strategy": best.get("group"), **best_entry(best, metric),
                  "runner_up": runner["group"] if runner else None, "vs_runner_up": test,
                  "significantly_better_than_runner_up": bool(test and test["significant"])},
         "pairs": pairs,
-        "significant": [line[2:].split(": ")[0] for line in significance_lines(pairs, means)],
+        "significant": [line[2:].split(": ")[0] for line in significance_lines(pairs, means, metric)],
         "statistical_analysis": {"anova": stats.anova(groups), "correction": "holm", "test": "welch"},
         "memory_kind": _memory_kind(collection),
         "ceiling": ceiling(collection),
@@ -155,14 +172,15 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
     }
     if summaries:
         document.update(figures(collection, summaries, "compare", "Strategy comparison", reference))
-    headers = ["Strategy", "Accuracy", "Loss", "Time (s)", "Memory (GB)", "Std Dev", "95% CI", "n", "Val Acc"]
+    first, others = metric_headers(metric)
+    headers = ["Strategy", first, *others, "Time (s)", "Memory (GB)", "Std Dev", "95% CI", "n", metric.val_header]
     lines = [title("Strategy Comparison Results"), "",
-             table(headers, rows_for(headers, "Strategy", summaries, [s["group"] for s in summaries], reference))]
+             table(headers, rows_for(headers, "Strategy", summaries, [s["group"] for s in summaries], reference,
+                                     metric))]
     lines += ceiling_line(document["ceiling"])
     lines += significance
     if best:
-        lines += ["", f"Best strategy: {best['group']} (accuracy: {best['accuracy']['mean']:.3f} on test; chosen on "
-                      f"validation accuracy {_fmt(best['val_accuracy']['mean'])})", selection_line(best)]
+        lines += ["", f"Best strategy: {best['group']} ({best_text(best, metric)})", selection_line(best, metric)]
     lines.append(f"\nTime: mean training wall time per run. Memory: {document['memory_kind']}.")
     lines += closing_lines(document, collection)
     return document, "\n".join(lines)
@@ -175,20 +193,28 @@ def _memory_kind(collection: Collection) -> str:
     return "peak growth of the process's resident memory during training (CPU)"
 
 
-def _ablation_cells(r: dict[str, Any]) -> dict[str, str]:
+def _ablation_cells(r: dict[str, Any], delta: str) -> dict[str, str]:
     if not r["removed"]:
-        return {"Δ Accuracy": "baseline", "95% CI of Δ": "", "Hedges' g": "", "p vs full (Holm)": "reference"}
+        return {delta: "baseline", "95% CI of Δ": "", "Hedges' g": "", "p vs full (Holm)": "reference"}
     p = r["vs_full"] or {}
     ci = p.get("ci95") or [None, None]
-    return {"Δ Accuracy": "—" if r["delta_accuracy"] is None else f"{r['delta_accuracy']:+.3f}",
+    return {delta: "—" if r["delta_metric"] is None else f"{r['delta_metric']:+.3f}",
             "95% CI of Δ": "—" if ci[0] is None else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]",
             "Hedges' g": "—" if p.get("hedges_g") is None else f"{p['hedges_g']:+.2f}",
             "p vs full (Holm)": p_text(p.get("p_adjusted")) + (" *" if r["significant"] else "")}
 
 
+def _delta(s: dict[str, Any], full: dict[str, Any] | None, key: str) -> float | None:
+    """The configuration's test mean minus the full model's (None for the full model itself)."""
+    if not full or not s["removed"] or s[key]["mean"] is None or full[key]["mean"] is None:
+        return None
+    return s[key]["mean"] - full[key]["mean"]
+
+
 def ablation_report(collection: Collection) -> tuple[dict, str]:
-    reference = teacher_reference(collection)
-    groups, _ = accuracy_samples(collection)
+    metric = collection.metric
+    reference = teacher_reference(collection, metric)
+    groups, _ = metric_samples(collection)
     summaries = group_summaries(collection)
     for s in summaries:
         s["removed"] = parse_ablate(str(_group_value(collection, s["group"], "ablate")))
@@ -200,7 +226,7 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
     if full:
         others = [(s["group"], full["group"]) for s in summaries if s["removed"] and s["n"]]
         versus = {p["a"]: p for p in stats.pairwise(groups, pairs=others)} if others else {}
-    best, _, _ = best_and_runner_up(summaries, groups)
+    best, _, _ = best_and_runner_up(summaries, groups, metric)
     results = []
     for s in summaries:
         p = versus.get(s["group"])
@@ -209,15 +235,15 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
             "removed": s["removed"],
             "ablate": "+".join(s["removed"]) or FULL,
             **_row(s),
-            "delta_accuracy": None if not full or not s["removed"] or s["accuracy"]["mean"] is None
-            else s["accuracy"]["mean"] - full["accuracy"]["mean"],
+            "delta_accuracy": _delta(s, full, "accuracy"),
+            "delta_metric": _delta(s, full, "metric"),
             "vs_full": p,
             "significant": bool(p and p["p_adjusted"] is not None and p["p_adjusted"] < 0.05),
         })
     labels = [r["configuration"] for r in results]
-    document = {"sweep_type": "ablation", "baseline": describe([], full["strategy"]) if full else None,
-                "results": results,
-                "best": {"configuration": describe(best["removed"], best["strategy"]), **best_entry(best)}
+    document = {"sweep_type": "ablation", "metric": metric.as_dict(),
+                "baseline": describe([], full["strategy"]) if full else None, "results": results,
+                "best": {"configuration": describe(best["removed"], best["strategy"]), **best_entry(best, metric)}
                 if best else None,
                 "statistical_analysis": {"anova": stats.anova(groups), "test": "welch", "correction": "holm"},
                 "teacher": reference, "notes": notes(summaries),
@@ -225,16 +251,18 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
                 "problems": collection.problems}
     if summaries:
         document.update(figures(collection, summaries, "ablation", "Ablation study", reference, labels))
-    headers = ["Configuration", "Accuracy", "Δ Accuracy", "95% CI of Δ", "Hedges' g", "p vs full (Holm)", "Std Dev",
-               "95% CI", "n"]
-    rows = rows_for(headers, "Configuration", summaries, labels, reference)
+    first, _ = metric_headers(metric)
+    delta = f"Δ {first}"
+    headers = ["Configuration", first, delta, "95% CI of Δ", "Hedges' g", "p vs full (Holm)", "Std Dev", "95% CI", "n"]
+    rows = rows_for(headers, "Configuration", summaries, labels, reference, metric)
     for row, r in zip(rows, results):
-        cells = _ablation_cells(r)
+        cells = _ablation_cells(r, delta)
         row[:] = [cells.get(h, cell) for h, cell in zip(headers, row)]
     lines = [title("Ablation Study Results"), "", table(headers, rows), "",
-             "Δ: test accuracy minus the full model's. * Holm-adjusted Welch p < 0.05 against the full model."]
+             f"Δ: test {metric.name} minus the full model's ({metric.direction}). * Holm-adjusted Welch p < 0.05 "
+             "against the full model."]
     if best:
-        lines += [f"Best by validation accuracy: {document['best']['configuration']} (accuracy: "
-                  f"{best['accuracy']['mean']:.3f} on test)", selection_line(best)]
+        lines += [f"Best by validation {metric.name}: {document['best']['configuration']} ({metric.name}: "
+                  f"{best['metric']['mean']:.3f} on test)", selection_line(best, metric)]
     lines += ["", *closing_lines(document, collection)]
     return document, "\n".join(lines)

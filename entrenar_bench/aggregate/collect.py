@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, Metric, choose
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.run.record import (
     COMPLETED, OPTIONAL_NUMBERS, REQUIRED_NUMBERS, RESULT_FILE, CorruptRecord, field_of, is_finite_number,
@@ -40,13 +41,15 @@ class SweepError(ValueError):
 
 @dataclass
 class Collection:
-    """All runs of one sweep: ``runs`` has one row per job (completed, failed or missing)."""
+    """All runs of one sweep: ``runs`` has one row per job (completed, failed or missing); ``metric``: the one
+    that decides (aggregate/metrics.py)."""
 
     sweep_dir: Path
     runs: pd.DataFrame
     problems: list[str] = field(default_factory=list)
     group_keys: list[str] = field(default_factory=list)
     unwritten: list[str] = field(default_factory=list)  # outputs (plots) that could not be written, and why
+    metric: Metric = ACCURACY
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -135,9 +138,28 @@ def _text(value: Any) -> str | None:
         return "(not text)"
 
 
+def _primary(record: dict[str, Any]) -> tuple[str | None, bool | None]:
+    """The run's ``primary_metric`` (name, lower_is_better), or (None, None) where it records none usable."""
+    primary = record.get("primary_metric")
+    if not isinstance(primary, dict):
+        return None, None
+    name, lower = primary.get("name"), primary.get("lower_is_better")
+    if not isinstance(name, str) or not NAME.fullmatch(name) or not isinstance(lower, bool):
+        return None, None
+    return name, lower
+
+
+def _metric_columns(record: dict[str, Any]) -> dict[str, float]:
+    """Every finite number in the record's ``metrics``, as ``metric:<name>`` (the choosable metrics)."""
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    return {f"{COLUMN_PREFIX}{k}": float(v) for k, v in metrics.items()
+            if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
+
+
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
     """The columns a (checked) record gives; an empty record gives them all as None."""
     teacher = record.get("teacher") if isinstance(record.get("teacher"), dict) else {}
+    primary, lower = _primary(record)
     teacher_seed = field_of(record, "config.teacher.seed")
     number = {key: field_of(record, key) for key in (*REQUIRED_NUMBERS, *OPTIONAL_NUMBERS)}
     number = {key.split(".")[-1]: value if is_finite_number(value) else None for key, value in number.items()}
@@ -153,6 +175,9 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         peak_memory_gb=number["peak_memory_gb"],
         device=_text(record.get("device")),
         error=_text(record.get("error")),
+        primary_metric=primary,
+        primary_lower_is_better=lower,
+        **_metric_columns(record),
     )
 
 
@@ -176,8 +201,10 @@ def _row(job_dir: Path) -> dict[str, Any]:
     return row
 
 
-def collect(sweep_dir: Path | str) -> Collection:
-    """Read every job directory under ``sweep_dir``; list failed, missing and damaged runs, each once."""
+def collect(sweep_dir: Path | str, metric: str | None = None) -> Collection:
+    """Read every job directory under ``sweep_dir``; list failed, missing and damaged runs, each once. The
+    deciding metric: ``metric`` (UsageError naming the recorded ones if the runs did not record it), else the
+    runs' primary metric, else accuracy."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise SweepError(f"{sweep_dir}: no such directory")
@@ -197,7 +224,8 @@ def collect(sweep_dir: Path | str) -> Collection:
     recorded = runs[runs["status"] != MISSING]  # failed runs too: their config still names their group
     group_keys = [c for c in config_cols if recorded[c].astype(str).nunique(dropna=False) > 1]
     runs["group"] = _labels(runs, group_keys)
-    return Collection(sweep_dir, runs, problems, [c[4:] for c in group_keys])
+    decides = choose(runs[runs["status"] == COMPLETED], metric, problems)
+    return Collection(sweep_dir, runs, problems, [c[4:] for c in group_keys], metric=decides)
 
 
 def _label_keys(runs: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -12,14 +12,22 @@ import pandas as pd
 from scipy import stats as sps
 
 from entrenar_bench.aggregate.collect import Collection
+from entrenar_bench.aggregate.metrics import ACCURACY, Metric
 from entrenar_bench.files import read_data
 
 METRICS_FILE = "metrics.csv"  # the file name Lightning's CSVLogger writes in its log directory
-CURVES = {"train/loss": "training loss (mean per epoch)", "val/accuracy": "validation accuracy"}
+
+
+def curves(metric: Metric = ACCURACY) -> dict[str, str]:
+    """The columns drawn (as Lightning logs them) and their labels: training loss, validation ``metric``."""
+    return {"train/loss": "training loss (mean per epoch)",
+            f"val/{metric.name}": f"validation {metric.name} ({metric.direction})"}
 
 
 def read_curves(collection: Collection) -> dict[str, pd.DataFrame]:
-    """Group label -> the per-epoch rows of its completed runs (``epoch``, ``run`` and the CURVES columns)."""
+    """Group label -> the per-epoch rows of its completed runs (``epoch``, ``run`` and the columns of
+    :func:`curves` for the collection's metric)."""
+    drawn = curves(collection.metric)
     out: dict[str, list[pd.DataFrame]] = {}
     for _, row in collection.completed.iterrows():
         path = collection.sweep_dir / str(row["job"]) / METRICS_FILE
@@ -29,7 +37,7 @@ def read_curves(collection: Collection) -> dict[str, pd.DataFrame]:
             continue
         if "epoch" not in frame:
             continue
-        columns = [c for c in CURVES if c in frame]
+        columns = [c for c in drawn if c in frame]
         frame = frame[["epoch", *columns]].apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
         frame = frame[["epoch", *columns]].groupby("epoch", as_index=False).first()  # one row per epoch
         out.setdefault(str(row["group"]), []).append(frame.assign(run=str(row["job"])))

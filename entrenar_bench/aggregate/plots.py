@@ -1,5 +1,6 @@
-"""PNG plots beside the runs: every run as a point, the mean and its 95% t-interval (clipped to [0, 1],
-the range of an accuracy), the teacher as a reference line; learning curves; the cost-performance front.
+"""PNG plots beside the runs: every run as a point, the mean and its 95% t-interval (an accuracy's clipped to
+[0, 1], its range), the teacher as a reference line; learning curves; the cost-performance front. The y axis
+is the deciding metric (aggregate/metrics.py), named with its direction.
 
 No bars: a bar starting at a truncated axis exaggerates gaps, one starting at 0 hides them.
 """
@@ -16,17 +17,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from entrenar_bench.aggregate.curves import CURVES, band  # noqa: E402
+from entrenar_bench.aggregate.curves import band, curves  # noqa: E402
+from entrenar_bench.aggregate.metrics import ACCURACY, Metric  # noqa: E402
 from entrenar_bench.files import write_atomic  # noqa: E402
 
-YLABEL = "test accuracy (runs; mean, 95% CI)"
+
+def ylabel(metric: Metric = ACCURACY) -> str:
+    """``test accuracy (runs; mean, 95% CI)``; other metrics with their direction."""
+    direction = "" if metric == ACCURACY else f", {metric.direction}"
+    return f"test {metric.name} (runs; mean, 95% CI{direction})"
 
 
-def clipped_ci(entry: dict) -> tuple[float, float]:
-    """The 95% CI of the mean accuracy, clipped to [0, 1]; the mean itself where there is none (one run)."""
-    mean = entry["accuracy"]["mean"]
-    low, high = entry["accuracy"]["ci95"]
-    return max(0.0, mean if low is None else low), min(1.0, mean if high is None else high)
+def clipped_ci(entry: dict, metric: Metric = ACCURACY) -> tuple[float, float]:
+    """The 95% CI of ``entry["metric"]``'s mean (clipped to [0, 1] for an accuracy); the mean itself where there
+    is none (one run)."""
+    mean = entry["metric"]["mean"]
+    low, high = entry["metric"]["ci95"]
+    low, high = mean if low is None else low, mean if high is None else high
+    return (max(0.0, low), min(1.0, high)) if metric.bounded else (low, high)
 
 
 def _save(fig, path: Path) -> Path:
@@ -40,49 +48,53 @@ def _save(fig, path: Path) -> Path:
 
 
 def _reference(ax, reference: dict | None) -> None:
-    """The teacher's mean test accuracy as a dashed line."""
-    if reference and reference["accuracy"]["mean"] is not None:
+    """The teacher's mean test value of the deciding metric as a dashed line."""
+    if reference and reference["metric"]["mean"] is not None:
         k = len(reference["teachers"])
-        ax.axhline(reference["accuracy"]["mean"], color="grey", linestyle="--", linewidth=1,
+        ax.axhline(reference["metric"]["mean"], color="grey", linestyle="--", linewidth=1,
                    label=f"teacher ({k} teacher{'s' if k > 1 else ''}, mean)")
         ax.legend(loc="lower right", fontsize=8)
 
 
 def runs_plot(path: Path, entries: Sequence[dict], title: str, labels: Sequence[str] | None = None,
-              xs: Sequence[float] | None = None, xlabel: str | None = None, reference: dict | None = None) -> Path:
-    """Each entry's runs (``values``) as points, its mean as a marker and its CI as an error bar; against
-    ``xs`` (a swept value, means joined by a line) or at evenly spaced ``labels`` (strategies, ablations)."""
+              xs: Sequence[float] | None = None, xlabel: str | None = None, reference: dict | None = None,
+              metric: Metric = ACCURACY) -> Path:
+    """Each entry's runs (``metric_values``) as points, its mean (``metric``) as a marker and its CI as an error
+    bar; against ``xs`` (a swept value, means joined by a line) or at evenly spaced ``labels`` (strategies,
+    ablations)."""
     positions = list(xs) if xs is not None else list(range(len(entries)))
     spread = (min(abs(b - a) for a, b in zip(positions, positions[1:])) if len(positions) > 1 else 1.0) * 0.08
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(entries)), 4.2))
     for x, entry in zip(positions, entries):
-        values = entry.get("values") or []
+        values = entry.get("metric_values") or []
         offsets = [spread * (2 * i / (len(values) - 1) - 1) if len(values) > 1 else 0.0 for i in range(len(values))]
         ax.scatter([x + o for o in offsets], values, s=14, color="tab:blue", alpha=0.45, zorder=2)
-    means = [e["accuracy"]["mean"] for e in entries]
-    cis = [clipped_ci(e) for e in entries]
+    means = [e["metric"]["mean"] for e in entries]
+    cis = [clipped_ci(e, metric) for e in entries]
     ax.errorbar(positions, means, yerr=[[m - lo for m, (lo, _) in zip(means, cis)],
                                         [hi - m for m, (_, hi) in zip(means, cis)]],
                 fmt="o-" if xs is not None else "o", color="black", capsize=4, markersize=5, zorder=3)
     if xs is None:
         ax.set_xticks(positions, list(labels or []), rotation=20, ha="right")
         ax.set_xlim(-0.6, len(entries) - 0.4)
-    ax.set(xlabel=xlabel or "", ylabel=YLABEL, title=title)
+    ax.set(xlabel=xlabel or "", ylabel=ylabel(metric), title=title)
     ax.grid(alpha=0.3)
     _reference(ax, reference)
     return _save(fig, path)
 
 
-def curves_plot(path: Path, curves: dict[str, pd.DataFrame], title: str) -> Path:
-    """One panel per curve (training loss, validation accuracy): each group's mean over runs per epoch, with
+def curves_plot(path: Path, runs: dict[str, pd.DataFrame], title: str, metric: Metric = ACCURACY) -> Path:
+    """One panel per curve (training loss, validation ``metric``): each group's mean over runs per epoch, with
     its 95% band."""
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(11, 4))
-    for ax, (column, label) in zip(axes, CURVES.items()):
-        for group, frame in curves.items():
+    drawn = curves(metric)
+    fig, axes = plt.subplots(1, len(drawn), figsize=(11, 4))
+    for ax, (column, label) in zip(axes, drawn.items()):
+        for group, frame in runs.items():
             b = band(frame, column)
             if b.empty:
                 continue
-            low, high = (b["low"].clip(0, 1), b["high"].clip(0, 1)) if "accuracy" in column else (b["low"], b["high"])
+            bounded = column.startswith("val/") and metric.bounded
+            low, high = (b["low"].clip(0, 1), b["high"].clip(0, 1)) if bounded else (b["low"], b["high"])
             line, = ax.plot(b["epoch"], b["mean"], marker="." if len(b) < 30 else None, label=group)
             ax.fill_between(b["epoch"], low, high, color=line.get_color(), alpha=0.2)
         ax.set(xlabel="epoch", ylabel=label)
@@ -95,15 +107,16 @@ def curves_plot(path: Path, curves: dict[str, pd.DataFrame], title: str) -> Path
     return _save(fig, path)
 
 
-def pareto_plot(path: Path, points: Sequence[dict], winner: str | None, title: str) -> Path:
-    """Cost against accuracy: each configuration's runs and mean (95% CI), the Pareto front as a step line,
-    the cost-efficiency winner labelled. ``points``: ``name``, ``cost``, ``accuracy`` (describe()),
-    ``values`` (run accuracies), ``pareto``."""
+def pareto_plot(path: Path, points: Sequence[dict], winner: str | None, title: str,
+                metric: Metric = ACCURACY) -> Path:
+    """Cost against the deciding metric: each configuration's runs and mean (95% CI), the Pareto front as a step
+    line, the cost-efficiency winner labelled. ``points``: ``name``, ``cost``, ``metric`` (describe()),
+    ``values`` (the runs' values), ``pareto``."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for p in points:
         ax.scatter([p["cost"]] * len(p["values"]), p["values"], s=12, color="tab:blue", alpha=0.4, zorder=2)
-        low, high = clipped_ci(p)
-        mean = p["accuracy"]["mean"]
+        low, high = clipped_ci(p, metric)
+        mean = p["metric"]["mean"]
         ax.errorbar([p["cost"]], [mean], yerr=[[mean - low], [high - mean]], fmt="o",
                     color="tab:red" if p["pareto"] else "black", capsize=4, zorder=3)
         ax.annotate(p["name"] + ("  (cost-efficiency winner)" if p["name"] == winner else ""), (p["cost"], mean),
@@ -111,9 +124,10 @@ def pareto_plot(path: Path, points: Sequence[dict], winner: str | None, title: s
                     fontweight="bold" if p["name"] == winner else "normal")
     front = sorted((p for p in points if p["pareto"]), key=lambda p: p["cost"])
     if front:
-        ax.step([p["cost"] for p in front], [p["accuracy"]["mean"] for p in front], where="post", color="tab:red",
-                linewidth=1, label="Pareto front (cost ↓, accuracy ↑)")
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set(xlabel="cost (USD)", ylabel=YLABEL, title=title)
+        arrow = "↓" if metric.lower_is_better else "↑"
+        ax.step([p["cost"] for p in front], [p["metric"]["mean"] for p in front], where="post", color="tab:red",
+                linewidth=1, label=f"Pareto front (cost ↓, {metric.name} {arrow})")
+        ax.legend(loc="upper right" if metric.lower_is_better else "lower right", fontsize=8)
+    ax.set(xlabel="cost (USD)", ylabel=ylabel(metric), title=title)
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -1,10 +1,12 @@
-"""Reports built from a Collection: per-group statistics, pairwise tests, notes, and the generic layout.
+"""Reports built from a Collection: per-group statistics, pairwise tests, notes, the plain-text layout and
+the generic report.
 
-Every table has n, the mean ± std and the 95% CI; every significance line the difference with its
-95% CI, Hedges' g and the Holm-adjusted p, under the test's own name; the best group is chosen on
-validation accuracy (aggregate/selection.py) and reported and tested on test accuracy. Accuracy is
-summarised over each group's units (aggregate/units.py: runs, or per-teacher means when the
-teacher is a factor).
+Everything is on the collection's deciding metric (aggregate/metrics.py; accuracy for classification, the
+held-out cross-entropy for language models), in its direction. Every table has n, the mean ± std and the
+95% CI; every significance line the difference with its 95% CI, Hedges' g and the Holm-adjusted p, under
+the test's own name; the best group is chosen on the metric's validation value (aggregate/selection.py)
+and reported and tested on its test value. Metrics are summarised over each group's units
+(aggregate/units.py: runs, or per-teacher means when the teacher is a factor).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import pandas as pd
 from entrenar_bench.aggregate import plots, selection, stats
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.curves import read_curves
+from entrenar_bench.aggregate.metrics import ACCURACY, Metric, tie_breaker
 from entrenar_bench.aggregate.teacher import reference_line, rests_on, teacher_reference
-from entrenar_bench.aggregate.text import table, title
 from entrenar_bench.aggregate.units import TEACHER, units
 
 SIGNIFICANCE = 0.05
@@ -29,46 +31,66 @@ TEST_NAMES = {"welch": "Welch's t-test", "paired": "paired t-test"}
 TEACHER_ROW = "teacher (reference)"
 
 
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """The spec's tables: ``Temp  | Accuracy | ...`` over a ``------|----------`` rule."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    fmt = lambda cells: " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(headers), "-|-".join("-" * w for w in widths), *(fmt(r) for r in rows)])
+
+
+def title(text: str) -> str:
+    return f"{text}\n{'=' * len(text)}"
+
+
+def metric_headers(metric: Metric) -> tuple[str, list[str]]:
+    """The deciding metric's column and the other columns every table shows beside it (accuracy, loss)."""
+    return metric.header, [h for h in ("Accuracy", "Loss") if h != metric.header]
+
+
 def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any]]:
     """One entry per group with a completed run: label, n (distinct runs), failed/missing counts, seeds,
-    teachers, the unit of replication, each run's accuracy (``values``) and describe() of each metric."""
+    teachers, the unit of replication, each run's accuracy (``values``), describe() of each metric, and the
+    deciding metric's test and validation describe() (``metric``, ``val_metric``) and run values
+    (``metric_values``)."""
+    metric = collection.metric
     summaries = []
     for label, rows in collection.runs.groupby("group", sort=False):
         done = rows[rows["status"] == "completed"]
         if done.empty:
             continue  # groups with no completed run appear under failures only
-        accuracy = units(done)
+        decides = units(done, metric.column)
         entry: dict[str, Any] = {
             "group": str(label),
-            "n": len(accuracy.runs),
+            "n": len(decides.runs),
             "failed": int((rows["status"] == "failed").sum()),
             "missing": int((rows["status"] == "missing").sum()),
             "seeds": sorted(int(s) for s in done["seed"].dropna().unique()),
-            "teachers": accuracy.teachers,
-            "unit": accuracy.kind,
-            "values": accuracy.runs,
+            "teachers": decides.teachers,
+            "unit": decides.kind,
+            "values": units(done).runs,
         }
-        for metric in METRICS:
-            if metric not in done:
-                values = []
-            elif metric in PER_UNIT:
-                values = units(done, metric).values
+        for column in METRICS:
+            if column in PER_UNIT:
+                values = units(done, column).values
             else:
-                values = pd.to_numeric(done[metric], errors="coerce").dropna().tolist()
-            entry[metric] = stats.describe(values)
-        if accuracy.kind == TEACHER:
-            entry["per_teacher"] = {str(t): v for t, v in zip(accuracy.ids, accuracy.values)}
-        entry["zero_variance"] = stats.zero_variance(accuracy.values)
+                values = pd.to_numeric(done[column], errors="coerce").dropna().tolist() if column in done else []
+            entry[column] = stats.describe(values)
+        entry["metric"] = {**metric.as_dict(), **stats.describe(decides.values)}
+        entry["val_metric"] = stats.describe(units(done, metric.val_column).values)
+        entry["metric_values"] = decides.runs
+        if decides.kind == TEACHER:
+            entry["per_teacher"] = {str(t): v for t, v in zip(decides.ids, decides.values)}
+        entry["zero_variance"] = stats.zero_variance(decides.values)
         summaries.append(entry)
     return sorted(summaries, key=sort_key) if sort_key else summaries
 
 
-def accuracy_samples(collection: Collection) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
-    """Per group: the test accuracy of each unit (run, or teacher), and the unit ids to pair on (``seed 0``,
-    ``teacher 1``: a paired test pairs like units only)."""
+def metric_samples(collection: Collection) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
+    """Per group: the deciding metric's test value of each unit (run, or teacher), and the unit ids to pair on
+    (``seed 0``, ``teacher 1``: a paired test pairs like units only)."""
     groups, seeds = {}, {}
     for label, rows in collection.completed.groupby("group", sort=False):
-        u = units(rows)
+        u = units(rows, collection.metric.column)
         groups[str(label)], seeds[str(label)] = u.values, [f"{u.kind} {i}" for i in u.ids]
     return groups, seeds
 
@@ -90,9 +112,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def ci_text(ci: list[float | None], digits: int = 3) -> str:
-    """An accuracy's 95% CI, clipped to [0, 1] (the JSON keeps the t-interval as computed)."""
-    return "—" if ci[0] is None else f"[{_fmt(max(0.0, ci[0]), digits)}, {_fmt(min(1.0, ci[1]), digits)}]"
+def ci_text(ci: list[float | None], digits: int = 3, bounded: bool = True) -> str:
+    """A 95% CI; an accuracy's (``bounded``) clipped to [0, 1] (the JSON keeps the t-interval as computed)."""
+    if ci[0] is None:
+        return "—"
+    low, high = (max(0.0, ci[0]), min(1.0, ci[1])) if bounded else (ci[0], ci[1])
+    return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
 
 
 def std_text(std: float | None, digits: int = 3) -> str:
@@ -126,20 +151,23 @@ def _significant(pair: dict[str, Any]) -> bool:
     return pair.get("p_adjusted") is not None and pair["p_adjusted"] < SIGNIFICANCE
 
 
-def significance_lines(pairs: list[dict[str, Any]], means: dict[str, float]) -> list[str]:
-    """The spec's ``- progressive > kd`` lines (Holm-adjusted p < 0.05 only, ordered by mean), each with the
-    difference, its 95% CI, Hedges' g and the adjusted p."""
+def significance_lines(pairs: list[dict[str, Any]], means: dict[str, float], metric: Metric = ACCURACY
+                       ) -> list[str]:
+    """The spec's ``- progressive > kd`` lines, ``>`` meaning better on ``metric`` (a higher accuracy, a lower
+    loss): Holm-adjusted p < 0.05 only, best first, each with the difference (better minus worse), its 95% CI,
+    Hedges' g and the adjusted p."""
+    sign = -1 if metric.lower_is_better else 1  # ordered so that larger is better
     winners = []
     for p in filter(_significant, pairs):
-        flip = means[p["a"]] < means[p["b"]]
+        flip = sign * means[p["a"]] < sign * means[p["b"]]
         hi, lo = (p["b"], p["a"]) if flip else (p["a"], p["b"])
-        winners.append((means[hi], means[lo], f"- {hi} > {lo}: {pair_text(p, flip)}"))
+        winners.append((sign * means[hi], sign * means[lo], f"- {hi} > {lo}: {pair_text(p, flip)}"))
     return [line for *_, line in sorted(winners, key=lambda w: (-w[0], -w[1]))]
 
 
 def _units_text(s: dict[str, Any]) -> str:
     """``3 runs``, ``2 teachers``: how many samples a group's statistics rest on."""
-    k = s["accuracy"]["n"]
+    k = s["metric"]["n"]
     return f"{k} {'teacher' if s['unit'] == TEACHER else 'run'}{'s' if k != 1 else ''}"
 
 
@@ -152,11 +180,12 @@ def n_text(summaries: list[dict[str, Any]]) -> str:
 
 
 def significance_text(pairs: list[dict[str, Any]], means: dict[str, float], n_label: str,
-                      test: str = "welch") -> list[str]:
+                      test: str = "welch", metric: Metric = ACCURACY) -> list[str]:
     """Significant pairs in the spec's form, then the others, each with its numbers."""
-    lines = ["", f"Statistical significance (p < {SIGNIFICANCE}, {TEST_NAMES[test]}, Holm-adjusted over "
+    on = "" if metric == ACCURACY else f"on test {metric.name}, {metric.direction}, '>' = better; "
+    lines = ["", f"Statistical significance ({on}p < {SIGNIFICANCE}, {TEST_NAMES[test]}, Holm-adjusted over "
                  f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}; {n_label}):"]
-    found = significance_lines(pairs, means)
+    found = significance_lines(pairs, means, metric)
     if found:
         lines += found
     else:
@@ -174,28 +203,28 @@ def notes(summaries: list[dict[str, Any]]) -> list[str]:
     """Warnings a reader needs beside the numbers: too few runs (or teachers), and zero variance stated as a fact."""
     few: dict[str, list[str]] = {}
     for s in summaries:
-        if s["accuracy"]["n"] < MIN_RUNS:
+        if s["metric"]["n"] < MIN_RUNS:
             few.setdefault(_units_text(s), []).append(s["group"])
     out = [f"warning: {', '.join(groups)} rest{'s' if len(groups) == 1 else ''} on {count}"
            f"{' each' if len(groups) > 1 else ''} (fewer than {MIN_RUNS}): 95% CIs are wide (or undefined) and "
            "tests have little power" for count, groups in few.items()]
     for s in filter(lambda s: s["zero_variance"], summaries):
-        out.append(f"zero variance in group {s['group']}: all {_units_text(s)} scored {s['accuracy']['mean']:.4f}, "
+        out.append(f"zero variance in group {s['group']}: all {_units_text(s)} scored {s['metric']['mean']:.4f}"
+                   f"{'' if s['metric']['name'] == 'accuracy' else ' ' + s['metric']['name']}, "
                    "so its 95% CI has zero width")
     return out
 
 
-def best_and_runner_up(summaries: list[dict[str, Any]], groups: dict[str, list[float]]
+def best_and_runner_up(summaries: list[dict[str, Any]], groups: dict[str, list[float]], metric: Metric = ACCURACY
                        ) -> tuple[dict, dict | None, dict | None]:
-    """The best group and the runner-up by the selection rule (validation), and the test of their test
-    accuracies (Welch's t-test). Runs that recorded no validation accuracy are ranked on test accuracy,
+    """The best group and the runner-up by the selection rule (the metric's validation value), and the test of
+    their test values (Welch's t-test). Runs that recorded no validation value are ranked on the test value,
     and ``selected_by`` says so."""
-    by, loss = selection.SELECTED_BY, "val_loss"
-    if all(s["val_accuracy"]["mean"] is None for s in summaries):
-        by, loss = "accuracy", "loss"
-    ranked = selection.rank(summaries, lambda s: s[by]["mean"], lambda s: s[loss]["mean"])
+    on_val = any(s["val_metric"]["mean"] is not None for s in summaries)
+    value, tie = ("val_metric", f"val_{tie_breaker(metric).name}") if on_val else ("metric", tie_breaker(metric).name)
+    ranked = selection.rank(summaries, lambda s: s[value]["mean"], lambda s: s[tie]["mean"], metric)
     for s in ranked:
-        s["selected_by"] = by
+        s["selected_by"] = metric.val_name if on_val else metric.name
     if not ranked:
         return {}, None, None
     if len(ranked) < 2:
@@ -206,44 +235,63 @@ def best_and_runner_up(summaries: list[dict[str, Any]], groups: dict[str, list[f
     return best, runner, test
 
 
-def best_entry(best: dict[str, Any]) -> dict[str, Any]:
-    """The JSON fields every report's ``best`` shares: test accuracy reported, chosen on validation accuracy."""
+def best_entry(best: dict[str, Any], metric: Metric = ACCURACY) -> dict[str, Any]:
+    """The JSON fields every report's ``best`` shares: the test value reported, chosen on the validation value
+    (accuracy's fields always; the deciding metric's under ``metric``)."""
+    m = best.get("metric", {})
     return {"accuracy": best.get("accuracy", {}).get("mean"), "std_dev": best.get("accuracy", {}).get("std"),
             "val_accuracy": best.get("val_accuracy", {}).get("mean"),
-            "selected_by": best.get("selected_by", selection.SELECTED_BY), "tie_rule": selection.TIE_RULE}
+            "metric": {**metric.as_dict(), "mean": m.get("mean"), "std": m.get("std"), "ci95": m.get("ci95"),
+                       "n": m.get("n"), "val_mean": best.get("val_metric", {}).get("mean")},
+            "selected_by": best.get("selected_by", metric.val_name), "tie_rule": selection.tie_rule(metric)}
 
 
-def selection_line(best: dict[str, Any]) -> str:
-    if best.get("selected_by", selection.SELECTED_BY) != selection.SELECTED_BY:
-        return "Selection: the runs recorded no validation accuracy, so the best is chosen on test accuracy itself."
-    return (f"Selection: best = {selection.TIE_RULE}; the accuracies and tests shown are on the test set "
-            "(choosing on test accuracy would inflate the winner).")
+def selection_line(best: dict[str, Any], metric: Metric = ACCURACY) -> str:
+    if best.get("selected_by", metric.val_name) != metric.val_name:
+        return (f"Selection: the runs recorded no validation {metric.name}, so the best is chosen on test "
+                f"{metric.name} itself.")
+    shown = "accuracies" if metric == ACCURACY else f"{metric.name} values"
+    return (f"Selection: best = {selection.tie_rule(metric)}; the {shown} and tests shown are on the test set "
+            f"(choosing on test {metric.name} would inflate the winner).")
 
 
-def summary_cells(s: dict[str, Any], digits: int = 3) -> dict[str, str]:
-    """A group's table cells, by header."""
-    a = s["accuracy"]
+def best_text(best: dict[str, Any], metric: Metric, digits: int = 3, spread: bool = False) -> str:
+    """``accuracy: 0.931 ± 0.002 on test; chosen on validation accuracy 0.920``."""
+    m = best["metric"]
+    std = f" ± {_fmt(m['std'])}" if spread else ""
+    chosen = (f"chosen on validation {metric.name} {_fmt(best['val_metric']['mean'])}"
+              if best.get("selected_by") == metric.val_name else f"chosen on test {metric.name}")
+    return f"{metric.name}: {_fmt(m['mean'], digits)}{std} on test; {chosen}"
+
+
+def summary_cells(s: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3) -> dict[str, str]:
+    """A group's table cells, by header: the deciding metric's mean, std, CI and validation mean, beside the
+    accuracy and loss."""
+    m = s["metric"]
     teachers = f" ({len(s['teachers'])} teachers)" if s["unit"] == TEACHER else ""
-    return {"n": f"{s['n']}{teachers}", "Accuracy": _fmt(a["mean"], digits), "Std Dev": std_text(a["std"], digits),
-            "95% CI": ci_text(a["ci95"], digits), "Val Acc": _fmt(s["val_accuracy"]["mean"], digits),
-            "Loss": _fmt(s["loss"]["mean"], digits), "Time (s)": _fmt(s["time_s"]["mean"], 1),
+    return {"n": f"{s['n']}{teachers}", "Accuracy": _fmt(s["accuracy"]["mean"], digits),
+            "Loss": _fmt(s["loss"]["mean"], digits), metric.header: _fmt(m["mean"], digits),
+            "Std Dev": std_text(m["std"], digits), "95% CI": ci_text(m["ci95"], digits, metric.bounded),
+            metric.val_header: _fmt(s["val_metric"]["mean"], digits), "Time (s)": _fmt(s["time_s"]["mean"], 1),
             "Memory (GB)": _fmt(s["peak_memory_gb"]["mean"], 3)}
 
 
-def reference_cells(reference: dict[str, Any], digits: int = 3) -> dict[str, str]:
-    """The teacher's row: its own test accuracy (n = teachers), loss and training time."""
-    a = reference["accuracy"]
-    return {"n": f"{a['n']} teacher{'s' if a['n'] != 1 else ''}", "Accuracy": _fmt(a["mean"], digits),
-            "Std Dev": std_text(a["std"], digits), "95% CI": ci_text(a["ci95"], digits),
-            "Loss": _fmt(reference["loss"]["mean"], digits), "Time (s)": _fmt(reference["time_s"]["mean"], 1)}
+def reference_cells(reference: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3) -> dict[str, str]:
+    """The teacher's row: its own test metric (n = teachers), accuracy, loss and training time."""
+    m = reference["metric"]
+    n = reference["accuracy"]["n"] or m["n"]
+    return {"n": f"{n} teacher{'s' if n != 1 else ''}", "Accuracy": _fmt(reference["accuracy"]["mean"], digits),
+            "Loss": _fmt(reference["loss"]["mean"], digits), metric.header: _fmt(m["mean"], digits),
+            "Std Dev": std_text(m["std"], digits), "95% CI": ci_text(m["ci95"], digits, metric.bounded),
+            "Time (s)": _fmt(reference["time_s"]["mean"], 1)}
 
 
 def rows_for(headers: list[str], first: str, summaries: list[dict[str, Any]], labels: list[str],
-             reference: dict[str, Any] | None, digits: int = 3) -> list[list[str]]:
+             reference: dict[str, Any] | None, metric: Metric = ACCURACY, digits: int = 3) -> list[list[str]]:
     """Table rows: ``first`` names the label column; the teacher's reference row last."""
-    rows = [{first: label, **summary_cells(s, digits)} for label, s in zip(labels, summaries)]
+    rows = [{first: label, **summary_cells(s, metric, digits)} for label, s in zip(labels, summaries)]
     if reference:
-        rows.append({first: TEACHER_ROW, **reference_cells(reference, digits)})
+        rows.append({first: TEACHER_ROW, **reference_cells(reference, metric, digits)})
     return [[row.get(h, "") for h in headers] for row in rows]
 
 
@@ -254,11 +302,13 @@ def figures(collection: Collection, summaries: list[dict[str, Any]], stem: str, 
     out: dict[str, str] = {}
     try:
         out["plot"] = str(plots.runs_plot(collection.sweep_dir / f"{stem}.png", summaries, heading,
-                                          labels or [s["group"] for s in summaries], xs, xlabel, reference))
+                                          labels or [s["group"] for s in summaries], xs, xlabel, reference,
+                                          collection.metric))
         curves = read_curves(collection)
         ordered = {s["group"]: curves[s["group"]] for s in summaries if s["group"] in curves}
         if ordered:
-            out["curves"] = str(plots.curves_plot(collection.sweep_dir / "curves.png", ordered, heading))
+            out["curves"] = str(plots.curves_plot(collection.sweep_dir / "curves.png", ordered, heading,
+                                                  collection.metric))
     except OSError as e:
         collection.problems.append(f"plots not written: {e}")
         collection.unwritten.append(str(e))
@@ -304,17 +354,19 @@ def config_order(collection: Collection):
 
 def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[str, Any], str]:
     """Any sweep: groups by resolved config minus the factors, in config order; all pairs Holm-adjusted;
-    one-way ANOVA; the best by validation accuracy."""
-    reference = teacher_reference(collection)
+    one-way ANOVA; the best by the deciding metric's validation value."""
+    metric = collection.metric
+    reference = teacher_reference(collection, metric)
     summaries = group_summaries(collection, sort_key=config_order(collection))
-    groups, seeds = accuracy_samples(collection)
+    groups, seeds = metric_samples(collection)
     pairs = stats.pairwise(groups, seeds, test=test)
-    best, _, _ = best_and_runner_up(summaries, groups)
+    best, _, _ = best_and_runner_up(summaries, groups, metric)
     document: dict[str, Any] = {
         "sweep_dir": str(collection.sweep_dir),
+        "metric": metric.as_dict(),
         "group_keys": collection.group_keys,
         "groups": summaries,
-        "best": {"group": best.get("group"), **best_entry(best)} if best else None,
+        "best": {"group": best.get("group"), **best_entry(best, metric)} if best else None,
         "pairs": pairs,
         "anova": stats.anova(groups),
         "test": test,
@@ -326,16 +378,18 @@ def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[st
     }
     if summaries:
         document.update(figures(collection, summaries, "groups", f"Sweep {collection.sweep_dir.name}", reference))
-    headers = ["Group", "n", "Accuracy", "Std Dev", "95% CI", "Val Acc", "Loss", "Time (s)", "Memory (GB)"]
+    header, others = metric_headers(metric)
+    headers = ["Group", "n", header, "Std Dev", "95% CI", metric.val_header, *others, "Time (s)", "Memory (GB)"]
     lines = [title(f"Sweep Results ({collection.sweep_dir.name})"), "",
              f"Grouped by: {', '.join(collection.group_keys) or '(one group)'}", "",
-             table(headers, rows_for(headers, "Group", summaries, [s["group"] for s in summaries], reference, 4))]
+             table(headers, rows_for(headers, "Group", summaries, [s["group"] for s in summaries], reference, metric,
+                                     4))]
     if best:
-        lines += ["", f"Best: {best['group']} (test accuracy {_fmt(best['accuracy']['mean'], 4)}, "
-                      f"validation accuracy {_fmt(best['val_accuracy']['mean'], 4)})", selection_line(best)]
-    means = {s["group"]: s["accuracy"]["mean"] for s in summaries}
+        lines += ["", f"Best: {best['group']} (test {metric.name} {_fmt(best['metric']['mean'], 4)}, "
+                      f"validation {metric.name} {_fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric)]
+    means = {s["group"]: s["metric"]["mean"] for s in summaries}
     if pairs:
-        lines += significance_text(pairs, means, n_text(summaries), test)
+        lines += significance_text(pairs, means, n_text(summaries), test, metric)
     if document["anova"]:
         a = document["anova"]
         lines.append(f"\nOne-way ANOVA: F({a['df'][0]}, {a['df'][1]}) = {_fmt(a['F'], 2)}, {p_is(a['p_value'])}")

@@ -1,4 +1,4 @@
-"""The teacher as the reports' reference: its own measured accuracy, and how many teachers a conclusion rests on.
+"""The teacher as the reports' reference: its own measured metrics, and how many teachers a conclusion rests on.
 
 Each run that used a teacher records its cache directory (``teacher.cache`` in result.json); the
 teacher's metrics were measured when it was trained and sit beside its weights in ``teacher.json``.
@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from entrenar_bench.aggregate.collect import Collection
+from entrenar_bench.aggregate.metrics import ACCURACY, Metric
 from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.files import read_data
 from entrenar_bench.run.record import is_finite_number
@@ -34,11 +35,13 @@ def _record(cache: str, problems: list[str]) -> dict[str, Any] | None:
         problems.append(f"{Path(cache) / RECORD}: teacher record unreadable ({type(e).__name__}); no reference")
         return None
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
-    return {"metrics": {k: _number(metrics.get(k)) for k in ("accuracy", "loss")}, "time_s": _number(record.get("time_s"))}
+    numbers = {k: _number(v) for k, v in metrics.items() if isinstance(k, str)}
+    return {"metrics": {"accuracy": None, "loss": None, **numbers}, "time_s": _number(record.get("time_s"))}
 
 
-def teacher_reference(collection: Collection) -> dict[str, Any] | None:
-    """The teachers the completed runs used: seeds, each one's test accuracy, and their n, mean, std and CI."""
+def teacher_reference(collection: Collection, metric: Metric = ACCURACY) -> dict[str, Any] | None:
+    """The teachers the completed runs used: seeds, each one's test accuracy and ``metric``, and their n, mean,
+    std and CI (``metric``: the deciding metric's, where the teachers recorded it)."""
     done = collection.completed
     if "teacher_cache" not in done or done["teacher_cache"].dropna().empty:
         return None
@@ -50,12 +53,13 @@ def teacher_reference(collection: Collection) -> dict[str, Any] | None:
             metrics = record.get("metrics") or {}
             teachers.append({"seed": int(seed) if pd.notna(seed) else None, "cache": str(cache),
                              "accuracy": metrics.get("accuracy"), "loss": metrics.get("loss"),
-                             "time_s": record.get("time_s")})
+                             "time_s": record.get("time_s"), "metric": metrics.get(metric.name)})
     if not teachers:
         return None
     accuracies = [t["accuracy"] for t in teachers if t["accuracy"] is not None]
     return {"teachers": teachers, "seeds": sorted(t["seed"] for t in teachers if t["seed"] is not None),
             "accuracy": describe(accuracies), "loss": describe([t["loss"] for t in teachers if t["loss"] is not None]),
+            "metric": {**metric.as_dict(), **describe([t["metric"] for t in teachers if t["metric"] is not None])},
             "time_s": describe([t["time_s"] for t in teachers if t["time_s"] is not None])}
 
 
@@ -73,9 +77,10 @@ def rests_on(reference: dict[str, Any] | None) -> str | None:
 
 
 def reference_line(reference: dict[str, Any] | None) -> str | None:
-    if not reference:
+    """``Teacher (reference, not tested): test accuracy 0.9900.``, in the deciding metric."""
+    if not reference or reference["metric"]["mean"] is None:
         return None
-    a = reference["accuracy"]
+    a = reference["metric"]
     k = len(reference["teachers"])
     spread = f" ± {a['std']:.4f} over {k} teachers" if k > 1 and a["std"] is not None else ""
-    return f"Teacher (reference, not tested): test accuracy {a['mean']:.4f}{spread}."
+    return f"Teacher (reference, not tested): test {a['name']} {a['mean']:.4f}{spread}."

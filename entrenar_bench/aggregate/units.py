@@ -33,7 +33,9 @@ def teacher_seeds(rows: pd.DataFrame) -> list[int]:
 
 
 def units(rows: pd.DataFrame, metric: str = "accuracy") -> Units:
-    """The samples of ``metric`` in one group's completed ``rows``."""
+    """The samples of ``metric`` (a column) in one group's completed ``rows``; none where no run recorded it."""
+    if metric not in rows:
+        return Units(SEED, [], [], [], teacher_seeds(rows))
     rows = rows.assign(value=pd.to_numeric(rows[metric], errors="coerce")).dropna(subset=["value", "seed"])
     teachers = teacher_seeds(rows)
     distinct = rows.assign(teacher=rows.get("teacher_seed", pd.Series(dtype=float)).fillna(-1)) \

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from entrenar_bench.errors import NoResults, UsageError
-from entrenar_bench.cli.options import add_format_option
+from entrenar_bench.cli.options import add_format_option, add_metric_option
 from entrenar_bench.cli.output import emit, fail_if_unwritten
 
 
@@ -15,7 +15,7 @@ def _aggregate(args: argparse.Namespace) -> int:
     from entrenar_bench.aggregate.report import generic_report
 
     try:
-        collection = collect(Path(args.sweep_dir))
+        collection = collect(Path(args.sweep_dir), args.metric)
     except SweepError as e:
         raise UsageError(str(e)) from None
     document, text = generic_report(collection, test="paired" if args.paired else "welch")
@@ -31,8 +31,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                             description="Group runs by resolved config minus the seeds (student and teacher); "
                                         "per-group n, mean, std, 95% t-interval (over per-teacher means when "
                                         "several teachers were used); pairwise Welch t-tests with Holm correction; "
-                                        "one-way ANOVA; the best chosen on validation accuracy.")
+                                        "one-way ANOVA; the best chosen on the deciding metric's validation "
+                                        "value (--metric; default: the runs' primary metric).")
     p.add_argument("sweep_dir", metavar="DIR", help="sweep directory (holds one sub-directory per job)")
     p.add_argument("--paired", action="store_true", help="paired t-tests on the seeds (or teachers) both groups share")
+    add_metric_option(p)
     add_format_option(p)
     p.set_defaults(handler=_aggregate)

@@ -16,7 +16,7 @@ from entrenar_bench.cli.output import emit
 from entrenar_bench.errors import UsageError
 from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
 from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
-from entrenar_bench.cost.pareto import DEFAULT_OBJECTIVES, OBJECTIVES
+from entrenar_bench.cost.analysis import DEFAULT_OBJECTIVES, METRIC, OBJECTIVES
 from entrenar_bench.research.link import check_artifact, link_sweep
 from entrenar_bench.sweep.plan import bench_defaults
 
@@ -40,21 +40,33 @@ def analysis_for(args: argparse.Namespace, gpu_overrides: list[str]):
         raise UsageError(f"--gpu: {e}") from None
 
 
-def _cost_performance(args: argparse.Namespace) -> int:
+def _objectives(args: argparse.Namespace, metric=None) -> tuple[str, ...]:
+    """``--objectives`` checked: before the runs exist against ``--metric`` (if given), after against the
+    deciding metric."""
+    from entrenar_bench.aggregate.metrics import Metric, lower_is_better
     from entrenar_bench.cost.analysis import check_objectives
+
+    if metric is None and args.metric:
+        metric = Metric(args.metric, lower_is_better(args.metric))
+    try:
+        return check_objectives(args.objectives, metric)
+    except ValueError as e:
+        raise UsageError(f"--objectives: {e}") from None
+
+
+def _cost_performance(args: argparse.Namespace) -> int:
+    from entrenar_bench.cost.analysis import metric_of
     from entrenar_bench.cost.report import cost_performance_report
     from entrenar_bench.cost.study import load_points, run_study
 
     gpu_overrides, overrides = split_gpu_overrides(args.overrides)
     analysis = analysis_for(args, gpu_overrides)
-    try:
-        objectives = check_objectives(args.objectives)
-    except ValueError as e:
-        raise UsageError(f"--objectives: {e}") from None
+    _objectives(args)
     if args.from_dir:
         if overrides or args.resume or args.artifact:
             raise UsageError("--from reads a finished sweep; drop --resume, --artifact and the overrides after --")
-        options.refuse_ignored(args, {"from_dir", "gpu", "objectives", "format"}, "--from reads a finished sweep")
+        options.refuse_ignored(args, {"from_dir", "gpu", "objectives", "format", "metric"},
+                               "--from reads a finished sweep")
         sweep_dir = Path(args.from_dir)
     else:
         if args.artifact:
@@ -68,47 +80,61 @@ def _cost_performance(args: argparse.Namespace) -> int:
             sweep_dir = run_study(configurations, args.runs, overrides, source=str(args.configs))
         if args.artifact:
             link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
-    points, collection = load_points(sweep_dir, given=bool(args.from_dir))
+    points, collection = load_points(sweep_dir, given=bool(args.from_dir), metric=args.metric)
+    objectives = _objectives(args, metric_of(points))
     priced = analysis.analyze(points, objectives)
     document, text = cost_performance_report(analysis, priced, objectives, collection)
     emit(args.format, document, text)
     return 0
 
 
+CONSTRAINTS = ("max_cost", "min_accuracy", "max_time", "max_memory", "max_loss", "max_perplexity", "min_metric",
+               "max_metric")
+
+
+def _as_flag(error: ValueError) -> UsageError:
+    """``max_cost must be >= 0`` -> ``--max-cost must be >= 0`` (``max_loss: ...`` -> ``--max-loss: ...``)."""
+    name, rest = str(error).split(" ", 1)
+    return UsageError(f"--{name.replace('_', '-')} {rest}")
+
+
 def _constraints(args: argparse.Namespace):
     from entrenar_bench.cost.analysis import Constraints
 
     try:
-        return Constraints(args.max_cost, args.min_accuracy, args.max_time, args.max_memory)
+        return Constraints(**{name: getattr(args, name) for name in CONSTRAINTS})
     except ValueError as e:
-        flag = str(e).split(" ", 1)[0].replace("_", "-")
-        raise UsageError(f"--{flag} {str(e).split(' ', 1)[1]}") from None
+        raise _as_flag(e) from None
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    from entrenar_bench.cost.analysis import check_measured
     from entrenar_bench.cost.report import recommendation_report
     from entrenar_bench.cost.study import latest_sweep, load_points, run_study
 
     constraints = _constraints(args)
     gpu_overrides, overrides = split_gpu_overrides(args.overrides)
     analysis = analysis_for(args, gpu_overrides)
+    reading = {"gpu", "format", "metric", *CONSTRAINTS}
     if args.from_dir:
         if overrides:
             raise UsageError("--from reads a finished sweep; drop the run overrides after --")
-        options.refuse_ignored(args, {"from_dir", "gpu", "format", "max_cost", "min_accuracy", "max_time",
-                                      "max_memory"}, "--from reads a finished sweep")
+        options.refuse_ignored(args, {"from_dir", *reading}, "--from reads a finished sweep")
         sweep_dir, how = Path(args.from_dir), "--from"
     else:
         sweep_dir, how = latest_sweep(overrides), "latest cost-performance sweep"
         if sweep_dir is not None:
-            options.refuse_ignored(args, {"gpu", "format", "max_cost", "min_accuracy", "max_time", "max_memory"},
-                                   f"recommend reads the latest cost-performance sweep ({sweep_dir})")
+            options.refuse_ignored(args, reading, f"recommend reads the latest cost-performance sweep ({sweep_dir})")
         if sweep_dir is None:
             options.check_runs(args.runs, overrides)
             print("recommend: no cost-performance sweep under outputs/; running the default study first "
                   f"({DEFAULT_CONFIGS.name}, {args.runs} runs each)", file=sys.stderr)
             sweep_dir, how = run_study(None, args.runs, overrides), "default study, just run"
-    points, collection = load_points(sweep_dir, given=bool(args.from_dir))
+    points, collection = load_points(sweep_dir, given=bool(args.from_dir), metric=args.metric)
+    try:
+        check_measured(points, constraints)
+    except ValueError as e:
+        raise _as_flag(e) from None
     rec = analysis.recommend(points, constraints)
     source = {"sweep_dir": str(collection.sweep_dir), "how": how,
               "description": f"{collection.sweep_dir} ({how})"}
@@ -141,7 +167,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=options.positive_int, default=runs,
                    help=f"runs (seeds) per configuration (default: {runs})")
     p.add_argument("--objectives", type=options.comma_list, default=list(DEFAULT_OBJECTIVES),
-                   help=f"Pareto objectives, two or more of {', '.join(OBJECTIVES)} (default: cost,accuracy)")
+                   help=f"Pareto objectives, two or more of {', '.join([*OBJECTIVES, METRIC])} ({METRIC}: the "
+                        "deciding metric, in its direction; default: cost,metric)")
+    options.add_metric_option(p)
     _from_option(p, "to price instead of running a new study")
     options.add_format_option(p)
     options.add_resume_option(p)
@@ -150,13 +178,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "recommend", help="Recommend configurations based on constraints",
-        description="The most accurate measured configuration that meets every constraint (ties: the cheaper), "
-                    "from --from DIR, else the latest cost-performance sweep, else a default study run first.",
+        description="The measured configuration with the best validation value of the deciding metric (--metric) "
+                    "that meets every constraint (ties: the cheaper), from --from DIR, else the latest "
+                    "cost-performance sweep, else a default study run first.",
         epilog=GPU_EPILOG)
     p.add_argument("--max-cost", type=options.number, metavar="USD", help="maximum budget in USD")
     p.add_argument("--min-accuracy", type=options.number, metavar="VALUE", help="minimum accuracy (0.0-1.0)")
     p.add_argument("--max-time", type=options.number, metavar="HOURS", help="maximum training time in hours")
     p.add_argument("--max-memory", type=options.number, metavar="GB", help="maximum peak memory in GB")
+    p.add_argument("--max-loss", type=options.number, metavar="VALUE",
+                   help="maximum test loss (a language model's held-out cross-entropy, in nats)")
+    p.add_argument("--max-perplexity", type=options.number, metavar="VALUE", help="maximum test perplexity")
+    p.add_argument("--min-metric", type=options.number, metavar="VALUE",
+                   help="minimum test value of the deciding metric (--metric)")
+    p.add_argument("--max-metric", type=options.number, metavar="VALUE",
+                   help="maximum test value of the deciding metric (--metric)")
+    options.add_metric_option(p)
     _gpu_option(p)
     _from_option(p, "to read the measured configurations from")
     p.add_argument("--runs", type=options.positive_int, default=runs,

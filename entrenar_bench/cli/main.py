@@ -9,10 +9,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from entrenar_bench.cli import aggregate_cmd, cost, research, sweeps
+from entrenar_bench.cli import aggregate_cmd, cost, export_cmd, research, sweeps
 from entrenar_bench.errors import EntrenarError, UsageError
 
-COMMAND_MODULES = (sweeps, cost, aggregate_cmd, research)
+COMMAND_MODULES = (sweeps, cost, aggregate_cmd, export_cmd, research)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,7 +23,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 DESCRIPTIONS = {
-    "entrenar-bench": "Distillation benchmarking: sweeps, comparisons, ablations, costs, research artifacts.",
+    "entrenar-bench": "Distillation benchmarking: sweeps, comparisons, ablations, costs, exports, research artifacts.",
     "entrenar": "Research artifacts: init, preregister, bundle, verify.",
 }
 

@@ -38,6 +38,25 @@ def comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def metric_name(text: str) -> str:
+    """``--metric``'s form, checked before anything runs (whether the runs record it is checked once they exist)."""
+    from entrenar_bench.aggregate.metrics import check_name  # no pandas: the module imports only errors
+    from entrenar_bench.errors import UsageError
+
+    try:
+        return check_name(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[1]) from None
+
+
+def add_metric_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metric", type=metric_name, metavar="NAME",
+                        help="the metric that decides (best, tests, front, plots): accuracy, loss, perplexity or any "
+                             "other metric the runs record; the best is chosen on its validation value (default: the "
+                             "task's primary metric: accuracy for classification, loss, the held-out cross-entropy, "
+                             "for language models)")
+
+
 def add_format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format: text, json (default: text)")
 
@@ -54,7 +73,7 @@ def add_artifact_option(parser: argparse.ArgumentParser) -> None:
 
 # What still matters when a sweep is resumed: where and how to report, and the artifact to link it to.
 # Any other option (--runs, --strategies, --start, --configs, ...) plans a sweep and would be ignored.
-USED_ON_RESUME = {"resume", "format", "artifact", "gpu", "objectives"}
+USED_ON_RESUME = {"resume", "format", "artifact", "gpu", "objectives", "metric"}
 
 
 def refuse_ignored(args: argparse.Namespace, used: set[str], why: str) -> None:

@@ -12,6 +12,7 @@ from entrenar_bench.cli.options import (
     OVERRIDES_EPILOG,
     add_artifact_option,
     add_format_option,
+    add_metric_option,
     add_resume_option,
     check_runs,
     comma_list,
@@ -39,7 +40,7 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
     sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
     if args.artifact:
         link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
-    result = api.report(sweep_type, sweep_dir, None if args.resume else range_info)
+    result = api.report(sweep_type, sweep_dir, None if args.resume else range_info, args.metric)
     emit(args.format, result.document, result.text)
     fail_if_unwritten(result.unwritten)
     return 0
@@ -82,6 +83,7 @@ def _common(parser: argparse.ArgumentParser, runs: int) -> None:
                         help="teachers (teacher.seed 0..K-1, each trained once and cached) crossed with the runs; "
                              "with K >= 2 the tests treat the teacher as a random factor (default: 1, the "
                              "configured teacher)")
+    add_metric_option(parser)
     add_format_option(parser)
     add_resume_option(parser)
     add_artifact_option(parser)

@@ -1,9 +1,10 @@
 """Measured configuration points from a cost-performance sweep directory (the runs on disk).
 
 Runs are grouped by their ``configuration`` key (set by each ``cost_config`` option). Per
-configuration: accuracy = mean (and sample std) of the completed runs' test accuracy; validation
-accuracy and loss = their means (what ``recommend`` chooses on); hours = mean measured training wall
-time / 3600; memory = the largest measured peak; device = where they ran.
+configuration: accuracy = mean (and sample std) of the completed runs' test accuracy; the deciding metric
+(the collection's, aggregate/metrics.py) likewise, with its mean validation value (what ``recommend``
+chooses on); every other recorded metric's mean (what constraints such as ``--max-perplexity`` check);
+hours = mean measured training wall time / 3600; memory = the largest measured peak; device = where they ran.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from entrenar_bench.aggregate.collect import Collection, collect
+from entrenar_bench.aggregate.metrics import COLUMN_PREFIX, recorded_names
 from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import NAME_KEY
@@ -77,18 +79,27 @@ def _mean(rows: pd.DataFrame, column: str) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
+def _values(rows: pd.DataFrame, column: str) -> tuple[float, ...]:
+    return tuple(pd.to_numeric(rows[column], errors="coerce").dropna()) if column in rows else ()
+
+
 def points_from_collection(collection: Collection) -> list[ConfigPoint]:
-    """One point per configuration with at least one completed run, in sweep order."""
+    """One point per configuration with a completed run that recorded the deciding metric, in sweep order."""
     runs = collection.runs
     if COLUMN not in runs or runs[COLUMN].dropna().empty:
         raise NotCostSweep(f"{collection.sweep_dir}: no cost-performance runs (no completed run sets "
                            f"'{NAME_KEY}'; run entrenar-bench cost-performance)")
     done = collection.completed.dropna(subset=[COLUMN])
     groups = sorted(done.groupby(COLUMN, sort=False), key=lambda g: min(_job_order(j) for j in g[1]["job"]))
+    metric, names = collection.metric, recorded_names(done)
     points = []
     for name, rows in groups:
         accuracies = tuple(float(a) for a in rows["accuracy"])
         summary = describe(accuracies)
+        scores = _values(rows, metric.column)
+        if not scores:
+            collection.problems.append(f"configuration {name!r}: no run recorded {metric.name}; left out")
+            continue
         devices = sorted(set(rows["device"].dropna().astype(str)))
         points.append(ConfigPoint(
             name=str(name),
@@ -101,11 +112,17 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
             details=_details(collection.sweep_dir, list(rows["job"])),
             val_accuracy=_mean(rows, "val_accuracy"),
             val_loss=_mean(rows, "val_loss"),
+            metric=metric,
+            score_std=describe(scores)["std"],
+            scores=scores,
+            val_score=_mean(rows, metric.val_column),
+            measured={n: _mean(rows, f"{COLUMN_PREFIX}{n}") for n in names},
         ))
     return points
 
 
-def points_from_sweep(sweep_dir: Path | str) -> tuple[list[ConfigPoint], Collection]:
-    """Read a sweep directory; SweepError if it is not one, NotCostSweep if it holds no cost-performance run."""
-    collection = collect(Path(sweep_dir))
+def points_from_sweep(sweep_dir: Path | str, metric: str | None = None) -> tuple[list[ConfigPoint], Collection]:
+    """Read a sweep directory, judged on ``metric`` (default: the runs' primary metric); SweepError if it is not
+    one, NotCostSweep if it holds no cost-performance run, UsageError if the runs did not record ``metric``."""
+    collection = collect(Path(sweep_dir), metric)
     return points_from_collection(collection), collection

@@ -62,15 +62,20 @@ def run_study(configurations: Sequence[Configuration] | None = None, runs: int |
         raise
 
 
-def load_points(sweep_dir: Path | str, given: bool = True) -> tuple[list[ConfigPoint], Collection]:
-    """Points and collection of a cost-performance sweep. A directory the user gave (``--from``) that is
-    not one is a UsageError; a sweep just run with no completed run is NoResults, as is one whose runs all failed."""
+def load_points(sweep_dir: Path | str, given: bool = True, metric: str | None = None
+                ) -> tuple[list[ConfigPoint], Collection]:
+    """Points and collection of a cost-performance sweep, judged on ``metric`` (None: the runs' primary one). A
+    directory the user gave (``--from``) that is not one is a UsageError, as is a metric its runs did not record;
+    a sweep just run with no completed run is NoResults, as is one whose runs all failed."""
     try:
-        points, collection = points_from_sweep(sweep_dir)
+        points, collection = points_from_sweep(sweep_dir, metric)
     except (SweepError, NotCostSweep) as e:
         if given:
             raise UsageError(f"--from {e}") from None
         raise NoResults(f"no run completed in {sweep_dir}; see {Path(sweep_dir) / 'sweep.log'}") from None
+    except UsageError as e:  # a metric the runs did not record
+        kept = "" if given else f" (the sweep is kept: add --from {sweep_dir} --metric NAME)"
+        raise UsageError(f"{e}{kept}") from None
     if not points:
         reasons = sorted({str(e) for e in collection.runs.get("error", []) if isinstance(e, str)})
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(reasons)[:300] or 'see sweep.log'})")

@@ -24,6 +24,7 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import config_hash, write_json_atomic
 from entrenar_bench.models.networks import count_parameters
+from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_dir
 from entrenar_bench.run.finetune import build_student, load_base_student, run_training
 from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
 from entrenar_bench.run.placement import place_job, wants_gpu
@@ -136,6 +137,10 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings.prompt_tokens)
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir)
+    if run_dir is not None and cfg.get("save_student", False) and (
+            not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0):
+        save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),
+                     OmegaConf.to_container(cfg.student.model, resolve=True))
     if task.generates:
         fit.metrics.update(task.sample_metrics(student, settings, cfg.seed))
         if run_dir is not None:

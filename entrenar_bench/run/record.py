@@ -30,9 +30,10 @@ FAILED = "failed"
 # differing only here are the same computation). Precision, accumulation, clipping and every other
 # trainer setting can change the metrics, so they are not here: they form groups. So does the number of
 # devices: batches are per device, so N devices train on N times larger batches and take fewer steps.
-# Mid-run checkpoints are here: a resumed run ends exactly where an uninterrupted one does.
+# Mid-run checkpoints are here: a resumed run ends exactly where an uninterrupted one does; so is whether the
+# trained student is written to disk (save_student).
 RUN_INVARIANT_KEYS = (
-    "launcher", "threads", "paths", "task_name", "limits", "train.checkpoint_every", "train.keep_checkpoints",
+    "launcher", "threads", "paths", "save_student", "task_name", "limits", "train.checkpoint_every", "train.keep_checkpoints",
     "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.logger",
 )
 

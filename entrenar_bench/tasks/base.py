@@ -20,10 +20,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.errors import ConfigError
+
+if TYPE_CHECKING:  # the protocol itself loads nothing heavy: aggregation reads Metric without torch
+    from entrenar_bench.distill.objective import ModelOutputs
 
 BUILT_IN = {
     "classification": "entrenar_bench.tasks.classification:ClassificationTask",
@@ -37,7 +39,7 @@ class Metric:
     """A recorded metric and its direction: the task's primary one decides selections and tests."""
 
     name: str
-    lower_is_better: bool
+    lower_is_better: bool = False
 
     def as_record(self) -> dict[str, Any]:
         return {"name": self.name, "lower_is_better": self.lower_is_better}

@@ -21,7 +21,8 @@ from torchmetrics import MeanMetric, MetricCollection
 from entrenar_bench.distill import losses
 from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMatching
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
-from entrenar_bench.tasks.base import Batch, Metric, ModelOutputs, Task, register
+from entrenar_bench.distill.objective import ModelOutputs
+from entrenar_bench.tasks.base import Batch, Metric, Task, register
 
 
 def next_token_targets(input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from entrenar_bench.data.arrays import random_shift
 from entrenar_bench.distill.features import MapAttentionTransfer, MapLayerMatching
 from entrenar_bench.errors import ConfigError
-from entrenar_bench.tasks.base import Batch, Metric, ModelOutputs, Task, register
+from entrenar_bench.distill.objective import ModelOutputs
+from entrenar_bench.tasks.base import Batch, Metric, Task, register
 
 ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 

@@ -13,6 +13,7 @@ from entrenar_bench.aggregate import plots, selection
 from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
 from entrenar_bench.aggregate.collect import collect
 from entrenar_bench.aggregate.curves import METRICS_FILE, band, read_curves
+from entrenar_bench.aggregate.metrics import LOSS
 from entrenar_bench.aggregate.report import generic_report
 from entrenar_bench.aggregate.teacher import RECORD
 
@@ -163,8 +164,9 @@ def test_ablation_rows_are_spelled_out(tmp_path):
 
 
 def test_plots_show_runs_clip_cis_and_draw_curves(tmp_path):
-    entry = {"accuracy": {"mean": 0.99, "ci95": [0.95, 1.03]}, "values": [0.98, 0.99, 1.0]}
+    entry = {"metric": {"mean": 0.99, "ci95": [0.95, 1.03]}, "metric_values": [0.98, 0.99, 1.0]}
     assert plots.clipped_ci(entry) == (0.95, 1.0)
+    assert plots.clipped_ci({"metric": {"mean": 2.0, "ci95": [0.5, 3.5]}}, LOSS) == (0.5, 3.5)  # a loss: not clipped
     sweep = tmp_path / "sweep"
     for s in range(2):
         job_dir = write(sweep, s, seed=s, accuracy=0.9)
@@ -188,7 +190,7 @@ def test_teacher_record_name_matches_the_model_cache():
 
 def test_pareto_plot_draws_points_front_and_winner(tmp_path):
     points = [{"name": name, "cost": cost, "values": [acc - 0.01, acc + 0.01], "pareto": front,
-               "accuracy": {"mean": acc, "ci95": [acc - 0.05, min(1.2, acc + 0.05)]}}
+               "metric": {"mean": acc, "ci95": [acc - 0.05, min(1.2, acc + 0.05)]}}
               for name, cost, acc, front in (("LoRA r=8", 1.0, 0.95, True), ("Full", 5.0, 0.97, True),
                                              ("LoRA r=64", 6.0, 0.96, False))]
     path = plots.pareto_plot(tmp_path / "pareto.png", points, "LoRA r=8", "Cost-Performance")

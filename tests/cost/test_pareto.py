@@ -6,7 +6,7 @@ import pytest
 
 from entrenar_bench.cost.analysis import ConfigPoint, CostPerformanceAnalysis
 from entrenar_bench.cost.model import CostModel
-from entrenar_bench.cost.pareto import dominates, non_dominated
+from entrenar_bench.cost.analysis import dominates, non_dominated
 
 A100 = CostPerformanceAnalysis(CostModel.a100_80gb())
 

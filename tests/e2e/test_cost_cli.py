@@ -13,7 +13,7 @@ from conftest import FAST, read_results
 from entrenar_bench.cli.main import COMMAND_MODULES
 from entrenar_bench.cli.main import run_cli as cli
 from entrenar_bench.cost.model import CostModel, measured_factor
-from entrenar_bench.cost.pareto import dominates
+from entrenar_bench.cost.analysis import dominates
 
 STUDY_FAST = [*FAST, "finetune.base.epochs=2"]
 SMALL = "- name: LoRA r=2\n  overrides: [finetune=lora, finetune.r=2]\n- name: Full\n  overrides: [finetune=full]\n"

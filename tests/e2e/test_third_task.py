@@ -16,7 +16,8 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 
 from entrenar_bench.data.arrays import ArrayDataModule
-from entrenar_bench.tasks import Batch, Metric, ModelOutputs, Task, register
+from entrenar_bench.distill.objective import ModelOutputs
+from entrenar_bench.tasks import Batch, Metric, Task, register
 
 TASK = "token_majority"
 HERE = Path(__file__).resolve().parent
