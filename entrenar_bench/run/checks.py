@@ -15,6 +15,7 @@ from entrenar_bench.distill.settings import LOGIT_LOSSES, TEACHER_OUTPUTS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.finetune import check_finetune
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.training.logger_group import check_loggers
 
 
 def _number(cfg: DictConfig, key: str) -> float:
@@ -61,6 +62,7 @@ def validate_config(cfg: DictConfig) -> None:
     if cfg.train.get("checkpoint_every") is not None:
         _integer(cfg, "train.checkpoint_every", 1)
     check_devices(cfg)
+    check_loggers(cfg)
     if cfg.get("threads") is not None:
         _integer(cfg, "threads", 1)
     if _number(cfg, "train.lr") <= 0:

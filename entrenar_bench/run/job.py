@@ -89,9 +89,10 @@ MODULES = {"classification": _classification_module, "causal_lm": _language_mode
 
 
 def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path | None = None,
-                  run_dir: Path | None = None) -> dict[str, Any]:
+                  run_dir: Path | None = None, loggers: list | None = None) -> dict[str, Any]:
     """Set up data, teacher and student from config; train (resuming from ``checkpoint`` if it exists);
-    return the record's measured fields. ``run_dir``: where the per-epoch ``metrics.csv`` goes."""
+    return the record's measured fields. ``run_dir``: where the per-epoch ``metrics.csv`` is; ``loggers``:
+    where the per-epoch metrics go (run/tracking.py)."""
     cfg = place_job(cfg)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
@@ -111,7 +112,8 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     except ValueError as e:
         raise ConfigError(f"distill={settings.name}: {e}") from None
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, run_training(cfg).epochs, train_loader,
-                           checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir)
+                           checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
+                           loggers=loggers)
     student_params = count_parameters(student)
     projection_params = count_parameters(module.objective)
     if hasattr(module, "train_tokens"):

@@ -1,0 +1,1 @@
+"""Trainer machinery: the Lightning loop set-up, several devices, mid-run checkpoints, peak memory."""
