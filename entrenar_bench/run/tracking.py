@@ -5,7 +5,8 @@ A sweep is one MLflow parent run whose children are its jobs (the ``mlflow.paren
 of a sweep directory to get here creates the parent under a lock and records it in ``<sweep dir>/mlflow.json``
 (tracking URI -> run id); the sweep's other jobs, a resumed sweep, SLURM and Ray jobs read it, however the
 sweep was started, and aggregation logs the sweep's report to it (aggregate/tracking.py). A job records its
-own run in ``<run dir>/mlflow.json``, so a rerun (after a failure or a pre-emption) continues that run.
+own run in ``<run dir>/mlflow.json``, so a rerun of the same configuration (after a failure or a pre-emption)
+continues that run.
 
 The default store is a SQLite database under ``ENTRENAR_BENCH_HOME`` (conf/logger/mlflow.yaml), with the
 artifacts beside it in ``mlartifacts/``; ``logger.mlflow.tracking_uri`` names any other (a team's server).
@@ -72,14 +73,16 @@ def sweep_directory() -> Path | None:
     return Path(HydraConfig.get().sweep.dir).resolve()
 
 
-def _existing(client, run_id: str | None) -> str | None:
-    """``run_id`` if the store still has that run (a store can be wiped between a run and its rerun)."""
+def _existing(client, run_id: str | None, config_hash: str | None = None) -> str | None:
+    """``run_id`` if the store still has that run (a store can be wiped between a run and its rerun) and,
+    given ``config_hash``, it is a run of that configuration (a failed run's directory may be reused by another)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return run_id if run_id and client.get_run(run_id) else None
+        run = client.get_run(run_id) if run_id else None
     except MlflowException:
         return None
+    return run_id if run and config_hash in (None, run.data.tags.get("config_hash")) else None
 
 
 def _experiment_id(client, name: str, uri: str) -> str:
@@ -112,7 +115,7 @@ def _mlflow_arguments(node: Mapping, cfg: DictConfig, run_dir: Path, record: Map
     uri = store_uri(str(node["tracking_uri"]))
     experiment = str(node.get("experiment_name") or "lightning_logs")  # Lightning's default
     client = MlflowClient(uri)
-    earlier = _existing(client, recorded_runs(run_dir).get(uri))
+    earlier = _existing(client, recorded_runs(run_dir).get(uri), record["config_hash"])
     if earlier:
         return {"tracking_uri": uri, "run_id": earlier}
     tags = {**(node.get("tags") or {}), "config_hash": record["config_hash"], "seed": str(cfg.seed),
@@ -123,8 +126,19 @@ def _mlflow_arguments(node: Mapping, cfg: DictConfig, run_dir: Path, record: Map
                      "mlflow.parentRunId": parent_run(sweep_dir, uri, experiment, str(cfg.task_name))})
     else:
         _experiment_id(client, experiment, uri)
-    name = node.get("run_name") or " ".join(record.get("overrides") or []) or run_dir.name
-    return {"tracking_uri": uri, "tags": tags, "run_name": str(name)[:250]}
+    return {"tracking_uri": uri, "tags": tags, "run_name": node.get("run_name") or run_name(record, run_dir)}
+
+
+def run_name(record: Mapping[str, Any], run_dir: Path) -> str:
+    """What a tracker calls a job: its overrides (``distill=kd seed=1 ...``), else its directory's name."""
+    return (" ".join(record.get("overrides") or []) or run_dir.name)[:250]
+
+
+def _wandb_arguments(node: Mapping, run_dir: Path, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A W&B run named as its job, in the group of its sweep (W&B's own grouping of runs)."""
+    sweep_dir = sweep_directory()
+    group = node.get("group") or (str(sweep_dir) if sweep_dir is not None else None)
+    return {"name": node.get("name") or run_name(record, run_dir), "group": group}
 
 
 def job_loggers(cfg: DictConfig, run_dir: Path, record: Mapping[str, Any], first_rank: bool = True) -> list:
@@ -138,9 +152,11 @@ def job_loggers(cfg: DictConfig, run_dir: Path, record: Mapping[str, Any], first
     nodes = logger_nodes(cfg)
     arguments = {name: _mlflow_arguments(node, cfg, run_dir, record)
                  for name, node in nodes.items() if logger_class(node) == "MLFlowLogger"}
+    arguments.update({name: _wandb_arguments(node, run_dir, record)
+                      for name, node in nodes.items() if logger_class(node) == "WandbLogger"})
     loggers = build_loggers(cfg, run_dir, arguments)
     for name, logger in zip(nodes, loggers):
-        if name in arguments:
+        if logger_class(nodes[name]) == "MLFlowLogger":
             record_run(run_dir, arguments[name]["tracking_uri"], logger.run_id)  # reading run_id starts the run
     start_logging(loggers, flat_params(record["config"]))
     return loggers
