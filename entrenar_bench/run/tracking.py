@@ -117,6 +117,7 @@ def _mlflow_arguments(node: Mapping, cfg: DictConfig, run_dir: Path, record: Map
     client = MlflowClient(uri)
     earlier = _existing(client, recorded_runs(run_dir).get(uri), record["config_hash"])
     if earlier:
+        client.update_run(earlier, status="RUNNING")  # it ended FAILED (or was killed); it runs again
         return {"tracking_uri": uri, "run_id": earlier}
     tags = {**(node.get("tags") or {}), "config_hash": record["config_hash"], "seed": str(cfg.seed),
             "teacher_seed": str(cfg.teacher.seed), "run_dir": str(run_dir), "distill": str(cfg.distill.name)}

@@ -46,10 +46,13 @@ def flat_params(config: Mapping, prefix: str = "") -> dict[str, Any]:
 
 def start_logging(loggers: list[Logger], params: Mapping[str, Any]) -> None:
     """Before training: the parameters, where a logger keeps them apart from the metrics (MLflow, W&B), so
-    a run that is stopped half-way still shows its configuration."""
+    a run that is stopped half-way still shows its configuration. TensorBoard's HParams entry is written once,
+    with the final metrics; its ``hparams.yaml`` (written when fitting ends) gets the parameters now."""
     for logger in loggers:
         if isinstance(logger, (MLFlowLogger, WandbLogger)):
             logger.log_hyperparams(dict(params))
+        elif isinstance(logger, TensorBoardLogger):
+            logger.hparams.update(params)
 
 
 def finish_logging(loggers: list[Logger], params: Mapping[str, Any], metrics: Mapping[str, float],

@@ -74,6 +74,7 @@ def test_tensorboard_and_mlflow_log_the_curve_and_final_metrics_without_changing
     assert {"accuracy", "val_accuracy", "loss"} <= set(shown)
     assert hparams["_hparams_/session_start_info"].session_start_info.hparams["distill.temperature"].number_value == 4.0
     assert events.Scalars(name, "accuracy")[-1].value == pytest.approx(plain["metrics"]["accuracy"])
+    assert "distill.temperature: 4.0" in (tmp_path / "tracked" / "hparams.yaml").read_text()
 
     client = mlflow.MlflowClient(uri)
     (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
@@ -108,7 +109,7 @@ def test_a_rerun_continues_its_mlflow_run_and_records_how_it_ended(compose_cfg, 
         with pytest.raises(RunFailed, match="pre-empted"):
             run(compose_cfg(*tracked), tmp_path / "job")
     ((first, failed),) = runs().items()
-    assert failed.info.status == "FAILED" and "result.json" in {a.path for a in client.list_artifacts(first)}
+    assert failed.info.status == "FAILED" and failed.data.tags["distill"] == "none" and "result.json" in {a.path for a in client.list_artifacts(first)}
     record = run(compose_cfg(*tracked), tmp_path / "job")  # the same configuration: the same MLflow run
     ((again, finished),) = runs().items()
     assert again == first and finished.info.status == "FINISHED"
