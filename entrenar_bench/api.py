@@ -31,7 +31,8 @@ from entrenar_bench.sweep.plan import (
 
 # The statistics and plotting stack (pandas, scipy, statsmodels, matplotlib: ~2.5 s of imports) is
 # loaded by report(), so the CLI starts a sweep without it and loads it while the jobs run.
-REPORT_MODULES = ("entrenar_bench.aggregate.collect", "entrenar_bench.aggregate.bench_reports")
+REPORT_MODULES = ("entrenar_bench.aggregate.collect", "entrenar_bench.aggregate.bench_reports",
+                  "entrenar_bench.aggregate.tracking")
 
 
 @dataclass
@@ -55,6 +56,7 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, met
     A metric the runs did not record is a UsageError that names the recorded ones and keeps the sweep."""
     from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
     from entrenar_bench.aggregate.collect import SweepError, collect
+    from entrenar_bench.aggregate.tracking import log_report
 
     reports = {
         "temperature": lambda c, info: param_sweep_report(c, "temperature", info),
@@ -72,7 +74,8 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, met
         reasons = {str(e) for e in collection.runs.get("error", []) if isinstance(e, str)}
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(sorted(reasons))[:300] or 'see sweep.log'})")
     document, text = reports[sweep_type](collection, range_info)
-    return SweepResult(sweep_type, Path(sweep_dir), document, text, tuple(collection.unwritten))
+    untracked = log_report(Path(sweep_dir), document, text)  # to the sweep's MLflow parent run, if it has one
+    return SweepResult(sweep_type, Path(sweep_dir), document, text, (*collection.unwritten, *untracked))
 
 
 def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None, metric: str | None = None

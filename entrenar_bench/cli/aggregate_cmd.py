@@ -13,16 +13,18 @@ from entrenar_bench.cli.output import emit, fail_if_unwritten
 def _aggregate(args: argparse.Namespace) -> int:
     from entrenar_bench.aggregate.collect import SweepError, collect  # pandas, scipy: only for this command
     from entrenar_bench.aggregate.report import generic_report
+    from entrenar_bench.aggregate.tracking import log_report
 
     try:
         collection = collect(Path(args.sweep_dir), args.metric)
     except SweepError as e:
         raise UsageError(str(e)) from None
     document, text = generic_report(collection, test="paired" if args.paired else "welch")
+    untracked = log_report(collection.sweep_dir, document, text)  # to the sweep's MLflow parent run, if any
     emit(args.format, document, text)
     if collection.completed.empty:
         raise NoResults(f"no run completed in {args.sweep_dir}")
-    fail_if_unwritten(collection.unwritten)
+    fail_if_unwritten([*collection.unwritten, *untracked])
     return 0
 
 

@@ -31,6 +31,7 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash
 from entrenar_bench.run.checks import validate_config
+from entrenar_bench.run.tracking import finish_tracking, job_loggers
 from entrenar_bench.run.record import (
     COMPLETED, FAILED, CorruptRecord, checkpoint_path, computed_config, read_result, remove_checkpoints, write_result,
 )
@@ -118,21 +119,25 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "started_at": _now(),
         "error": None,
     }
+    loggers: list = []
     try:
         from entrenar_bench.run.job import train_student  # here, not at the top: see job.py
 
-        record.update(train_student(cfg, settings, checkpoint_path(run_dir, digest), run_dir))
+        loggers = job_loggers(cfg, run_dir, record, _first_rank())
+        record.update(train_student(cfg, settings, checkpoint_path(run_dir, digest), run_dir, loggers))
         record["status"] = COMPLETED
     except Exception as e:  # any failure after validation is recorded, never lost
         record["error"] = f"{type(e).__name__}: {e}"
         record["finished_at"] = _now()
         if _first_rank():
             write_result(run_dir, record)
+            finish_tracking(loggers, record, run_dir)
         raise RunFailed(f"run failed ({run_dir}): {record['error']}") from None
     record["finished_at"] = _now()
     if not _first_rank():
         return record
     write_result(run_dir, record)
+    finish_tracking(loggers, record, run_dir)
     if not cfg.train.keep_checkpoints:
         remove_checkpoints(run_dir)
     log.info(

@@ -16,6 +16,7 @@ from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.training.logger_group import check_loggers
 
 
 def check_schema_keys(node: DictConfig, path: str = "") -> None:
@@ -43,6 +44,7 @@ def validate_config(cfg: DictConfig) -> None:
         check_corpus_inputs(cfg.data)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    check_loggers(cfg)
     try:
         parse_ablate(cfg.get("ablate", FULL))
     except ValueError as e:

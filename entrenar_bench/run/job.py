@@ -104,9 +104,10 @@ def time_split(module: DistillationModule, time_s: float) -> dict[str, Any]:
 
 
 def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path | None = None,
-                  run_dir: Path | None = None) -> dict[str, Any]:
+                  run_dir: Path | None = None, loggers: list | None = None) -> dict[str, Any]:
     """Set up data, teacher and student from config; train (resuming from ``checkpoint`` if it exists);
-    return the record's measured fields. ``run_dir``: where the per-epoch ``metrics.csv`` goes."""
+    return the record's measured fields. ``run_dir``: where the per-epoch ``metrics.csv`` is; ``loggers``:
+    where the per-epoch metrics go (run/tracking.py)."""
     cfg = place_job(cfg)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
@@ -136,7 +137,8 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     if settings.seq_kd:
         loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings.prompt_tokens)
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
-                           checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir)
+                           checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
+                           loggers=loggers)
     if run_dir is not None and cfg.get("save_student", False) and (
             not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0):
         save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),

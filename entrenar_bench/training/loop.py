@@ -18,7 +18,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig
 
@@ -81,13 +81,13 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {cpu_model()}"
 
 
-def curve_settings(module: L.LightningModule, log_dir: Path | None, epochs: int) -> dict:
-    """Trainer arguments for per-epoch metrics in ``log_dir/metrics.csv`` (Lightning's CSVLogger): the
-    module's mean training loss every epoch and, where it can validate, its validation metrics every
-    ceil(epochs / VAL_POINTS) epochs (ten cheap passes over the validation split); none without ``log_dir``."""
-    if log_dir is None:
+def curve_settings(module: L.LightningModule, loggers: list[Logger] | None, epochs: int) -> dict:
+    """Trainer arguments for per-epoch metrics in each of ``loggers`` (the ``logger`` group; CSV: the run's
+    ``metrics.csv``): the module's mean training loss every epoch and, where it can validate, its validation
+    metrics every ceil(epochs / VAL_POINTS) epochs (ten cheap passes over the validation split); none without."""
+    if not loggers:
         return {}
-    settings: dict = {"logger": CSVLogger(log_dir, name="", version="")}
+    settings: dict = {"logger": loggers}
     if is_overridden("validation_step", module):
         settings.update(limit_val_batches=1.0, check_val_every_n_epoch=max(1, math.ceil(epochs / VAL_POINTS)))
     return settings
@@ -132,6 +132,7 @@ def fit_and_evaluate(
     checkpoint: Path | None = None,
     checkpoint_every: int | None = None,
     log_dir: Path | None = None,
+    loggers: list[Logger] | None = None,
 ) -> FitResult:
     """Train for ``epochs`` (timed, peak memory measured; 0: not at all), then evaluate on val and test.
 
@@ -140,11 +141,12 @@ def fit_and_evaluate(
     exists and saves to every ``checkpoint_every`` epochs. On several devices the metrics cover every rank's
     share, ``time_s`` is the slowest rank's training time (``TrainingClock``: without the start of the other
     ranks) and ``peak_memory_gb`` the largest of the per-device peaks.
-    ``log_dir``: where the learning curve goes (:func:`curve_settings`); its validation passes count in ``time_s``.
+    ``log_dir``: where the learning curve (``metrics.csv``) of a resumed run is joined; ``loggers``: where the
+    curve goes (:func:`curve_settings`); its validation passes count in ``time_s``.
     ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
     a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
     """
-    curves = curve_settings(module, log_dir, epochs)
+    curves = curve_settings(module, loggers, epochs)
     saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
     earlier_curve = read_curve(log_dir) if resume else ""
