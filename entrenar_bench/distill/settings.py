@@ -7,6 +7,7 @@ without loading the training stack.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 LOGIT_LOSSES = ("kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd", "mse", "none")
 TEACHER_OUTPUTS = ("cached", "online")
@@ -28,7 +29,8 @@ class DistillSettings:
     beta: float = 0.5  # jsd: weight of the teacher in the mixture m = β·p + (1−β)·q
     skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
     teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
-    teacher_top_k: int = 0  # cached outputs: 0 = full logits (exact); k = top-k log-probs + the remaining mass
+    teacher_top_k: Optional[int] = None  # stored outputs: 0 = full logits (exact); k = top-k log-probs + the remaining
+    # mass; null = by vocabulary (tasks/teacher_store.py default_top_k: exact up to 1,024 tokens, top-64 above)
     on_policy: float = 0.0  # GKD's λ: the share of batches whose continuations the student samples itself
     seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's sampled continuations
     prompt_tokens: int = 8  # the prefix of each sequence that generation continues

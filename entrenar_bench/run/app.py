@@ -132,6 +132,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if _first_rank():
             write_result(run_dir, record)
             finish_tracking(loggers, record, run_dir)
+        if isinstance(e, ConfigError):  # a setting the job could check only once its data was loaded
+            raise ConfigError(f"{e} ({run_dir})") from None
         raise RunFailed(f"run failed ({run_dir}): {record['error']}") from None
     record["finished_at"] = _now()
     if not _first_rank():

@@ -7,6 +7,7 @@ Everything task-specific is asked of the data's task (``entrenar_bench/tasks``).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,10 +30,13 @@ from entrenar_bench.run.finetune import build_student, load_base_student, run_tr
 from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
 from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
-from entrenar_bench.tasks.teacher_store import TeacherStore, form_name, precision_context, stored_sequences
+from entrenar_bench.tasks.teacher_store import (
+    TeacherStore, check_store_size, default_top_k, describe_size, form_name, precision_context, stored_sequences,
+)
 from entrenar_bench.training.loop import fit_and_evaluate
 
 
+log = logging.getLogger(__name__)
 GENERATIONS_FILE = "generations.json"  # greedy continuations of a few test prompts, beside result.json
 
 
@@ -54,13 +58,35 @@ def every_core() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def store_top_k(settings: DistillSettings, task: Task) -> int:
+    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null."""
+    return settings.teacher_top_k if settings.teacher_top_k is not None else default_top_k(task.vocab_size)
+
+
+def stored_splits(settings: DistillSettings, task: Task, augmented: bool) -> tuple[bool, tuple[str, ...]]:
+    """Whether the store stands in for the teacher in training, and the splits it holds."""
+    cached = settings.uses_cached_outputs and not augmented and task.can_store_train()
+    return cached, task.stored_splits(cached)
+
+
+def check_teacher_store(cfg: DictConfig, settings: DistillSettings, task: Task, augmented: bool) -> None:
+    """The store this run needs, estimated and logged before anything runs; refused (ConfigError, one line giving
+    the size and the top-k alternative) above ``limits.max_teacher_store_gb``."""
+    _, splits = stored_splits(settings, task, augmented)
+    if not splits:
+        return
+    positions, top_k = sum(task.positions(split) for split in splits), store_top_k(settings, task)
+    check_store_size(positions, task.vocab_size, top_k, cfg.limits.get("max_teacher_store_gb", 50))
+    log.info("%s (%s)", describe_size(positions, task.vocab_size, top_k), ", ".join(splits))
+
+
 def teacher_signal(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
                    teacher_dir: Path, augmented: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The teacher's stored outputs this run reads (``tasks/teacher_store.py``: one store per teacher, data and
     precision, a directory per split and form), and what the record says of them: ``mode`` (cached: they stand
     in for the teacher in training; online: it runs every step) and ``form``."""
-    cached = settings.uses_cached_outputs and not augmented and task.can_store_train()
-    device, precision = _job_device(cfg), str(cfg.trainer.precision)
+    cached, splits = stored_splits(settings, task, augmented)
+    top_k, device, precision = store_top_k(settings, task), _job_device(cfg), str(cfg.trainer.precision)
     key = config_hash({"data": OmegaConf.to_container(cfg.data, resolve=True), "precision": precision})[:16]
     store = TeacherStore(teacher_dir / "outputs" / key)
 
@@ -69,9 +95,9 @@ def teacher_signal(cfg: DictConfig, settings: DistillSettings, task: Task, teach
             return task.forward(teacher.to(device), rows.to(device)).logits
 
     with every_core():
-        signal = {split: store.build(split, logits, task.split_inputs(split), settings.teacher_top_k, task.store_chunk)
-                  for split in task.stored_splits(cached)}
-    return signal, {"mode": "cached" if cached else "online", "form": form_name(settings.teacher_top_k)}
+        signal = {split: store.build(split, logits, task.split_inputs(split), top_k, task.store_chunk)
+                  for split in splits}
+    return signal, {"mode": "cached" if cached else "online", "form": form_name(top_k)}
 
 
 def teacher_sequences(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
@@ -116,6 +142,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     augment = task.augmentation(train.augment_shift)
     teacher, teacher_dir, teacher_info = None, None, None
     if settings.needs_teacher:
+        check_teacher_store(cfg, settings, task, augment is not None)
         teacher, teacher_dir = load_teacher(cfg, task)
         trained = cached_metrics(TEACHER, teacher_dir)
         teacher_info = {"cache": str(teacher_dir), "params": count_parameters(teacher),

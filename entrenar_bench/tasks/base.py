@@ -90,6 +90,19 @@ class Task:
         """A split's inputs in row order (the student's training rows for ``train``)."""
         raise NotImplementedError
 
+    @property
+    def vocab_size(self) -> int:
+        """The size of the logits' last axis (classes, or tokens)."""
+        raise NotImplementedError
+
+    def positions(self, split: str) -> int:
+        """How many positions the teacher store of ``split`` holds (rows × positions a row)."""
+        inputs = self.split_inputs(split)
+        return len(inputs) * self.positions_per_row(inputs)
+
+    def positions_per_row(self, inputs: Any) -> int:
+        return 1
+
     def train_loader(self, indexed: bool) -> Any:
         """The student's training batches; ``indexed``: with their row index (to read stored teacher outputs)."""
         return self.datamodule.train_dataloader()

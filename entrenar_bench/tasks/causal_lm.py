@@ -122,6 +122,13 @@ class CausalLMTask(Task):
     def stored_splits(self, cached: bool) -> tuple[str, ...]:
         return ("train", "val", "test") if cached else ("val", "test")
 
+    @property
+    def vocab_size(self) -> int:
+        return self.datamodule.vocab_size
+
+    def positions_per_row(self, inputs: torch.Tensor) -> int:
+        return inputs.shape[1]
+
     def split_inputs(self, split: str) -> torch.Tensor:
         return self.datamodule.split_inputs(split)
 

@@ -56,6 +56,10 @@ class ClassificationTask(Task):
             raise ValueError(f"classification stores the teacher's outputs of the training split only, not {split!r}")
         return self.datamodule.train_inputs()
 
+    @property
+    def vocab_size(self) -> int:
+        return self.datamodule.num_classes
+
     def train_loader(self, indexed: bool) -> Any:
         return self.datamodule.indexed_train_dataloader() if indexed else self.datamodule.train_dataloader()
 

@@ -58,6 +58,10 @@ class MajorityTask(Task):
     def split_inputs(self, split):
         return self.datamodule.train_inputs()
 
+    @property
+    def vocab_size(self):
+        return self.datamodule.num_classes
+
     def train_loader(self, indexed):
         return self.datamodule.indexed_train_dataloader() if indexed else self.datamodule.train_dataloader()
 

@@ -124,3 +124,21 @@ def test_every_run_records_its_metrics_before_training(compose_cfg, tmp_path):
     before, after = record["metrics_before"], record["metrics"]
     assert set(before) <= set(after) and before["perplexity"] > after["perplexity"]
     assert before["loss"] == pytest.approx(math.log(before["perplexity"]), rel=1e-5)
+
+
+def test_a_teacher_store_above_the_limit_is_refused_before_the_teacher_runs(compose_cfg, tmp_path):
+    with pytest.raises(ConfigError, match=r"exact teacher store: .* positions × 128 B = .*above "
+                                          r"limits.max_teacher_store_gb=1e-05; the top-64 form would take"):
+        run(compose_cfg(*LM_FAST, "distill.teacher_top_k=0", "limits.max_teacher_store_gb=0.00001"), tmp_path)
+    assert not (tmp_path / "generations.json").exists()  # nothing trained
+
+
+def test_the_stored_form_follows_the_vocabulary_unless_set():
+    from types import SimpleNamespace
+
+    from entrenar_bench.distill.settings import DistillSettings
+    from entrenar_bench.run.job import store_top_k
+
+    assert store_top_k(DistillSettings(), SimpleNamespace(vocab_size=32)) == 0          # the embedded task: exact
+    assert store_top_k(DistillSettings(), SimpleNamespace(vocab_size=49_152)) == 64     # a real vocabulary: top-64
+    assert store_top_k(DistillSettings(teacher_top_k=0), SimpleNamespace(vocab_size=49_152)) == 0
