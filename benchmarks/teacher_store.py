@@ -27,10 +27,7 @@ import torch
 from common import machine
 from entrenar_bench.tasks.teacher_store import TeacherStore, describe_size, estimate_bytes, human_bytes
 
-try:
-    from entrenar_bench.training.memory import PeakMemory
-except ImportError:  # before the Trainer machinery moved to training/
-    from entrenar_bench.distill.memory import PeakMemory
+from entrenar_bench.training.memory import PeakMemory
 
 TARGET_BYTES_PER_POSITION = 400
 MB = 1e6

@@ -23,7 +23,7 @@ import torch
 from common import machine, median, ratio_line
 
 from entrenar_bench.distill import losses
-from entrenar_bench.distill.memory import PeakMemory
+from entrenar_bench.training.memory import PeakMemory
 
 TARGET = 0.5
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
