@@ -64,25 +64,17 @@ def _runner_up_line(test: dict, runner_label: str, metric: Metric) -> str:
             f"Welch's t-test ({verdict} at 0.05)")
 
 
-def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict | None = None) -> tuple[dict, str]:
-    key, header, xlabel, short = PARAM_SWEEPS[sweep_type]
+def _param_sweep_document(collection: Collection, sweep_type: str, range_info: dict | None, summaries: list[dict],
+                          results: list[dict], groups: dict, best: dict, runner: dict | None, test: dict | None,
+                          vs_best: list[dict], reference: Any) -> dict[str, Any]:
+    """The JSON report of a temperature or alpha sweep (the spec's fields first, then what backs them)."""
     metric = collection.metric
-    reference = teacher_reference(collection, metric)
-    groups, _ = metric_samples(collection)
-    summaries = group_summaries(collection)
-    for s in summaries:
-        s["value"] = float(_group_value(collection, s["group"], key))
-    summaries.sort(key=lambda s: s["value"])
-    best, runner, test = best_and_runner_up(summaries, groups, metric)
-    results = [{sweep_type: s["value"], **_row(s)} for s in summaries]
-    point_means = [r["accuracy"] for r in results if r["accuracy"] is not None]
-    spread = stats.describe(point_means)
+    spread = stats.describe([r["accuracy"] for r in results if r["accuracy"] is not None])
     metric_spread = stats.describe([r["metric"]["mean"] for r in results if r["metric"]["mean"] is not None])
     values = [s["value"] for s in summaries]
     range_info = range_info or {"start": min(values), "end": max(values),
                                 "step": (values[1] - values[0]) if len(values) > 1 else None}
-    vs_best = _vs(best["group"], groups) if best else []
-    document: dict[str, Any] = {
+    return {
         "sweep_type": sweep_type,
         "metric": metric.as_dict(),
         "range": range_info,
@@ -111,6 +103,23 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
         "failures": failures(collection),
         "problems": collection.problems,
     }
+
+
+def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict | None = None) -> tuple[dict, str]:
+    key, header, xlabel, short = PARAM_SWEEPS[sweep_type]
+    metric = collection.metric
+    reference = teacher_reference(collection, metric)
+    groups, _ = metric_samples(collection)
+    summaries = group_summaries(collection)
+    for s in summaries:
+        s["value"] = float(_group_value(collection, s["group"], key))
+    summaries.sort(key=lambda s: s["value"])
+    best, runner, test = best_and_runner_up(summaries, groups, metric)
+    results = [{sweep_type: s["value"], **_row(s)} for s in summaries]
+    values = [s["value"] for s in summaries]
+    vs_best = _vs(best["group"], groups) if best else []
+    document = _param_sweep_document(collection, sweep_type, range_info, summaries, results, groups, best, runner,
+                                     test, vs_best, reference)
     heading = f"{sweep_type.capitalize()} Sweep Results"
     labels = [_value(v) for v in values]
     if summaries:

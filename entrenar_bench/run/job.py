@@ -129,6 +129,32 @@ def time_split(module: DistillationModule, time_s: float) -> dict[str, Any]:
             "generated_tokens_per_s": module.generated_tokens / module.generation_s if module.generation_s else None}
 
 
+def measured_teacher(teacher: torch.nn.Module, teacher_dir: Path) -> dict[str, Any]:
+    """What the record says of the teacher: where it is cached, its size, and what it measured when cached."""
+    trained = cached_metrics(TEACHER, teacher_dir)
+    return {"cache": str(teacher_dir), "params": count_parameters(teacher), "accuracy": trained["metrics"]["accuracy"],
+            "metrics": trained["metrics"]}
+
+
+def after_training(cfg: DictConfig, settings: DistillSettings, task: Task, student: torch.nn.Module,
+                   teacher: torch.nn.Module | None, metrics: dict[str, float], teacher_info: dict | None,
+                   run_dir: Path | None) -> None:
+    """What a trained student leaves behind: itself (``student/``, for ``entrenar-bench export``) and, where its
+    task generates, the measures of its own samples (into ``metrics``, the teacher's into ``teacher_info``) and
+    a few greedy continuations (``generations.json``)."""
+    if run_dir is not None and cfg.get("save_student", False) and (
+            not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0):
+        save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),
+                     OmegaConf.to_container(cfg.student.model, resolve=True))
+    if not task.generates:
+        return
+    metrics.update(task.sample_metrics(student, settings, cfg.seed))
+    if run_dir is not None:
+        write_json_atomic(Path(run_dir) / GENERATIONS_FILE, task.generations(student, settings.prompt_tokens))
+    if teacher_info:
+        teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
+
+
 def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path | None = None,
                   run_dir: Path | None = None, loggers: list | None = None) -> dict[str, Any]:
     """Set up data, teacher and student from config; train (resuming from ``checkpoint`` if it exists);
@@ -144,9 +170,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     if settings.needs_teacher:
         check_teacher_store(cfg, settings, task, augment is not None)
         teacher, teacher_dir = load_teacher(cfg, task)
-        trained = cached_metrics(TEACHER, teacher_dir)
-        teacher_info = {"cache": str(teacher_dir), "params": count_parameters(teacher),
-                        "accuracy": trained["metrics"]["accuracy"], "metrics": trained["metrics"]}
+        teacher_info = measured_teacher(teacher, teacher_dir)
     base = load_base_student(cfg, task)  # before seeding: training a base seeds the RNG itself
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     student, finetune_info = build_student(cfg, task, base)
@@ -166,17 +190,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
                            loggers=loggers)
-    if run_dir is not None and cfg.get("save_student", False) and (
-            not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0):
-        save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),
-                     OmegaConf.to_container(cfg.student.model, resolve=True))
-    if task.generates:
-        fit.metrics.update(task.sample_metrics(student, settings, cfg.seed))
-        if run_dir is not None:
-            samples = task.generations(student, settings.prompt_tokens)
-            write_json_atomic(Path(run_dir) / GENERATIONS_FILE, samples)
-        if teacher_info:
-            teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
+    after_training(cfg, settings, task, student, teacher, fit.metrics, teacher_info, run_dir)
     return {
         "metrics": fit.metrics,
         "metrics_before": fit.metrics_before,

@@ -113,6 +113,15 @@ def evaluated_metrics(trainer: L.Trainer) -> dict[str, float]:
     return metrics
 
 
+def build_trainer(trainer_cfg: DictConfig, epochs: int, callbacks: list, curves: dict) -> L.Trainer:
+    """The configured Lightning ``Trainer`` for ``epochs``: atomic checkpoints (enabled with a checkpoint callback),
+    this project's own distributed samplers, evaluations under ``no_grad`` (so the pass before training leaves no
+    inference tensors behind)."""
+    saves = any(isinstance(c, EpochCheckpoint) for c in callbacks)
+    return instantiate(trainer_cfg, max_epochs=epochs, callbacks=callbacks, use_distributed_sampler=False,
+                       enable_checkpointing=saves, plugins=[AtomicCheckpointIO()], inference_mode=False, **curves)
+
+
 def rank_loaders(trainer: L.Trainer, datamodule: L.LightningDataModule,
                  train_loader: Iterable | None) -> tuple[Iterable, list[Iterable]]:
     """This rank's training batches and its [validation, test] batches (each rank its own share on several)."""
@@ -151,11 +160,7 @@ def fit_and_evaluate(
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
     earlier_curve = read_curve(log_dir) if resume else ""
     clock = TrainingClock()
-    trainer: L.Trainer = instantiate(
-        trainer_cfg, max_epochs=epochs, callbacks=[c for c in (saver, clock) if c], use_distributed_sampler=False,
-        enable_checkpointing=saver is not None, plugins=[AtomicCheckpointIO()], **curves,
-        inference_mode=False,  # evaluations under no_grad: the pass before training leaves no inference tensors behind
-    )
+    trainer = build_trainer(trainer_cfg, epochs, [c for c in (saver, clock) if c], curves)
     train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):
