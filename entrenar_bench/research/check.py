@@ -154,10 +154,12 @@ def evaluate(artifact: dict, sweeps: list[tuple[str, Path, list[dict]]], metric:
 
 
 def _effect(c: dict[str, Any]) -> str:
-    """``kd − none = −0.4123 (95% CI …), Hedges' g = …, p = … (Holm), Welch's t-test`` on the decisive p."""
+    """``kd − none = +0.0624 (95% CI …), Hedges' g = …, p = … (Holm), Welch's t-test; …`` with the p that decides:
+    the evidence against the claim where the estimate lies on the other side, else the evidence for it."""
     against = c.get("p_against") is not None  # the estimate lies on the other side: the evidence against
     p = c["p_against_adjusted"] if against else c["p_adjusted"]
-    test = TEST_NAMES[c["test"]] if c["kind"] != "equivalence" or against else "TOST"
+    test = "TOST" if c["kind"] == "equivalence" and not against else TEST_NAMES[c["test"]]
+    test += ", against the claim" if against else ""
     better = "lower" if c["lower_is_better"] else "higher"
     text = pair_text({"mean_diff": c["difference"], "ci95": c["ci95"], "hedges_g": c["hedges_g"], "p_adjusted": p})
     n = f"n = {c['n']['a']}, {c['n']['b']}"
@@ -171,9 +173,9 @@ def claim_line(c: dict[str, Any]) -> str:
     head = f"{c['id']} {c['claim']}: {c['verdict'].upper()} ({c['status']})"
     parts = [_effect(c)]
     if c["kind"] == "best":
-        parts.insert(0, f"the selection rule ({c['selected_by']}) picks {c['selected']}; against the closest")
+        parts = [f"the selection rule ({c['selected_by']}) picks {c['selected']}; closest other setting: {parts[0]}"]
     if c["verdict"] == "not supported" and c.get("mde_80") is not None:
-        parts.append(f"differences below {c['mde_80']:.4g} cannot be ruled out (minimum detectable effect, "
+        parts.append(f"differences below {c['mde_80']:.4g} may go undetected (minimum detectable effect at "
                      "80% power)")
     parts += [f"deviation: {d}" for d in c["deviations"]] + [f"exploratory: {e}" for e in c["exploratory"]]
     return f"{head}: " + "; ".join(parts) + f"; sweep {c['sweep']}"

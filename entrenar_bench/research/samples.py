@@ -122,16 +122,33 @@ def resolve(sweep: Sweep, name: str) -> str:
                   "name more settings")
 
 
+def _factors(sweep: Sweep, swept: set[str]) -> list[str]:
+    """The varying keys other than ``swept`` that the swept setting does not determine: the other factors of
+    the sweep, held fixed when settings are compared (``finetune.r`` follows ``configuration``; ``distill.name``
+    beside ``distill.temperature`` is a factor of its own)."""
+    configs = [sweep.config(label) for label in sweep.labels]
+    factors = []
+    for key in (k for k in sweep.collection.group_keys if k not in swept):
+        seen: dict[str, set[str]] = {}
+        for config in configs:
+            seen.setdefault(str([config.get(k) for k in sorted(swept)]), set()).add(str(config.get(key)))
+        if any(len(values) > 1 for values in seen.values()):
+            factors.append(key)
+    return factors
+
+
 def settings(sweep: Sweep, key: str, value: str) -> tuple[str, list[str]]:
-    """(the group with ``key=value``, the groups that differ from it in ``key`` only), for a best-setting claim."""
-    claimed = resolve(sweep, f"{key}={value}")
+    """(the group with ``key=value``, the groups with another ``key`` and the same other factors), for a
+    best-setting claim."""
     varying = sweep.collection.group_keys
     swept = set(_keys({k: None for k in varying}, key))
     if not swept:
         raise NoGroup(f"sweep {sweep.name} does not vary {key!r} (it varies: {', '.join(varying) or 'nothing'})")
-    mine = sweep.config(claimed)
+    whole = [label for label in sweep.labels if any(_same(sweep.config(label).get(k), value) for k in swept)]
+    claimed = whole[0] if len(whole) == 1 else resolve(sweep, f"{key}={value}")  # "LoRA r=16" as one value
+    mine, fixed = sweep.config(claimed), _factors(sweep, swept)
     others = [label for label in sweep.labels if label != claimed
-              and all(str(sweep.config(label).get(k)) == str(mine.get(k)) for k in varying if k not in swept)]
+              and all(str(sweep.config(label).get(k)) == str(mine.get(k)) for k in fixed)]
     if not others:
         raise NoGroup(f"sweep {sweep.name} has no other setting of {key!r} to compare {claimed!r} with")
     return claimed, others

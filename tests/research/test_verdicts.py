@@ -280,3 +280,21 @@ def test_bundle_and_verify_reproduce_the_verdicts_from_the_bundle_alone(artifact
     assert not report["ok"]
     assert any(p.startswith("verdicts recomputed from the bundle differ from bundle.json: H1 verdict: "
                             "'supported' recorded, 'not supported' recomputed") for p in report["problems"])
+
+
+def test_configuration_labels_with_spaces_name_groups(artifact, tmp_path):
+    """A cost-performance sweep is labelled by its ``configuration`` (``LoRA r=16``), spaces and all."""
+    folder = write_sweep(tmp_path / "sweep", {
+        ("kd", 2.0): runs("accuracy", [0.90, 0.91, 0.905, 0.902], val_accuracy=[0.90, 0.91, 0.905, 0.902]),
+        ("kd", 1.0): runs("accuracy", [0.95, 0.955, 0.96, 0.952], val_accuracy=[0.95, 0.955, 0.96, 0.952])})
+    for path in folder.glob("*/result.json"):
+        record = json.loads(path.read_text())
+        name = "LoRA r=16" if record["config"]["distill"]["temperature"] == 1.0 else "Full fine-tune"
+        record["config"]["configuration"] = name
+        path.write_text(json.dumps(record))
+    register(artifact, "LoRA r=16 > Full fine-tune", "best configuration is LoRA r=16")
+    link(artifact, folder)
+    claims = check(artifact)
+    assert claims["H1"]["groups"] == ["LoRA r=16", "Full fine-tune"] and claims["H1"]["verdict"] == "supported"
+    assert claims["H2"]["groups"] == ["LoRA r=16", "Full fine-tune"] and claims["H2"]["selected"] == "LoRA r=16"
+    assert claims["H2"]["verdict"] == "supported"
