@@ -1,4 +1,4 @@
-"""``research init | preregister | bundle | verify`` (also ``entrenar research ...``)."""
+"""``research init | preregister | check | bundle | verify`` (also ``entrenar research ...``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from entrenar_bench.errors import UsageError
 from entrenar_bench.cli.options import add_format_option
 from entrenar_bench.cli.output import emit
 from entrenar_bench.research import bundle as bundling
+from entrenar_bench.research import check as checking
 from entrenar_bench.research import verify as verifying
-from entrenar_bench.research.artifact import SCHEMA, TYPES, save_artifact, utc_now
+from entrenar_bench.research.artifact import SCHEMA, TYPES, load_artifact, save_artifact, utc_now
+from entrenar_bench.research.claims import TESTS
+from entrenar_bench.research.hypotheses import registered_claims
 from entrenar_bench.research.environment import tool_version
-from entrenar_bench.research.prereg import preregister
+from entrenar_bench.research.prereg import preregister, registrations
 
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -52,13 +55,27 @@ def _preregister(args: argparse.Namespace) -> int:
     for option, text in (("--hypothesis", args.hypothesis), ("--methods", args.methods)):
         if not text.strip():
             raise UsageError(f"{option} is empty")
-    record, amendment = preregister(Path(args.artifact), args.hypothesis, args.methods, args.reason)
+    plan = {"metric": args.metric, "test": args.test, "alpha": args.alpha, "runs": args.runs}
+    record, amendment = preregister(Path(args.artifact), args.hypothesis, args.methods, args.reason,
+                                    args.claim or [], plan)
     what = f"amendment {amendment}" if amendment else "preregistration"
     if amendment:
         print(f"{args.artifact}: already preregistered; recorded as {what} (the original is kept)", file=sys.stderr)
     emit(args.format, {"artifact": args.artifact, "amendment": amendment, **record},
          f"{args.artifact}: {what} recorded {record['timestamp']}\n"
-         f"  hypothesis sha256 {record['hypothesis_sha256']}\n  config digest     {record['config_digest']}")
+         f"  hypothesis sha256 {record['hypothesis_sha256']}\n  config digest     {record['config_digest']}"
+         + "".join(f"\n  claim {c['id']}: {c['text']} ({c['kind']})" for c in record.get("claims", [])))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    path = Path(args.artifact)
+    artifact = load_artifact(path)
+    if not registered_claims(registrations(artifact)):
+        raise UsageError(f"{path}: no registered claims to check (preregister with --claim)")
+    sweeps = [(str(folder), folder, links) for folder, links in bundling.linked_sweeps(path, artifact)]
+    report = checking.evaluate(artifact, sweeps, args.metric, args.test)
+    emit(args.format, {"artifact": str(path), **report}, checking.summary(report))
     return 0
 
 
@@ -82,7 +99,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    group = commands.add_parser("research", help="Research artifacts: init, preregister, bundle, verify",
+    group = commands.add_parser("research", help="Research artifacts: init, preregister, check, bundle, verify",
                                 description="Pre-register a study, link its sweeps, bundle and verify the results.")
     sub = group.add_subparsers(dest="research_command", metavar="<RESEARCH COMMAND>", required=True,
                                parser_class=type(group))
@@ -102,8 +119,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--hypothesis", required=True)
     p.add_argument("--methods", required=True)
     p.add_argument("--reason", help="why an amendment is made (recorded with it)")
+    p.add_argument("--claim", action="append", metavar="CLAIM",
+                   help="a claim to test (repeatable): 'kd > none on loss', 'A >= B within 0.01', 'A ~ B within 0.01', "
+                        "'best temperature is 4' (grammar: README, Research workflow)")
+    p.add_argument("--metric", help="analysis plan: the metric of claims that name none (default: the task's "
+                                    "primary metric, else accuracy)")
+    p.add_argument("--test", choices=TESTS, help="analysis plan: Welch's or the paired t-test (default welch)")
+    p.add_argument("--alpha", type=float, help="analysis plan: significance level after Holm's correction (0.05)")
+    p.add_argument("--runs", type=int, help="analysis plan: runs planned per group (fewer are flagged)")
     add_format_option(p)
     p.set_defaults(handler=_preregister)
+
+    p = sub.add_parser("check", help="The verdict of each registered claim on the linked sweeps")
+    p.add_argument("artifact", metavar="ARTIFACT")
+    p.add_argument("--metric", help="check on this metric instead of the registered one (flagged: exploratory)")
+    p.add_argument("--test", choices=TESTS, help="check with this test instead of the registered one (exploratory)")
+    add_format_option(p)
+    p.set_defaults(handler=_check)
 
     p = sub.add_parser("bundle", help="Bundle artifact, linked runs, environment and SHA-256 manifest")
     p.add_argument("artifact", metavar="ARTIFACT")

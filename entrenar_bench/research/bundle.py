@@ -3,7 +3,8 @@
 Layout (a folder ``<id>/``, or the same inside ``<id>.zip``)::
 
     artifact.yaml            the artifact, byte for byte
-    bundle.json              what is inside: the preregistration and amendments, each sweep and its flags
+    bundle.json              what is inside: the preregistration and amendments, each sweep and its flags,
+                             and the verdict of each registered claim (research/check.py) on the bundled runs
     environment.json         Python, platform, package versions, devices of the bundling machine
     sweeps/NN-<task>-<stamp>/  each linked sweep directory (configs, result.json, logs, plots, aggregates)
     SHA256SUMS               ``<sha256>  <path>`` for every other file (``sha256sum -c`` reads it too)
@@ -25,6 +26,7 @@ from entrenar_bench.errors import OutputError, UsageError
 from entrenar_bench.files import write_atomic, write_json_atomic, write_text_atomic
 from entrenar_bench.locks import HOLDER_SUFFIX
 from entrenar_bench.research.artifact import load_artifact, utc_now
+from entrenar_bench.research.check import claim_line, evaluate
 from entrenar_bench.research.digest import sha256_file
 from entrenar_bench.research.environment import environment, tool_version
 from entrenar_bench.research.prereg import integrity_problems, registrations
@@ -72,11 +74,16 @@ def linked_sweeps(artifact_path: Path, artifact: dict) -> list[tuple[Path, list[
     for entry in artifact.get("sweeps") or []:
         sweeps.setdefault(Path(entry["dir"]), []).append(entry)
     if not sweeps:
-        raise UsageError(f"{artifact_path}: no linked sweeps to bundle (run a sweep with --artifact {artifact_path})")
+        raise UsageError(f"{artifact_path}: no linked sweeps (run a sweep with --artifact {artifact_path})")
     for folder in sweeps:
         if not folder.is_dir():
             raise UsageError(f"{artifact_path}: linked sweep {folder} no longer exists")
     return list(sweeps.items())
+
+
+def bundled_sweeps(root: Path, contents: list[dict]) -> list[tuple[str, Path, list[dict]]]:
+    """The bundle's sweeps as research/check.py reads them: (the directory as linked, its copy, its links)."""
+    return [(s["dir"], root / s["path"], s["links"]) for s in contents]
 
 
 def describe(artifact: dict, sweeps: list[dict], skipped: int, checkpoints: bool) -> dict[str, Any]:
@@ -112,6 +119,7 @@ def build(artifact_path: Path, artifact: dict, sweeps: list[tuple[Path, list[dic
                                    for link in links]})
     write_json_atomic(root / "environment.json", environment())
     document = describe(artifact, contents, skipped, checkpoints)
+    document["verdicts"] = evaluate(artifact, bundled_sweeps(root, contents))  # from the copies, as verify reads them
     # how many files the manifest lists (this one included): verify refuses a manifest that lost some
     document["manifest_files"] = sum(1 for p in root.rglob("*") if p.is_file()) + 1
     write_json_atomic(root / "bundle.json", document)
@@ -161,5 +169,6 @@ def summary(target: Path, document: dict[str, Any]) -> str:
     lines += [f"  flagged {s['path']}: {f['flag']}: {f['detail']}"
               for s in document["sweeps"] for link in s["links"] for f in link["flags"]]
     lines += [f"  integrity: {problem}" for problem in document["integrity_problems"]]
+    lines += [f"  claim {claim_line(c)}" for c in document["verdicts"]["claims"]]
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""Pre-registration: hypothesis, methods and config digest fixed, with a timestamp, before the data.
+"""Pre-registration: hypothesis, methods, claims, analysis plan and config digest fixed, with a timestamp,
+before the data (claims and plan: research/hypotheses.py).
 
 A second ``preregister`` never changes the first: it appends a dated amendment. Every record
 (the preregistration, each amendment, each sweep link) carries ``record_sha256``, the digest
@@ -16,10 +17,13 @@ from typing import Any
 
 from entrenar_bench.research.artifact import parse_time, update_artifact, utc_now
 from entrenar_bench.research.digest import config_files, record_digest, sha256_text, tree_digest
+from entrenar_bench.research.hypotheses import DRAFT_KEYS, new_fields
 
 
-def registration(hypothesis: str, methods: str, previous: str | None = None, reason: str | None = None) -> dict:
-    """One registration record, digested; ``previous`` chains an amendment to the record before it."""
+def registration(hypothesis: str, methods: str, previous: str | None = None, reason: str | None = None,
+                 fields: dict | None = None) -> dict:
+    """One registration record, digested; ``previous`` chains an amendment to the record before it;
+    ``fields`` (claims, plan) are part of what the digest covers."""
     files = config_files()
     record: dict[str, Any] = {
         "timestamp": utc_now(),
@@ -29,6 +33,7 @@ def registration(hypothesis: str, methods: str, previous: str | None = None, rea
         "methods_sha256": sha256_text(methods),
         "config_digest": tree_digest(files),
         "config_files": files,
+        **(fields or {}),
     }
     if previous is not None:
         record = {**record, "reason": reason, "previous_sha256": previous}
@@ -36,17 +41,22 @@ def registration(hypothesis: str, methods: str, previous: str | None = None, rea
     return record
 
 
-def preregister(path: Path, hypothesis: str, methods: str, reason: str | None = None) -> tuple[dict, int]:
-    """Record the preregistration, or append an amendment; returns (record, amendment number or 0)."""
+def preregister(path: Path, hypothesis: str, methods: str, reason: str | None = None,
+                claims: list[str] | None = None, plan: dict | None = None) -> tuple[dict, int]:
+    """Record the preregistration, or append an amendment, with the claims and plan given here or drafted in
+    the artifact (the draft then moves into the record); returns (record, amendment number or 0)."""
     with update_artifact(path) as artifact:
         prereg = artifact.get("preregistration")
+        fields = new_fields(artifact, registrations(artifact), claims or [], plan or {})
+        for key in DRAFT_KEYS:
+            artifact.pop(key, None)
         if prereg is None:
-            record = registration(hypothesis, methods)
+            record = registration(hypothesis, methods, fields=fields)
             artifact["preregistration"] = {**record, "amendments": []}
             return record, 0
         amendments = prereg.setdefault("amendments", [])
         previous = (amendments[-1] if amendments else prereg).get("record_sha256")
-        record = registration(hypothesis, methods, previous, reason)
+        record = registration(hypothesis, methods, previous, reason, fields)
         amendments.append(record)
         return record, len(amendments)
 

@@ -3,7 +3,9 @@
 Verification fails (exit 1) when a listed file changed or is missing, a file is not listed, the
 manifest is empty or lost files (the bundle's own files, and ``bundle.json``'s count), a file is a
 link or not a regular file, or the artifact's pre-registration is not the one recorded: edited
-after it was recorded (its digest or chain), or not the one ``bundle.json`` describes.
+after it was recorded (its digest or chain), or not the one ``bundle.json`` describes, or when the
+verdicts of the registered claims, recomputed from the bundled runs alone, differ from those
+``bundle.json`` recorded.
 
 A bundle is a folder or a ``.zip``. A zip is extracted only after every entry is checked: an
 absolute name, a drive, a ``..`` part or a symbolic link would write outside the target folder,
@@ -26,7 +28,8 @@ from typing import Any
 from entrenar_bench.errors import OutputError, UsageError
 from entrenar_bench.files import read_data
 from entrenar_bench.research.artifact import load_artifact
-from entrenar_bench.research.bundle import MANIFEST
+from entrenar_bench.research.bundle import MANIFEST, bundled_sweeps
+from entrenar_bench.research.check import claim_line, differences, evaluate
 from entrenar_bench.research.digest import sha256_file
 from entrenar_bench.research.prereg import integrity_problems, registrations
 
@@ -187,6 +190,35 @@ def artifact_problems(root: Path) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
+def _readable_sweeps(root: Path, document: dict[str, Any]) -> list[dict]:
+    """bundle.json's sweeps whose copy lies inside the bundle (never a path out of it, or through a link)."""
+    inside = []
+    for s in document.get("sweeps") or []:
+        if isinstance(s, dict) and isinstance(s.get("path"), str) and isinstance(s.get("dir"), str) \
+                and isinstance(s.get("links"), list) and all(isinstance(link, dict) for link in s["links"]) \
+                and not unsafe_name(s["path"]) and (root / s["path"]).resolve().is_relative_to(root.resolve()):
+            inside.append(s)
+    return inside
+
+
+def verdict_problems(root: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The claims' verdicts recomputed from the bundle alone, and each way they differ from bundle.json's."""
+    try:
+        artifact = load_artifact(root / "artifact.yaml")
+    except UsageError:
+        return None, []  # artifact_problems says why
+    document = bundle_document(root)
+    try:
+        report = evaluate(artifact, bundled_sweeps(root, _readable_sweeps(root, document)))
+    except UsageError as e:
+        return None, [f"verdicts not recomputed: {e}"]
+    recorded = document.get("verdicts")
+    if not isinstance(recorded, dict):
+        return report, ["bundle.json records no verdicts for the registered claims"] if report["claims"] else []
+    return report, [f"verdicts recomputed from the bundle differ from bundle.json: {d}"
+                    for d in differences(recorded, report)]
+
+
 def manifest_problems(root: Path, manifest: dict[str, str]) -> list[str]:
     """An empty manifest, or one that does not list the bundle's own files or as many as bundle.json says."""
     if not manifest:
@@ -207,9 +239,11 @@ def check(root: Path) -> dict[str, Any]:
     added = sorted(present - manifest.keys())
     problems = manifest_problems(root, manifest) + [f"{name}: a link or not a regular file" for name in odd]
     found, notes = artifact_problems(root)
-    problems += found
+    verdicts, disagree = verdict_problems(root)
+    problems += found + disagree
     return {"bundle": str(root), "files": len(manifest), "ok": not (changed or missing or added or problems),
-            "changed": changed, "missing": missing, "added": added, "problems": problems, "notes": notes}
+            "changed": changed, "missing": missing, "added": added, "problems": problems, "notes": notes,
+            "verdicts": verdicts}
 
 
 def verify(path: Path, extract_to: Path | None = None) -> dict[str, Any]:
@@ -231,6 +265,7 @@ def summary(report: dict[str, Any]) -> str:
     lines = [f"{kind}: {f}" for kind in ("changed", "missing", "added") for f in report[kind]]
     lines += [f"problem: {p}" for p in report["problems"]]
     lines += [f"note: {n}" for n in report["notes"]]
+    lines += [f"claim {claim_line(c)}" for c in (report["verdicts"] or {}).get("claims", [])]
     lines.append(f"{report['bundle']}: {report['files']} files, "
                  + ("all digests match" if report["ok"] else "VERIFICATION FAILED"))
     return "\n".join(lines)
