@@ -19,14 +19,13 @@ from typing import Any
 
 import pandas as pd
 
+from entrenar_bench.aggregate.metrics import lower_is_better as metric_direction
 from entrenar_bench.aggregate.collect import Collection, collect
 from entrenar_bench.aggregate.units import Units, units
 from entrenar_bench.run.record import CorruptRecord, field_of, is_finite_number, read_result
 from entrenar_bench.research.artifact import parse_time
 
 DEFAULT_METRIC = "accuracy"
-LOWER_IS_BETTER = ("loss", "perplexity")
-LOWER_SUFFIXES = ("_loss", "_kl", "_perplexity")
 ALIASES = {"t": "temperature", "τ": "temperature", "α": "alpha"}
 COLUMN = "claim_metric"
 
@@ -191,10 +190,10 @@ def default_metric(sweep: Sweep) -> str:
 
 
 def lower_is_better(sweep: Sweep, metric: str) -> bool:
-    """As the runs' primary metric says where it is this metric (or its ``val_`` twin); else loss, perplexity
-    and names ending ``_loss``, ``_kl`` or ``_perplexity`` are lower-is-better."""
+    """As the runs' primary metric says where it is this metric (or its ``val_`` twin); else the reports' direction
+    table (``aggregate/metrics.py``: losses, perplexities and divergences go down)."""
     primary = primary_metric(sweep)
     if primary and metric in (primary["name"], f"val_{primary['name']}") \
             and isinstance(primary.get("lower_is_better"), bool):
         return primary["lower_is_better"]
-    return metric in LOWER_IS_BETTER or metric.endswith(LOWER_SUFFIXES)
+    return metric_direction(metric.removeprefix("val_"))
