@@ -15,9 +15,9 @@ from entrenar_bench.aggregate.ceiling import ceiling, ceiling_line
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.metrics import Metric
 from entrenar_bench.aggregate.report import (
-    _fmt, best_and_runner_up, best_entry, best_text, closing_lines, failures, figures, group_summaries, metric_headers,
-    metric_samples, n_text, notes, p_is, p_text, pair_text, rows_for, selection_line, significance_lines,
-    significance_text, table, title,
+    best_and_runner_up, best_entry, best_text, closing_lines, failures, figures, fmt, group_summaries, metric_headers,
+    metric_samples, n_text, notes, own_samples_lines, p_is, p_text, pair_text, rows_for, selection_line,
+    significance_lines, significance_text, table, title,
 )
 from entrenar_bench.aggregate.teacher import teacher_reference
 from entrenar_bench.run.ablation import COMPONENTS, FULL, describe, parse_ablate
@@ -55,7 +55,9 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
             "val_std_dev": s["val_accuracy"]["std"], "loss": s["loss"]["mean"], "loss_std_dev": s["loss"]["std"],
             "time_s": s["time_s"]["mean"], "failed": s["failed"] + s["missing"],
             "metric": {"name": m["name"], "mean": m["mean"], "std_dev": m["std"], "ci95": m["ci95"],
-                       "val_mean": s["val_metric"]["mean"]}}
+                       "val_mean": s["val_metric"]["mean"]},
+            "metrics": {name: {"mean": d["mean"], "std_dev": d["std"], "ci95": d["ci95"]}
+                        for name, d in s["recorded"].items()}}
 
 
 def _runner_up_line(test: dict, runner_label: str, metric: Metric) -> str:
@@ -128,6 +130,7 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
     headers = [header, first, *others, "Std Dev", "95% CI", "n", metric.val_header, "Time (s)"]
     lines = [title(heading), "", table(headers, rows_for(headers, header, summaries, labels, reference, metric)), ""]
     lines += ceiling_line(document["ceiling"])
+    lines += own_samples_lines(summaries, labels)
     if best:
         lines += [f"Best {sweep_type}: {_value(best['value'])} ({best_text(best, metric, spread=True)})",
                   selection_line(best, metric)]
@@ -140,7 +143,7 @@ def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict
                      f"points differ significantly{': ' + short + ' = ' + named if differ else ''} ({n_text(summaries)})")
     a = document["statistical_analysis"]["anova"]
     if a:
-        lines.append(f"One-way ANOVA across {len(results)} points: F = {_fmt(a['F'], 2)}, {p_is(a['p_value'])}")
+        lines.append(f"One-way ANOVA across {len(results)} points: F = {fmt(a['F'], 2)}, {p_is(a['p_value'])}")
     lines += ["", *closing_lines(document, collection)]
     return document, "\n".join(lines)
 
@@ -187,6 +190,7 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
              table(headers, rows_for(headers, "Strategy", summaries, [s["group"] for s in summaries], reference,
                                      metric))]
     lines += ceiling_line(document["ceiling"])
+    lines += own_samples_lines(summaries, [s["group"] for s in summaries])
     lines += significance
     if best:
         lines += ["", f"Best strategy: {best['group']} ({best_text(best, metric)})", selection_line(best, metric)]

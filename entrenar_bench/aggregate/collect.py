@@ -247,11 +247,11 @@ def _labels(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
         return pd.Series([names[0] if len(names) == 1 else "all"] * len(runs), index=runs.index)
     keys = _label_keys(runs[runs["status"] != MISSING], keys)
     if len(keys) == 1:
-        return runs[keys[0]].map(_fmt)
-    return runs[keys].apply(lambda r: ",".join(f"{k[4:]}={_fmt(v)}" for k, v in r.items()), axis=1)
+        return runs[keys[0]].map(fmt)
+    return runs[keys].apply(lambda r: ",".join(f"{k[4:]}={fmt(v)}" for k, v in r.items()), axis=1)
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     if isinstance(value, float):
         if value != value:  # NaN: the run has no config (missing)
             return "?"

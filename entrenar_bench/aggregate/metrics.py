@@ -25,7 +25,8 @@ COLUMN_PREFIX = "metric:"  # the collection's column of each recorded metric (ag
 LOWER_NAMES = ("loss", "perplexity", "kl")
 LOWER_SUFFIXES = ("_loss", "_kl", "_perplexity")
 HEADERS = {"accuracy": "Accuracy", "loss": "Loss", "perplexity": "Perplexity", "teacher_kl": "Teacher KL",
-           "truth_kl": "Truth KL", "bayes_accuracy": "Bayes Acc", "rouge_l": "ROUGE-L"}
+           "truth_kl": "Truth KL", "bayes_accuracy": "Bayes Acc", "rouge_l": "ROUGE-L",
+           "sample_truth_kl": "KL to the truth", "sample_invalid": "impossible tokens"}
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 VALIDATION = "val_"
 

@@ -19,7 +19,7 @@ import pandas as pd
 from entrenar_bench.aggregate import plots, selection, stats
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.curves import read_curves
-from entrenar_bench.aggregate.metrics import ACCURACY, Metric, tie_breaker
+from entrenar_bench.aggregate.metrics import ACCURACY, HEADERS, Metric, recorded_names, tie_breaker
 from entrenar_bench.aggregate.teacher import reference_line, rests_on, teacher_reference
 from entrenar_bench.aggregate.units import TEACHER, units
 
@@ -78,11 +78,28 @@ def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any
         entry["metric"] = {**metric.as_dict(), **stats.describe(decides.values)}
         entry["val_metric"] = stats.describe(units(done, metric.val_column).values)
         entry["metric_values"] = decides.runs
+        entry["recorded"] = {name: stats.describe(pd.to_numeric(done[Metric(name).column], errors="coerce").dropna()
+                                                  .tolist()) for name in recorded_names(done)}
         if decides.kind == TEACHER:
             entry["per_teacher"] = {str(t): v for t, v in zip(decides.ids, decides.values)}
         entry["zero_variance"] = stats.zero_variance(decides.values)
         summaries.append(entry)
     return sorted(summaries, key=sort_key) if sort_key else summaries
+
+
+OWN_SAMPLES = ("sample_truth_kl", "sample_invalid")  # a language model's own samples, measured against the truth
+
+
+def own_samples_lines(summaries: list[dict[str, Any]], labels: list[str]) -> list[str]:
+    """What the groups' students' own samples are worth (``sample_truth_kl``: the per-token KL to the truth in the
+    states they visit; ``sample_invalid``: the share of impossible tokens), where the runs recorded it."""
+    lines = []
+    for name in OWN_SAMPLES:
+        cells = [f"{label}: {fmt(s['recorded'][name]['mean'], 3)} ± {fmt(s['recorded'][name]['std'], 3)}"
+                 for s, label in zip(summaries, labels) if s["recorded"].get(name, {}).get("mean") is not None]
+        if cells:
+            lines.append(f"Own samples, {HEADERS.get(name, name)} (lower is better): {'; '.join(cells)}")
+    return lines
 
 
 def metric_samples(collection: Collection) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
@@ -108,7 +125,7 @@ def failures(collection: Collection) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+def fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
@@ -117,7 +134,7 @@ def ci_text(ci: list[float | None], digits: int = 3, bounded: bool = True) -> st
     if ci[0] is None:
         return "—"
     low, high = (max(0.0, ci[0]), min(1.0, ci[1])) if bounded else (ci[0], ci[1])
-    return f"[{_fmt(low, digits)}, {_fmt(high, digits)}]"
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
 
 
 def std_text(std: float | None, digits: int = 3) -> str:
@@ -258,10 +275,10 @@ def selection_line(best: dict[str, Any], metric: Metric = ACCURACY) -> str:
 def best_text(best: dict[str, Any], metric: Metric, digits: int = 3, spread: bool = False) -> str:
     """``accuracy: 0.931 ± 0.002 on test; chosen on validation accuracy 0.920``."""
     m = best["metric"]
-    std = f" ± {_fmt(m['std'])}" if spread else ""
-    chosen = (f"chosen on validation {metric.name} {_fmt(best['val_metric']['mean'])}"
+    std = f" ± {fmt(m['std'])}" if spread else ""
+    chosen = (f"chosen on validation {metric.name} {fmt(best['val_metric']['mean'])}"
               if best.get("selected_by") == metric.val_name else f"chosen on test {metric.name}")
-    return f"{metric.name}: {_fmt(m['mean'], digits)}{std} on test; {chosen}"
+    return f"{metric.name}: {fmt(m['mean'], digits)}{std} on test; {chosen}"
 
 
 def summary_cells(s: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3) -> dict[str, str]:
@@ -269,21 +286,21 @@ def summary_cells(s: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3)
     accuracy and loss."""
     m = s["metric"]
     teachers = f" ({len(s['teachers'])} teachers)" if s["unit"] == TEACHER else ""
-    return {"n": f"{s['n']}{teachers}", "Accuracy": _fmt(s["accuracy"]["mean"], digits),
-            "Loss": _fmt(s["loss"]["mean"], digits), metric.header: _fmt(m["mean"], digits),
+    return {"n": f"{s['n']}{teachers}", "Accuracy": fmt(s["accuracy"]["mean"], digits),
+            "Loss": fmt(s["loss"]["mean"], digits), metric.header: fmt(m["mean"], digits),
             "Std Dev": std_text(m["std"], digits), "95% CI": ci_text(m["ci95"], digits, metric.bounded),
-            metric.val_header: _fmt(s["val_metric"]["mean"], digits), "Time (s)": _fmt(s["time_s"]["mean"], 1),
-            "Memory (GB)": _fmt(s["peak_memory_gb"]["mean"], 3)}
+            metric.val_header: fmt(s["val_metric"]["mean"], digits), "Time (s)": fmt(s["time_s"]["mean"], 1),
+            "Memory (GB)": fmt(s["peak_memory_gb"]["mean"], 3)}
 
 
 def reference_cells(reference: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3) -> dict[str, str]:
     """The teacher's row: its own test metric (n = teachers), accuracy, loss and training time."""
     m = reference["metric"]
     n = reference["accuracy"]["n"] or m["n"]
-    return {"n": f"{n} teacher{'s' if n != 1 else ''}", "Accuracy": _fmt(reference["accuracy"]["mean"], digits),
-            "Loss": _fmt(reference["loss"]["mean"], digits), metric.header: _fmt(m["mean"], digits),
+    return {"n": f"{n} teacher{'s' if n != 1 else ''}", "Accuracy": fmt(reference["accuracy"]["mean"], digits),
+            "Loss": fmt(reference["loss"]["mean"], digits), metric.header: fmt(m["mean"], digits),
             "Std Dev": std_text(m["std"], digits), "95% CI": ci_text(m["ci95"], digits, metric.bounded),
-            "Time (s)": _fmt(reference["time_s"]["mean"], 1)}
+            "Time (s)": fmt(reference["time_s"]["mean"], 1)}
 
 
 def rows_for(headers: list[str], first: str, summaries: list[dict[str, Any]], labels: list[str],
@@ -384,14 +401,15 @@ def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[st
              f"Grouped by: {', '.join(collection.group_keys) or '(one group)'}", "",
              table(headers, rows_for(headers, "Group", summaries, [s["group"] for s in summaries], reference, metric,
                                      4))]
+    lines += own_samples_lines(summaries, [s["group"] for s in summaries])
     if best:
-        lines += ["", f"Best: {best['group']} (test {metric.name} {_fmt(best['metric']['mean'], 4)}, "
-                      f"validation {metric.name} {_fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric)]
+        lines += ["", f"Best: {best['group']} (test {metric.name} {fmt(best['metric']['mean'], 4)}, "
+                      f"validation {metric.name} {fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric)]
     means = {s["group"]: s["metric"]["mean"] for s in summaries}
     if pairs:
         lines += significance_text(pairs, means, n_text(summaries), test, metric)
     if document["anova"]:
         a = document["anova"]
-        lines.append(f"\nOne-way ANOVA: F({a['df'][0]}, {a['df'][1]}) = {_fmt(a['F'], 2)}, {p_is(a['p_value'])}")
+        lines.append(f"\nOne-way ANOVA: F({a['df'][0]}, {a['df'][1]}) = {fmt(a['F'], 2)}, {p_is(a['p_value'])}")
     lines += ["", *closing_lines(document, collection)]
     return document, "\n".join(lines)
