@@ -172,6 +172,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         val_accuracy=number["val_accuracy"],
         val_loss=number["val_loss"],
         time_s=number["time_s"],
+        generation_s=_finite(field_of(record, "time_split.generation_s")),  # sampling continuations, part of time_s
         peak_memory_gb=number["peak_memory_gb"],
         device=_text(record.get("device")),
         error=_text(record.get("error")),
@@ -179,6 +180,10 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         primary_lower_is_better=lower,
         **_metric_columns(record),
     )
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if is_finite_number(value) else None
 
 
 def _row(job_dir: Path) -> dict[str, Any]:

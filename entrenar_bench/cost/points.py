@@ -101,6 +101,8 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
             collection.problems.append(f"configuration {name!r}: no run recorded {metric.name}; left out")
             continue
         devices = sorted(set(rows["device"].dropna().astype(str)))
+        details = _details(collection.sweep_dir, list(rows["job"]))
+        details["generation_share"] = (_mean(rows, "generation_s") or 0.0) / max(_mean(rows, "time_s") or 0.0, 1e-12)
         points.append(ConfigPoint(
             name=str(name),
             accuracy=summary["mean"],
@@ -109,7 +111,7 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
             hours=float(rows["time_s"].astype(float).mean()) / 3600.0,
             memory_gb=float(rows["peak_memory_gb"].astype(float).max()),
             device=devices[0] if len(devices) == 1 else f"{MIXED}{'; '.join(devices)}",
-            details=_details(collection.sweep_dir, list(rows["job"])),
+            details=details,
             val_accuracy=_mean(rows, "val_accuracy"),
             val_loss=_mean(rows, "val_loss"),
             metric=metric,

@@ -41,7 +41,8 @@ def pricing(analysis: CostPerformanceAnalysis, priced: Sequence[PricedPoint]) ->
     devices = sorted({p.point.device for p in priced if p.point.device})
     return {"formula": pricing_formula(analysis.cost_model), "measured_devices": devices,
             "assumption": assumption_text(devices),
-            "hours": "mean measured training wall time of the runs (time_s / 3600), then priced",
+            "hours": "mean measured training wall time of the runs (time_s / 3600, sampling of on-policy continuations "
+                     "included: generation_hours is its share), then priced",
             "memory": "largest measured peak of the runs"}
 
 
@@ -60,7 +61,8 @@ def point_entry(p: PricedPoint) -> dict[str, Any]:
         "accuracy": p.point.accuracy, "accuracy_std": p.point.accuracy_std, "accuracies": list(p.point.accuracies),
         "ci95": describe(p.point.accuracies)["ci95"], "val_accuracy": p.point.val_accuracy,
         "measured_hours": p.point.hours, "measured_device": p.point.device, "factor_assumed": p.factor_assumed,
-        "hours": p.hours, "cost": p.cost, "memory_gb": p.point.memory_gb, "fits_gpu_memory": p.fits_gpu_memory,
+        "hours": p.hours, "generation_hours": p.hours * d.get("generation_share", 0.0),  # sampling, priced in hours
+        "cost": p.cost, "memory_gb": p.point.memory_gb, "fits_gpu_memory": p.fits_gpu_memory,
         "trainable_params": d.get("trainable_params"), "accuracy_per_dollar": p.accuracy_per_dollar,
         "pareto": p.pareto, "details": d,
         "metric": {"name": m.metric.name, "mean": m.score, "std": m.score_std, "values": list(m.scores),
