@@ -144,7 +144,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
-    """In a single run, a bad setting or a failed run ends the process with one line and exit 1; in a
+    """In a single run, a bad setting (exit 2) or a failed run (exit 1) ends the process with one line; in a
     multirun the error goes back to Hydra, which records it and carries on with the other jobs."""
     try:
         run(cfg)
@@ -152,4 +152,4 @@ def main(cfg: DictConfig) -> None:
         if HydraConfig.get().mode != RunMode.RUN:
             raise
         print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(e.exit_code if isinstance(e, ConfigError) else 1) from None  # a bad setting: 2

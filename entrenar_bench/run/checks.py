@@ -14,6 +14,8 @@ from entrenar_bench.distill.ablation import FULL, parse_ablate
 from entrenar_bench.distill.settings import LOGIT_LOSSES, TEACHER_OUTPUTS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.finetune import check_finetune
+from entrenar_bench.models.references import with_local_files
+from entrenar_bench.models.vocabulary import check_pretrained_models
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
 
 
@@ -93,6 +95,7 @@ def validate_config(cfg: DictConfig) -> None:
             raise ConfigError(str(e)) from None
     if not isinstance(d.temperature_scaling, bool):
         raise ConfigError(f"distill.temperature_scaling must be true or false, got {d.temperature_scaling!r}")
+    check_pretrained_models(with_local_files(cfg))  # fetches and converts references once, then reads files only
 
 
 def _walk(value: Any, path: str) -> None:

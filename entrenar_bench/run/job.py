@@ -25,6 +25,7 @@ from entrenar_bench.distill.training import fit_and_evaluate
 from entrenar_bench.models.causal_lm import use_eager_attention
 from entrenar_bench.models.finetune import build_student, load_base_student, run_training
 from entrenar_bench.models.networks import count_parameters
+from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.teacher_outputs import stored_outputs
 from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.errors import ConfigError
@@ -92,7 +93,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
                   run_dir: Path | None = None) -> dict[str, Any]:
     """Set up data, teacher and student from config; train (resuming from ``checkpoint`` if it exists);
     return the record's measured fields. ``run_dir``: where the per-epoch ``metrics.csv`` goes."""
-    cfg = place_job(cfg)
+    cfg = with_local_files(place_job(cfg))  # GGUF, wheel and corpus references -> files in the cache
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     if datamodule.task not in MODULES:
