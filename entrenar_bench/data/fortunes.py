@@ -5,7 +5,7 @@ category (``wisdom``, ``science``, ``literature``, ...), each document ended by 
 A reference ``fortunes:wisdom`` (or ``fortunes:wisdom+science``) names categories; the first use fetches
 them with ``apt-get download`` (no installation, no root needed once the package lists exist:
 ``apt-get update``), unpacks them with ``dpkg -x`` and writes ``<cache>/corpora/fortunes/<categories>.jsonl``,
-one ``{"text": ...}`` per fortune, under a lock. Overstruck characters (``x\\b_``, old terminal
+one ``{"text": ...}`` per fortune, under a lock. Overstruck characters (``_\\bx``, old terminal
 underlining) are reduced to the character shown.
 
     python -m entrenar_bench.data.fortunes wisdom science    # prints the path of the JSON lines
@@ -31,7 +31,6 @@ PACKAGES = ("fortunes-min", "fortunes")  # fortunes-min holds fortunes, literatu
 FILES = Path("usr/share/games/fortunes")  # inside the package
 CORPORA = "corpora"  # under the cache directory
 CATEGORY = re.compile(r"^[a-z][a-z0-9-]*$")
-OVERSTRIKE = re.compile(r".\x08")
 FETCH_TIMEOUT_S = 300
 
 
@@ -46,9 +45,27 @@ def parse_categories(reference: str, where: str) -> list[str]:
     return categories
 
 
+def printed(line: str) -> str:
+    """What a terminal shows of a line with backspaces: each backspace moves back one place and the next
+    character is struck over the one there (a letter wins over ``_``: ``_\bA`` and ``A\b_`` show ``A``)."""
+    shown: list[str] = []
+    at = 0
+    for char in line:
+        if char == "\b":
+            at = max(at - 1, 0)
+            continue
+        if at < len(shown):
+            shown[at] = shown[at] if char == "_" else char
+        else:
+            shown.append(char)
+        at += 1
+    return "".join(shown)
+
+
 def split_fortunes(text: str) -> list[str]:
-    """The documents of one fortune file: blocks ended by a ``%`` line, overstrikes removed, blank ones dropped."""
-    text = OVERSTRIKE.sub("", text)
+    """The documents of one fortune file: blocks ended by a ``%`` line, overstrikes resolved, blank ones dropped."""
+    if "\b" in text:
+        text = "\n".join(printed(line) for line in text.split("\n"))
     documents = re.split(r"^%[ \t]*$", text, flags=re.MULTILINE)
     return [d.strip("\n") for d in documents if d.strip()]
 
