@@ -20,6 +20,8 @@ from pathlib import Path
 from torch import nn
 from transformers import AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
+from entrenar_bench.models.model_files import model_config
+
 SPECIAL_TOKENS = ("pad_token_id", "bos_token_id", "eos_token_id")
 EAGER = "eager"  # the attention implementation that returns attention probabilities
 
@@ -35,10 +37,10 @@ def causal_lm(config: PretrainedConfig, vocab_size: int | None = None, attn_impl
 
 
 def pretrained_causal_lm(path: str, vocab_size: int | None = None, attn_implementation: str = "sdpa") -> PreTrainedModel:
-    """``AutoModelForCausalLM.from_pretrained`` of a local directory (local files only)."""
-    if not Path(path).is_dir():
-        raise FileNotFoundError(f"no model directory {path} (a directory written by save_pretrained)")
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, attn_implementation=attn_implementation)
+    """``AutoModelForCausalLM.from_pretrained`` of a local directory (local files only, safetensors only)."""
+    model_config(Path(path), f"model.path={path}")  # safetensors weights, no code of its own, else one line
+    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                                 attn_implementation=attn_implementation)
     size = model.get_input_embeddings().num_embeddings
     if vocab_size is not None and vocab_size > size:
         raise ValueError(f"the model in {path} has {size} token embeddings, fewer than the data's vocabulary ({vocab_size})")

@@ -151,9 +151,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
-    """In a single run, a bad setting ends the process with one line and exit 2 (as the command line does), a
-    failed run with one line and exit 1; in a multirun the error goes back to Hydra, which records it and
-    carries on with the other jobs."""
+    """In a single run, a bad setting (exit 2) or a failed run (exit 1) ends the process with one line; in a
+    multirun the error goes back to Hydra, which records it and carries on with the other jobs."""
     try:
         run(cfg)
     except CompactHydraException as e:

@@ -15,6 +15,8 @@ from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OU
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
+from entrenar_bench.models.references import with_local_files
+from entrenar_bench.models.vocabulary import check_pretrained_models
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
 from entrenar_bench.training.logger_group import check_loggers
 
@@ -40,10 +42,12 @@ def validate_config(cfg: DictConfig) -> None:
     check_schema_keys(cfg)
     check_settings(cfg)
     check_devices(cfg)
+    local = with_local_files(cfg)  # references fetched and converted once; the checks then read local files only
     try:
-        check_corpus_inputs(cfg.data)
+        check_corpus_inputs(local.data)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    check_pretrained_models(local)
     check_loggers(cfg)
     try:
         parse_ablate(cfg.get("ablate", FULL))

@@ -3,6 +3,8 @@
 The base student is the configured student model (or ``finetune.base.model``, named
 ``finetune.base.name``, when set: a language model's base student is wider than its distilled one)
 trained with cross-entropy alone on the run's data (``finetune.base``: seed and the training schema).
+A pretrained student with no separate base named is its own base, used as it is: neither trained first
+nor cached (models/pretrained.py ``uses_student_as_base``).
 A fine-tuning run trains for ``finetune.epochs`` at ``finetune.lr`` (null: ``train``'s). It is made once and kept in the model cache
 (``run/model_cache.py``, ``base_students/<key>/student.pt``, keyed by the SHA-256 of the base settings,
 the student model and the data), so every job of a sweep that fine-tunes the same base loads it.
@@ -23,6 +25,8 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
+
+from entrenar_bench.models.pretrained import uses_student_as_base
 
 if TYPE_CHECKING:  # torch is imported only where a model is built: the checks run in the light CLI too
     from torch import nn
@@ -52,14 +56,18 @@ def run_training(cfg: DictConfig) -> DictConfig:
     return OmegaConf.merge(cfg.train, {key: ft[key] for key in ("epochs", "lr") if ft[key] is not None})
 
 
-def load_base_student(cfg: DictConfig, task: Any) -> tuple[nn.Module, Path] | None:
-    """The cached base student (trained first if needed), or None when ``finetune.method`` is none.
+def load_base_student(cfg: DictConfig, task: Any) -> tuple[nn.Module, Path | None] | None:
+    """The cached base student (trained first if needed), or None when ``finetune.method`` is none; a
+    pretrained student as it is (directory None) when it is its own base.
 
     Call it before seeding the run: training the base seeds the RNG with the base's own seed.
     """
     if cfg.finetune.method == "none":
         return None
-    from entrenar_bench.run.model_cache import BASE_STUDENT, cached_model  # Lightning: imported only to train or load
+    from entrenar_bench.run.model_cache import BASE_STUDENT, build_model, cached_model  # Lightning: only to train or load
+
+    if uses_student_as_base(cfg):
+        return build_model(cfg.student.model, task.datamodule), None
 
     return cached_model(BASE_STUDENT, base_spec(cfg), cfg, task)
 
@@ -75,12 +83,13 @@ def build_student(cfg: DictConfig, task: Any,
         return build_model(cfg.student.model, task.datamodule), {"method": "none"}
     model, directory = base
     model.train()
-    base_info = cached_metrics(BASE_STUDENT, directory)
+    base_info = cached_metrics(BASE_STUDENT, directory) if directory is not None else None  # None: the student
     train = run_training(cfg)
     info: dict[str, Any] = {
         "method": method, "epochs": train.epochs, "lr": train.lr,
-        "base": {"name": base_info["config"]["name"], "cache": str(directory),
-                 "accuracy": base_info["metrics"]["accuracy"], "params": count_parameters(model)},
+        "base": {"name": base_info["config"]["name"] if base_info else cfg.student.name,
+                 "cache": str(directory) if base_info else None,
+                 "accuracy": base_info["metrics"]["accuracy"] if base_info else None, "params": count_parameters(model)},
     }
     if method == "full":
         model.requires_grad_(True)

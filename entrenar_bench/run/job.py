@@ -25,6 +25,7 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import config_hash, write_json_atomic
 from entrenar_bench.models.networks import count_parameters
+from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_dir
 from entrenar_bench.run.finetune import build_student, load_base_student, run_training
 from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
@@ -160,7 +161,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     """Set up data, teacher and student from config; train (resuming from ``checkpoint`` if it exists);
     return the record's measured fields. ``run_dir``: where the per-epoch ``metrics.csv`` is; ``loggers``:
     where the per-epoch metrics go (run/tracking.py)."""
-    cfg = place_job(cfg)
+    cfg = with_local_files(place_job(cfg))  # GGUF, wheel and corpus references -> files in the cache
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     task = task_for(datamodule)

@@ -8,6 +8,7 @@ from peft import LoraConfig, inject_adapter_in_model
 from transformers import GPT2Config, LlamaConfig
 
 from conftest import CONF_DIR
+from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, causal_lm, pretrained_causal_lm
 from entrenar_bench.models.networks import count_parameters
 
@@ -33,7 +34,7 @@ def test_loaded_from_a_local_directory(tmp_path):
     assert torch.equal(saved.eval()(input_ids=ids).logits, loaded.eval()(input_ids=ids).logits)
     with pytest.raises(ValueError, match="fewer than the data's vocabulary"):
         pretrained_causal_lm(str(tmp_path / "model"), vocab_size=13)
-    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+    with pytest.raises(ConfigError, match="no such directory .*save_pretrained"):
         pretrained_causal_lm(str(tmp_path / "absent"))
 
 
