@@ -83,20 +83,21 @@ def parse_overrides(configuration: Configuration) -> list:
     return parsed
 
 
-def check_configuration(configuration: Configuration) -> set[str]:
-    """Compose and validate the configuration as a job would see it; return the config groups it may select."""
+def check_configuration(configuration: Configuration, extra: Sequence[str] = ()) -> set[str]:
+    """Compose and validate the configuration as a job would see it (with the study's ``extra`` overrides, e.g.
+    ``+experiment=lm``); return the config groups it may select."""
     try:
-        cfg = compose_config([f"+bench={BENCH}", *configuration.overrides], hydra_config=True)
+        cfg = compose_config([f"+bench={BENCH}", *configuration.overrides, *extra], hydra_config=True)
         validate_config(cfg)
     except Exception as e:  # any composition or validation problem is the configuration's
         raise UsageError(f"configuration {configuration.name!r}: {e}") from None
     return set(cfg.hydra.runtime.choices)
 
 
-def option_yaml(configuration: Configuration, source: str) -> str:
-    """The ``cost_config`` option that applies this configuration's overrides (checked first)."""
+def option_yaml(configuration: Configuration, source: str, extra: Sequence[str] = ()) -> str:
+    """The ``cost_config`` option that applies this configuration's overrides (checked first, with ``extra``)."""
     parsed = parse_overrides(configuration)
-    groups = check_configuration(configuration)
+    groups = check_configuration(configuration, extra)
     defaults: list = []
     values = OmegaConf.create({NAME_KEY: configuration.name})
     for o in parsed:
@@ -109,9 +110,11 @@ def option_yaml(configuration: Configuration, source: str) -> str:
     return header + yaml.safe_dump({"defaults": [*defaults, "_self_"]}, sort_keys=False) + OmegaConf.to_yaml(values)
 
 
-def option_texts(configurations: Sequence[Configuration], source: str, prefix: str = "") -> dict[str, str]:
-    """Check each configuration and make its option: ``{option name: YAML text}``, in order."""
-    return {f"{prefix}{c.option}": option_yaml(c, source) for c in configurations}
+def option_texts(configurations: Sequence[Configuration], source: str, prefix: str = "",
+                 extra: Sequence[str] = ()) -> dict[str, str]:
+    """Check each configuration (with the study's ``extra`` overrides) and make its option: ``{option name: YAML
+    text}``, in order."""
+    return {f"{prefix}{c.option}": option_yaml(c, source, extra) for c in configurations}
 
 
 def write_options(texts: dict[str, str], directory: Path) -> list[str]:

@@ -46,7 +46,7 @@ def run_study(configurations: Sequence[Configuration] | None = None, runs: int |
     if configurations is None:
         configurations, source = read_configurations(DEFAULT_CONFIGS), str(DEFAULT_CONFIGS)
     seeds = seed_overrides(runs or bench_defaults(BENCH)["runs"])
-    texts = option_texts(configurations, source or "the caller", prefix=PREFIX)
+    texts = option_texts(configurations, source or "the caller", prefix=PREFIX, extra=overrides)
     sweep_dir = new_sweep_dir(str(output_dir(overrides, configurations[0])), BENCH)
     options = sweep_dir / OPTIONS_DIR
     names = write_options(texts, options)
