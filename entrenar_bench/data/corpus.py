@@ -162,6 +162,11 @@ def parse_json_line(line: str, path: Path, number: int) -> Document:
     return PromptResponse(prompt, response, number)
 
 
+def document_texts(documents: list[Document]) -> list[str]:
+    """Every text of the documents: a text's own, a pair's prompt and response."""
+    return [t for d in documents for t in ((d.text,) if isinstance(d, TextDocument) else (d.prompt, d.response))]
+
+
 def read_documents(path: Path, separator: str | None = BLANK_LINE) -> list[Document]:
     """The corpus's documents (JSON lines by suffix, else plain text); none at all: ValueError."""
     text = read_text_file(path)

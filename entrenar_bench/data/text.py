@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from entrenar_bench.data.corpus import BLANK_LINE, BLOCK_SIZE, TextDocument, read_documents
+from entrenar_bench.data.corpus import BLANK_LINE, BLOCK_SIZE, document_texts, read_documents
 from entrenar_bench.data.encoding import encode_documents
 from entrenar_bench.data.packing import pack_blocks
 from entrenar_bench.data.splits import TEST_FRACTION, VAL_FRACTION, split_sizes
@@ -141,8 +141,7 @@ class CorpusDataModule(TokenDataModule):
 
     def load_tokens(self) -> tuple[np.ndarray, np.ndarray]:
         documents = read_documents(self.path, self.document_separator)
-        texts = [t for d in documents for t in ((d.text,) if isinstance(d, TextDocument) else (d.prompt, d.response))]
-        tok = self.loaded_tokenizer = load_tokenizer(self.tokenizer, texts)
+        tok = self.loaded_tokenizer = load_tokenizer(self.tokenizer, document_texts(documents))
         if self.chat_template and not tok.chat_template:
             raise ValueError(f"data.chat_template=true but tokenizer {self.tokenizer} has no chat template")
         self.vocab_size = len(tok)

@@ -27,7 +27,7 @@ from entrenar_bench.models.references import CHAR
 @dataclass(frozen=True)
 class Vocabulary:
     """``label`` names it in messages; ``tokens``: token -> id (None: ids without a tokenizer);
-    ``size``: its number of ids (None: unknown until the corpus is read); ``rows``: a model's embeddings."""
+    ``size``: its number of ids (None: unknown, an unreadable corpus); ``rows``: a model's embeddings."""
 
     label: str
     tokens: dict[str, int] | None
@@ -43,16 +43,12 @@ class Vocabulary:
 
 def pretrained_models(cfg: DictConfig) -> list[tuple[str, str]]:
     """(label, config key of its path) of each model of ``cfg`` loaded from a checkpoint."""
-    nodes = [("teacher", cfg.get("teacher")), ("student", cfg.get("student"))]
+    nodes = [("teacher", "teacher", cfg.get("teacher")), ("student", "student", cfg.get("student"))]
     finetune = cfg.get("finetune")
     if finetune is not None and finetune.method != "none" and finetune.base.get("model") is not None:
-        nodes.append(("base student", finetune.base))
-    found = []
-    for role, node in nodes:
-        if node is not None and is_pretrained(node.get("model")):
-            key = {"base student": "finetune.base"}.get(role, role)
-            found.append((f"the {role} {node.get('name') or ''}".rstrip(), f"{key}.model.path"))
-    return found
+        nodes.append(("base student", "finetune.base", finetune.base))
+    return [(f"the {role} {node.get('name') or ''}".rstrip(), f"{key}.model.path")
+            for role, key, node in nodes if node is not None and is_pretrained(node.get("model"))]
 
 
 def model_vocabulary(cfg: DictConfig, label: str, key: str) -> Vocabulary:
@@ -66,10 +62,11 @@ def model_vocabulary(cfg: DictConfig, label: str, key: str) -> Vocabulary:
 def _char_size(data: DictConfig) -> int | None:
     """Ids of the char tokenizer over the corpus (read only to word a refusal), None if unreadable."""
     try:
-        from entrenar_bench.data.text import load_tokenizer, read_corpus
+        from entrenar_bench.data.corpus import BLANK_LINE, document_texts, read_documents
+        from entrenar_bench.data.tokenizer import load_tokenizer
 
-        documents = read_corpus(Path(str(data.path)))
-        return len(load_tokenizer(CHAR, [v for d in documents for v in d.values() if isinstance(v, str)]))
+        documents = read_documents(Path(str(data.path)), data.get("document_separator", BLANK_LINE))
+        return len(load_tokenizer(CHAR, document_texts(documents)))
     except (OSError, ValueError, KeyError):
         return None
 
@@ -82,7 +79,7 @@ def data_vocabulary(data: DictConfig | None) -> Vocabulary | None:
     if "tokenizer" in data:
         value = str(data.tokenizer)
         if value == CHAR:
-            return Vocabulary(f"data.tokenizer={CHAR}", None, None)
+            return Vocabulary(f"data.tokenizer={CHAR}", None, _char_size(data))
         directory = Path(value).expanduser()
         if not directory.is_dir():
             raise ConfigError(f"data.tokenizer={value}: no such directory ({CHAR}, or a directory with a tokenizer)")
@@ -117,9 +114,7 @@ def check_pretrained_models(cfg: DictConfig) -> None:
         if model.rows is not None and model.size is not None and model.rows < model.size:
             raise ConfigError(f"{model.label} has {model.rows} token embeddings, fewer than its tokenizer's "
                               f"{model.size} tokens")
-    data = data_vocabulary(cfg.get("data")) if models else None
-    if data is not None and data.label.endswith(f"={CHAR}"):
-        data = Vocabulary(data.label, None, _char_size(cfg.data))
+    data = data_vocabulary(cfg.get("data")) if models else None  # read only where a pretrained model needs it
     for model in models if data is not None else ():
         problem = _mismatch(data, model)
         if problem:

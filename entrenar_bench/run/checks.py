@@ -43,11 +43,11 @@ def validate_config(cfg: DictConfig) -> None:
     check_settings(cfg)
     check_devices(cfg)
     local = with_local_files(cfg)  # references fetched and converted once; the checks then read local files only
+    check_pretrained_models(local)  # first: the corpus's checks read the tokenizer the models name
     try:
         check_corpus_inputs(local.data)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    check_pretrained_models(local)
     check_loggers(cfg)
     try:
         parse_ablate(cfg.get("ablate", FULL))

@@ -9,9 +9,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import CONF_DIR
-from entrenar_bench.models.finetune import build_student, load_base_student
+from entrenar_bench.run.finetune import build_student, load_base_student
 from entrenar_bench.models.from_teacher import from_teacher, select_layers
 from entrenar_bench.models.pretrained import uses_student_as_base
+from entrenar_bench.tasks.causal_lm import CausalLMTask
 from pretrained_dirs import save_llama, word_tokenizer
 
 
@@ -62,6 +63,8 @@ def test_the_config_builds_it_from_the_teachers_directory(tmp_path):
 
 
 class Data:
+    """A data module's face as the causal-LM task reads it here: only the model's sizes."""
+
     def model_kwargs(self):
         return {"vocab_size": len(word_tokenizer())}
 
@@ -74,9 +77,9 @@ def test_fine_tuning_a_pretrained_student_fine_tunes_that_student(compose_cfg, t
     for method in ("full", "lora"):
         cfg = compose_cfg(*overrides, f"finetune={method}", "finetune.r=4")
         assert uses_student_as_base(cfg)
-        model, directory = load_base_student(cfg, Data())
+        model, directory = load_base_student(cfg, CausalLMTask(Data()))
         assert directory is None and model.config.teacher_layers == [0, 1]
-        student, info = build_student(cfg, Data(), (model, directory))
+        student, info = build_student(cfg, CausalLMTask(Data()), (model, directory))
         assert info["base"] == {"name": "from_teacher", "cache": None, "accuracy": None, "params": info["base"]["params"]}
         assert info["base"]["params"] == sum(p.numel() for p in from_teacher(str(tmp_path / "teacher"), "first:2").parameters())
         assert (info["trainable"] == info["base"]["params"]) == (method == "full"), (method, info)
