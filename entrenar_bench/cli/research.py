@@ -11,9 +11,6 @@ from pathlib import Path
 from entrenar_bench.errors import UsageError
 from entrenar_bench.cli.options import add_format_option
 from entrenar_bench.cli.output import emit
-from entrenar_bench.research import bundle as bundling
-from entrenar_bench.research import check as checking
-from entrenar_bench.research import verify as verifying
 from entrenar_bench.research.artifact import SCHEMA, TYPES, load_artifact, save_artifact, utc_now
 from entrenar_bench.research.claims import TESTS
 from entrenar_bench.research.hypotheses import registered_claims
@@ -73,6 +70,8 @@ def _check(args: argparse.Namespace) -> int:
     artifact = load_artifact(path)
     if not registered_claims(registrations(artifact)):
         raise UsageError(f"{path}: no registered claims to check (preregister with --claim)")
+    from entrenar_bench.research import bundle as bundling, check as checking  # pandas, scipy: only to check
+
     sweeps = [(str(folder), folder, links) for folder, links in bundling.linked_sweeps(path, artifact)]
     report = checking.evaluate(artifact, sweeps, args.metric, args.test)
     emit(args.format, {"artifact": str(path), **report}, checking.summary(report))
@@ -80,6 +79,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    from entrenar_bench.research import bundle as bundling  # pandas, scipy: only to bundle
+
     target, document = bundling.bundle(Path(args.artifact), Path(args.output) if args.output else None,
                                        args.zip, args.checkpoints)
     emit(args.format, {"bundle": str(target), **document}, bundling.summary(target, document))
@@ -87,6 +88,8 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from entrenar_bench.research import verify as verifying  # pandas, scipy: only to verify
+
     report = verifying.verify(Path(args.bundle), Path(args.extract) if args.extract else None)
     emit(args.format, report, verifying.summary(report))
     if not report["ok"]:

@@ -37,8 +37,22 @@ def check_schema_keys(node: DictConfig, path: str = "") -> None:
             check_schema_keys(child, f"{where}.")
 
 
+FROM_TEACHER = "entrenar_bench.models.from_teacher.from_teacher"  # conf/student/from_teacher.yaml's _target_
+
+
+def check_student_source(cfg: DictConfig) -> None:
+    """``student=from_teacher`` takes its layers from a teacher loaded from a checkpoint (``teacher.model.path``)."""
+    student = cfg.get("student")
+    model = student.get("model") if isinstance(student, DictConfig) else None
+    if (isinstance(model, DictConfig) and model.get("_target_") == FROM_TEACHER
+            and OmegaConf.select(cfg, "teacher.model.path", default=None) is None):
+        raise ConfigError(f"student=from_teacher needs a pretrained teacher (a teacher.model.path, e.g. teacher=smollm2); "
+                          f"the teacher {cfg.teacher.get('name', '')} is built from a config")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first invalid setting."""
+    check_student_source(cfg)
     check_schema_keys(cfg)
     check_settings(cfg)
     check_devices(cfg)

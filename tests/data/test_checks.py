@@ -59,12 +59,18 @@ def test_good_inputs_pass_and_other_data_is_not_looked_at(corpus, pairs, hf_toke
 
 
 def test_the_composed_corpus_config(compose_cfg, corpus):
-    check_corpus_inputs(compose_cfg("+experiment=lm", "data=corpus", f"data.path={corpus}", "data.block_size=16").data)
+    """As validate_config checks it: references resolved first (data.tokenizer=teacher: the char tokenizer of a
+    config-built teacher)."""
+    from entrenar_bench.models.references import with_local_files
+
+    def composed(*overrides):
+        return with_local_files(compose_cfg("+experiment=lm", "data=corpus", *overrides)).data
+
+    check_corpus_inputs(composed(f"data.path={corpus}", "data.block_size=16"))
     _refused(compose_cfg("+experiment=lm", "data=corpus").data, "data.path is not set")
     fortunes = corpus.with_name("fortunes")
     fortunes.write_text("%\n".join(f"fortune number {i}\n\nwith a blank line\n" for i in range(30)))
-    cfg = compose_cfg("+experiment=lm", "data=corpus", f"data.path={fortunes}", "data.document_separator=%",
-                      "data.block_size=16").data
+    cfg = composed(f"data.path={fortunes}", "data.document_separator=%", "data.block_size=16")
     check_corpus_inputs(cfg)
     assert len(read_documents(fortunes, cfg.document_separator)) == 30
 

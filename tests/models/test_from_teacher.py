@@ -69,11 +69,16 @@ class Data:
         return {"vocab_size": len(word_tokenizer())}
 
 
+def _base_students(cfg) -> set[Path]:
+    return set((Path(cfg.paths.cache_dir) / "base_students").glob("*"))
+
+
 def test_fine_tuning_a_pretrained_student_fine_tunes_that_student(compose_cfg, tmp_path):
     save_llama(tmp_path / "teacher", layers=3, tokenizer=word_tokenizer())
     overrides = ["+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}", "student.layers=first:2"]
     assert not uses_student_as_base(compose_cfg(*overrides))  # finetune=none
     assert not uses_student_as_base(compose_cfg("+experiment=lm", "finetune=lora"))  # a config-built base is named
+    before = _base_students(compose_cfg(*overrides))
     for method in ("full", "lora"):
         cfg = compose_cfg(*overrides, f"finetune={method}", "finetune.r=4")
         assert uses_student_as_base(cfg)
@@ -84,4 +89,4 @@ def test_fine_tuning_a_pretrained_student_fine_tunes_that_student(compose_cfg, t
         assert info["base"]["params"] == sum(p.numel() for p in from_teacher(str(tmp_path / "teacher"), "first:2").parameters())
         assert (info["trainable"] == info["base"]["params"]) == (method == "full"), (method, info)
         assert 0 < info["trainable"] <= info["base"]["params"]
-    assert not (Path(cfg.paths.cache_dir) / "base_students").exists()  # nothing pre-trained, nothing copied
+    assert _base_students(cfg) == before  # nothing pre-trained, nothing copied

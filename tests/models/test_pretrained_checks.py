@@ -165,13 +165,14 @@ def test_a_pickle_checkpoint_is_never_loaded(smollm2_like, tmp_path):
     ("data.tokenizer=char", "error: data.tokenizer=char has "),
     ("teacher.model.path=/nonexistent", "error: teacher.model.path=/nonexistent: no such directory"),
 ])
-def test_the_app_refuses_before_anything_runs_exit_2(bench_home, tmp_path, corpus, override, message):
+def test_the_app_refuses_before_anything_runs_exit_2(tmp_path, corpus, override, message):
     save_llama(tmp_path / "teacher", layers=2, tokenizer=word_tokenizer())
-    run_dir = tmp_path / "run"
+    run_dir, home = tmp_path / "run", tmp_path / "home"  # a home of its own: no other test's teachers
     done = subprocess.run(
         [sys.executable, "-m", "entrenar_bench.run", "+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}",
          f"data.path={corpus}", override, f"hydra.run.dir={run_dir}"],
-        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "PYTHONWARNINGS": "ignore"})
+        capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "PYTHONWARNINGS": "ignore", "ENTRENAR_BENCH_HOME": str(home)})
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().startswith(message) and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert not (run_dir / "result.json").exists() and not (bench_home / "outputs" / "cache" / "teachers").exists()
+    assert not (run_dir / "result.json").exists() and not (home / "outputs" / "cache" / "teachers").exists()

@@ -38,6 +38,10 @@ def test_every_config_option_composes_and_validates(compose_cfg, group):
             with pytest.raises(ConfigError, match="needs a CUDA GPU"):  # refused before anything runs
                 validate_config(cfg)
             continue
+        if group == "student" and option == "from_teacher":  # its layers come from a pretrained teacher
+            with pytest.raises(ConfigError, match="needs a pretrained teacher"):
+                validate_config(cfg)
+            continue
         if any(key.startswith("data.") for key in OmegaConf.missing_keys(cfg)):  # e.g. data=corpus without a path
             with pytest.raises(ConfigError, match="is not set"):
                 validate_config(cfg)

@@ -1,5 +1,6 @@
 """Peak memory on CPU: growth of the process's resident set during the measured block."""
 
+import mmap
 import time
 
 import pytest
@@ -12,9 +13,14 @@ SIZE = 256 * 1024**2  # bytes
 
 
 def _allocate_and_free(hold_s: float = 0.0) -> None:
-    block = torch.ones(SIZE // 4)  # float32, written: resident
+    """SIZE bytes made resident, then given back: an anonymous map, never heap memory an earlier test freed
+    (malloc would reuse those resident pages and the resident set would not grow)."""
+    block = mmap.mmap(-1, SIZE)
+    pages = torch.frombuffer(block, dtype=torch.uint8)
+    pages.fill_(1)  # written: resident
     time.sleep(hold_s)
-    del block
+    del pages
+    block.close()
 
 
 def test_cpu_peak_catches_a_short_lived_allocation():
