@@ -172,6 +172,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     options.add_metric_option(p)
     _from_option(p, "to price instead of running a new study")
     options.add_format_option(p)
+    options.add_memory_option(p)
     options.add_resume_option(p)
     options.add_artifact_option(p)
     p.set_defaults(handler=_cost_performance)

@@ -57,6 +57,19 @@ def add_metric_option(parser: argparse.ArgumentParser) -> None:
                              "for language models)")
 
 
+def add_memory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-memory", type=number, metavar="GB",
+                        help="refuse, before anything runs, a configuration whose estimated peak memory (student, "
+                             "gradients, optimiser, an online teacher, activations, logits, the store's batch) is "
+                             "larger (limits.max_memory_gb; each run records its estimate beside its measured peak)")
+
+
+def memory_overrides(args: argparse.Namespace) -> list[str]:
+    """``--max-memory GB`` as the override the jobs read."""
+    limit = getattr(args, "max_memory", None)
+    return [] if limit is None else [f"limits.max_memory_gb={limit}"]
+
+
 def add_format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format: text, json (default: text)")
 
@@ -106,6 +119,6 @@ def run_or_resume(args: argparse.Namespace, task_name: str, overrides: Sequence[
     from entrenar_bench.sweep.resume import resume_sweep
 
     if not getattr(args, "resume", None):
-        return run_sweep(task_name, overrides, preload=preload)
+        return run_sweep(task_name, [*overrides, *memory_overrides(args)], preload=preload)
     check_resume_options(args)
     return resume_sweep(args.resume, task_name, preload, repeated=list(overrides))

@@ -12,6 +12,7 @@ from entrenar_bench.cli.options import (
     OVERRIDES_EPILOG,
     add_artifact_option,
     add_format_option,
+    add_memory_option,
     add_metric_option,
     add_resume_option,
     check_runs,
@@ -84,6 +85,7 @@ def _common(parser: argparse.ArgumentParser, runs: int) -> None:
                              "with K >= 2 the tests treat the teacher as a random factor (default: 1, the "
                              "configured teacher)")
     add_metric_option(parser)
+    add_memory_option(parser)
     add_format_option(parser)
     add_resume_option(parser)
     add_artifact_option(parser)

@@ -136,6 +136,7 @@ DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha":
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
 LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
 OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}
+LIMITS_RULES = {"max_runs": "int>=1", "max_teacher_store_gb": "number>0", "max_memory_gb": "number>0"}
 PRETRAINED_RULES = {**TRAIN_RULES, "epochs": "int>=0"}  # a teacher or base student: 0 keeps a pretrained one
 TRAINER_RULES = {"gradient_clip_val": "number>=0", "accumulate_grad_batches": "int>=1",
                  "log_every_n_steps": "int>=1", "num_sanity_val_steps": "int>=-1"}
@@ -226,7 +227,7 @@ def check_settings(cfg: DictConfig) -> None:
     for prefix, rules in (("data", DATA_RULES), ("train", TRAIN_RULES), ("distill", DISTILL_RULES),
                           ("optim", OPTIM_RULES), ("teacher", {"seed": "int>=0"}),
                           ("teacher.train", PRETRAINED_RULES), ("finetune", FINETUNE_RULES),
-                          ("finetune.base", PRETRAINED_RULES)):
+                          ("finetune.base", PRETRAINED_RULES), ("limits", LIMITS_RULES)):
         _apply(OmegaConf.select(cfg, prefix), f"{prefix}.", rules)
     if OmegaConf.select(cfg, "finetune.method") == "lora":
         _apply(cfg.finetune, "finetune.", LORA_RULES)

@@ -26,9 +26,11 @@ from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import config_hash, write_json_atomic
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.models.references import with_local_files
+from entrenar_bench.models.pretrained import uses_student_as_base
 from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_dir
-from entrenar_bench.run.finetune import build_student, load_base_student, run_training
-from entrenar_bench.run.model_cache import TEACHER, cached_metrics, load_teacher
+from entrenar_bench.run.finetune import base_spec, build_student, load_base_student, run_training
+from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estimate_memory, trainable_parameters
+from entrenar_bench.run.model_cache import TEACHER, build_model, cached_metrics, load_teacher
 from entrenar_bench.run.placement import place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
 from entrenar_bench.tasks.teacher_store import (
@@ -156,6 +158,45 @@ def after_training(cfg: DictConfig, settings: DistillSettings, task: Task, stude
         teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
 
 
+def prepared_objective(settings: DistillSettings, task: Task, student: torch.nn.Module,
+                       teacher: torch.nn.Module | None) -> DistillationObjective:
+    """The models prepared for the strategy and its objective; a strategy they cannot serve is a ConfigError."""
+    task.prepare_models(settings, student, teacher)
+    try:
+        return DistillationObjective(settings, *task.feature_terms(settings, student, teacher))
+    except ValueError as e:
+        raise ConfigError(f"distill={settings.name}: {e}") from None
+
+
+def run_memory(cfg: DictConfig, settings: DistillSettings, task: Task, student: torch.nn.Module,
+               objective: torch.nn.Module | None, teacher: torch.nn.Module | None, augmented: bool) -> MemoryEstimate:
+    """This run's estimated peak memory (``run/memory_budget.py``), checked against its limits before it trains."""
+    online = not (teacher is not None and stored_splits(settings, task, augmented)[0])
+    estimate = estimate_memory(task, settings, student, trainable_parameters(student, objective), teacher, online,
+                               store_top_k(settings, task), int(cfg.data.batch_size))
+    check_memory(estimate, cfg, _job_device(cfg))
+    return estimate
+
+
+def planned_memory(cfg: DictConfig, settings: DistillSettings) -> MemoryEstimate:
+    """A run's memory estimate from its config, for the sweep's checks before launch (``--max-memory``): data
+    and models built as the job builds them, but untrained (a teacher or base student that a job would train
+    first has the same size untrained); ConfigError where it does not fit."""
+    cfg = with_local_files(cfg)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    task = task_for(datamodule)
+    teacher = build_model(cfg.teacher.model, datamodule) if settings.needs_teacher else None
+    base = None
+    if cfg.finetune.method != "none":
+        spec = cfg.student if uses_student_as_base(cfg) else base_spec(cfg)
+        base = (build_model(spec.model, datamodule), None)
+    student, _ = build_student(cfg, task, base)
+    objective = prepared_objective(settings, task, student, teacher)
+    augmented = task.augmentation(run_training(cfg).augment_shift) is not None
+    return run_memory(cfg, settings, task, student, objective, teacher, augmented)
+
+
 def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path | None = None,
                   run_dir: Path | None = None, loggers: list | None = None) -> dict[str, Any]:
     """Set up data, teacher and student from config; train (resuming from ``checkpoint`` if it exists);
@@ -175,11 +216,8 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     base = load_base_student(cfg, task)  # before seeding: training a base seeds the RNG itself
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     student, finetune_info = build_student(cfg, task, base)
-    task.prepare_models(settings, student, teacher)
-    try:
-        objective = DistillationObjective(settings, *task.feature_terms(settings, student, teacher))
-    except ValueError as e:
-        raise ConfigError(f"distill={settings.name}: {e}") from None
+    objective = prepared_objective(settings, task, student, teacher)
+    estimate = run_memory(cfg, settings, task, student, objective, teacher, augment is not None)
     signal, stored = teacher_signal(cfg, settings, task, teacher, teacher_dir, augment is not None) if teacher else ({}, None)
     cached = "train" in signal
     module = DistillationModule(task, student, objective, None if cached else teacher,
@@ -200,6 +238,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "samples_per_s": fit.samples_per_s,
         "peak_memory_gb": fit.peak_memory_gb,
         "peak_memory_kind": fit.peak_memory_kind,
+        "memory_estimate": estimate.as_record(),
         "device": fit.device,
         "params": {
             "student": count_parameters(student),

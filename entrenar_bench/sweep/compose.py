@@ -127,8 +127,18 @@ def sweep_jobs(params: Mapping[str, Any], overrides: Sequence[str], limit: int |
     return [job for batch in batches for job in batch]
 
 
+def check_planned_memory(cfg: DictConfig) -> None:
+    """The job's estimated peak memory against its limits (``run/memory_budget.py``), built as the job builds its
+    models: loads Lightning and the models, so only where a limit is set."""
+    from entrenar_bench.run.app import distill_settings
+    from entrenar_bench.run.job import planned_memory
+
+    planned_memory(cfg, distill_settings(cfg))
+
+
 def check_jobs(jobs: Sequence[Sequence[str]]) -> None:
-    """Compose and validate each distinct job config, so a bad value stops the sweep before it starts.
+    """Compose and validate each distinct job config, so a bad value stops the sweep before it starts; with
+    ``limits.max_memory_gb`` (``--max-memory``), estimate its memory too.
 
     Jobs that differ only in an integer seed share a config; one of them stands for all.
     """
@@ -140,7 +150,10 @@ def check_jobs(jobs: Sequence[Sequence[str]]) -> None:
             continue
         seen.add(others)
         try:
-            validate_config(compose_config(job))
+            cfg = compose_config(job)
+            validate_config(cfg)
+            if cfg.limits.get("max_memory_gb") is not None:
+                check_planned_memory(cfg)
         except UsageError:
             raise
         except Exception as e:
