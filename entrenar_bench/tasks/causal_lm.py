@@ -23,6 +23,7 @@ from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMa
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.tasks.base import Batch, Metric, Task, register
+from entrenar_bench.tasks.responses import rouge_l
 
 
 def next_token_targets(input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,6 +42,7 @@ class CausalLMTask(Task):
     evaluates_teacher = True
     generates = True
     sample_rows = 256  # test prefixes whose sampled continuations measure a model's own samples
+    rouge_pairs = 16   # prompt/response pairs per split whose greedy responses ROUGE-L scores
 
     def batch(self, batch: Sequence[Any]) -> Batch:
         input_ids, mask, index = batch
@@ -87,8 +89,9 @@ class CausalLMTask(Task):
         generated positions of ``KL(P(·|x_<t) ‖ q(·|x_<t))`` — ``truth_kl`` in the states the model's own samples
         visit (their gap is the exposure bias) — and ``sample_invalid``, the share of generated tokens the source
         gives probability 0. The random generators are left as they were."""
+        responses = self.response_metrics(model)
         if self.datamodule.reference is None:
-            return {}
+            return responses
         device = next(model.parameters()).device
         inputs = self.datamodule.split_inputs("test")[:self.sample_rows].to(device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -98,8 +101,16 @@ class CausalLMTask(Task):
         logits = model(input_ids=sequences, use_cache=False).logits
         truth = self.datamodule.reference(sequences.cpu()).to(device)
         impossible = truth.gather(-1, batch.targets[..., None])[..., 0] == 0
-        return {"sample_truth_kl": float(losses.kl_from_probs(truth, logits, batch.mask)),
+        return {**responses, "sample_truth_kl": float(losses.kl_from_probs(truth, logits, batch.mask)),
                 "sample_invalid": float(losses.masked_token_mean(impossible.float(), batch.mask))}
+
+    def response_metrics(self, model: nn.Module) -> dict[str, float]:
+        """``val_rouge_l`` and ``rouge_l`` (``tasks/responses.py``) where the data holds prompt/response pairs."""
+        if getattr(self.datamodule, "loaded_tokenizer", None) is None:
+            return {}
+        scores = {f"{prefix}rouge_l": rouge_l(model, self.datamodule, split, self.rouge_pairs)
+                  for prefix, split in (("val_", "val"), ("", "test"))}
+        return {name: score for name, score in scores.items() if score is not None}
 
     @torch.no_grad()
     def generations(self, model: nn.Module, prompt_tokens: int, count: int = 4, new_tokens: int = 32) -> list[dict]:
