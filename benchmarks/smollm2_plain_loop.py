@@ -1,0 +1,121 @@
+"""The framework against a plain loop on the smollm2 preset: one kd run, side by side, alternating.
+
+- framework: ``python -m entrenar_bench.run +experiment=smollm2`` (kd, the top-64 teacher store built by an
+  untimed warm-up run first); its process wall time and its ``time_s`` (the training steps).
+- plain: this file with ``--plain``, a hand-written PyTorch/transformers loop doing the same steps on the same
+  data: the same from-teacher student (its first 6 layers), the preset's 64 training blocks of 64 tokens, batch
+  8 in a seeded shuffle, 3 epochs, AdamW 3e-4 (weight decay 0.01) with 3 linear warm-up steps then cosine, and
+  ``loss = (1 − α)·CE + α·KL(p̂ ‖ q)`` at T = 1 against the teacher's top-64 log-probabilities and flat tail
+  (computed once in memory beforehand, untimed, as the store is), from the k entries and the tail; then the
+  held-out cross-entropy on the test blocks. Target: framework ≤ 1.15× the plain loop's time.
+
+    python benchmarks/smollm2_plain_loop.py [--repeats 2] [--home DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from common import bench_home, home_argument, machine, median, ratio_line, run
+
+TARGET = 1.15
+PRESET = ["+experiment=smollm2", "distill=kd", "save_student=false"]
+
+
+def plain(home: Path) -> dict:
+    """The plain loop, in this process; its timings and held-out CE."""
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+    from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+
+    from entrenar_bench.models.from_teacher import from_teacher
+    from entrenar_bench.models.references import with_local_files
+    from entrenar_bench.sweep.compose import compose_config
+
+    start = time.perf_counter()
+    cfg = with_local_files(compose_config(PRESET))  # the preset's values and its cached files, nothing else
+    torch.manual_seed(0)
+    data = instantiate(cfg.data)
+    data.setup("fit")
+    train_ids, train_mask = (t[:data.num_train] for t in data.splits["train"].tensors)
+    teacher = AutoModelForCausalLM.from_pretrained(cfg.teacher.model.path, dtype=torch.float32).eval()
+    k, alpha = int(cfg.distill.teacher_top_k), float(cfg.distill.alpha)
+    teacher_start = time.perf_counter()
+    with torch.no_grad():  # the teacher's top-k once (the framework reads its store), untimed below
+        top = [torch.log_softmax(teacher(input_ids=rows).logits, -1).topk(k, -1) for rows in train_ids.split(16)]
+    top_lp, top_ids = torch.cat([t.values for t in top]), torch.cat([t.indices for t in top])
+    teacher_s = time.perf_counter() - teacher_start
+    del teacher
+    student = from_teacher(cfg.student.model.path, cfg.student.layers)
+    epochs, batch = int(cfg.train.epochs), int(cfg.data.batch_size)
+    steps = epochs * math.ceil(len(train_ids) / batch)
+    optimiser = torch.optim.AdamW(student.parameters(), lr=float(cfg.train.lr), weight_decay=0.01)
+    schedule = get_cosine_schedule_with_warmup(optimiser, int(cfg.optim.warmup_steps), steps)
+    vocab = student.config.vocab_size
+    setup_s, train_start = time.perf_counter() - start, time.perf_counter()
+    student.train()
+    for _ in range(epochs):
+        for rows in torch.randperm(len(train_ids)).split(batch):
+            ids, mask = train_ids[rows], train_mask[rows][:, 1:]
+            log_q = torch.log_softmax(student(input_ids=ids).logits[:, :-1], -1)
+            ce = -log_q.gather(-1, ids[:, 1:, None])[..., 0]
+            p_lp, p_ids = top_lp[rows][:, :-1], top_ids[rows][:, :-1]
+            tail = (1 - p_lp.exp().sum(-1)).clamp_min(1e-30)
+            flat = torch.log(tail / (vocab - k))
+            log_q_top = log_q.gather(-1, p_ids)
+            kl = ((p_lp.exp() * (p_lp - log_q_top)).sum(-1)
+                  + tail * flat - tail / (vocab - k) * (log_q.sum(-1) - log_q_top.sum(-1)))
+            loss = ((1 - alpha) * ce + alpha * kl)[mask].mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    train_s = time.perf_counter() - train_start
+    student.eval()
+    test_ids, test_mask = data.splits["test"].tensors
+    with torch.no_grad():
+        nll = [F.cross_entropy(student(input_ids=ids).logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")[m[:, 1:]]
+               for ids, m in zip(test_ids.split(32), test_mask.split(32))]
+    return {"setup_s": setup_s, "teacher_s": teacher_s, "train_s": train_s, "total_s": time.perf_counter() - start,
+            "test_loss": float(torch.cat(nll).mean()), "steps": steps}
+
+
+def framework(home: Path, name: str) -> dict:
+    wall, _ = run([sys.executable, "-m", "entrenar_bench.run", *PRESET, f"hydra.run.dir={home}/outputs/{name}"], home)
+    record = json.loads((home / "outputs" / name / "result.json").read_text())
+    return {"total_s": wall, "train_s": record["time_s"], "test_loss": record["metrics"]["loss"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--plain", action="store_true", help="run the plain loop only, print its JSON line")
+    home_argument(parser)
+    args = parser.parse_args()
+    home = bench_home(args.home)
+    if args.plain:
+        print(json.dumps(plain(home)))
+        return
+    print(machine())
+    framework(home, "warmup")  # converts the teacher and builds its top-64 store once
+    sides: dict[str, list[dict]] = {"framework": [], "plain": []}
+    for repeat in range(args.repeats):
+        sides["framework"].append(framework(home, f"framework-{repeat}"))
+        wall, proc = run([sys.executable, __file__, "--plain", "--home", str(home)], home)
+        sides["plain"].append({**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": wall})
+        print(json.dumps({name: runs[-1] for name, runs in sides.items()}))
+    train = median([f["train_s"] for f in sides["framework"]]) / median([p["train_s"] for p in sides["plain"]])
+    total = (median([f["total_s"] for f in sides["framework"]])  # the plain side's teacher pass is the store's
+             / median([p["wall_s"] - p["teacher_s"] for p in sides["plain"]]))
+    print(ratio_line("training steps, framework / plain", train, f"<= {TARGET}", train <= TARGET))
+    print(ratio_line("whole process, framework / plain", total, f"<= {TARGET}", total <= TARGET))
+
+
+if __name__ == "__main__":
+    main()
