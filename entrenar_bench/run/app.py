@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,6 +30,7 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash
 from entrenar_bench.run.checks import validate_config
+from entrenar_bench.run.placement import first_rank
 from entrenar_bench.run.tracking import finish_tracking, job_loggers
 from entrenar_bench.run.record import (
     COMPLETED, FAILED, CorruptRecord, checkpoint_path, computed_config, read_result, remove_checkpoints, write_result,
@@ -39,7 +39,6 @@ from entrenar_bench.run.record import (
 log = logging.getLogger(__name__)
 
 JOB_LOCK = ".job.lock"
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # Lightning's, in its order
 
 
 class RunFailed(CompactHydraException):
@@ -71,20 +70,13 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
             raise RunFailed(f"run failed ({run_dir}): {e}") from None
 
 
-def _first_rank() -> bool:
-    """False in the other processes of one run spread over several devices (read from the environment, as
-    Lightning does, without loading it)."""
-    rank = next((os.environ[v] for v in RANK_VARIABLES if v in os.environ), "0")
-    return rank.strip() in ("0", "")
-
-
 @contextmanager
 def job_lock(run_dir: Path) -> Iterator[None]:
     """One trainer per job. A second process reaching a job that another trains (two multiruns into one
     directory, or a resume beside a run by hand) waits for it, then finds its record: completed, it is
     skipped. Only a run's first rank locks (its other ranks train beside it)."""
     with ExitStack() as stack:
-        if _first_rank():
+        if first_rank():
             try:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 stack.enter_context(locks.hold(run_dir / JOB_LOCK, wait=True))
@@ -123,20 +115,20 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         from entrenar_bench.run.job import train_student  # here, not at the top: see job.py
 
-        loggers = job_loggers(cfg, run_dir, record, _first_rank())
+        loggers = job_loggers(cfg, run_dir, record, first_rank())
         record.update(train_student(cfg, settings, checkpoint_path(run_dir, digest), run_dir, loggers))
         record["status"] = COMPLETED
     except Exception as e:  # any failure after validation is recorded, never lost
         record["error"] = f"{type(e).__name__}: {e}"
         record["finished_at"] = _now()
-        if _first_rank():
+        if first_rank():
             write_result(run_dir, record)
             finish_tracking(loggers, record, run_dir)
         if isinstance(e, ConfigError):  # a setting the job could check only once its data was loaded
             raise ConfigError(f"{e} ({run_dir})") from None
         raise RunFailed(f"run failed ({run_dir}): {record['error']}") from None
     record["finished_at"] = _now()
-    if not _first_rank():
+    if not first_rank():
         return record
     write_result(run_dir, record)
     finish_tracking(loggers, record, run_dir)

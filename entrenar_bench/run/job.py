@@ -31,7 +31,7 @@ from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_di
 from entrenar_bench.run.finetune import base_spec, build_student, load_base_student, run_training
 from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estimate_memory, trainable_parameters
 from entrenar_bench.run.model_cache import TEACHER, build_model, cached_metrics, load_teacher
-from entrenar_bench.run.placement import place_job, wants_gpu
+from entrenar_bench.run.placement import first_rank, place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
 from entrenar_bench.tasks.teacher_store import (
     TeacherStore, check_store_size, default_top_k, describe_size, form_name, precision_context, stored_sequences,
@@ -145,8 +145,7 @@ def after_training(cfg: DictConfig, settings: DistillSettings, task: Task, stude
     """What a trained student leaves behind: itself (``student/``, for ``entrenar-bench export``) and, where its
     task generates, the measures of its own samples (into ``metrics``, the teacher's into ``teacher_info``) and
     a few greedy continuations (``generations.json``)."""
-    if run_dir is not None and cfg.get("save_student", False) and (
-            not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0):
+    if run_dir is not None and cfg.get("save_student", False) and first_rank():
         save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),
                      OmegaConf.to_container(cfg.student.model, resolve=True))
     if not task.generates:

@@ -133,6 +133,16 @@ def job_number() -> int:
     return int(HydraConfig.get().job.num) if HydraConfig.initialized() else 0
 
 
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # Lightning's, in its order
+
+
+def first_rank() -> bool:
+    """False in the other processes of one run spread over several devices (read from the environment, as
+    Lightning does, without loading it; the process group itself is gone once the fit ends)."""
+    rank = next((os.environ[v] for v in RANK_VARIABLES if v in os.environ), "0")
+    return rank.strip() in ("0", "")
+
+
 def place_job(cfg: DictConfig) -> DictConfig:
     """Set this job's CPU threads and GPU; return a copy of ``cfg`` whose trainer uses that GPU.
 
