@@ -5,11 +5,10 @@ Bytes, per component (float32 weights; P = parameters, B×T = one training batch
 - ``student``     4·P_student, ``gradients`` 4·P_trainable, ``optimiser`` 8·P_trainable (Adam/AdamW's two moments)
 - ``teacher``     4·P_teacher when it runs every step (online); a stored teacher costs only its batch (``store``)
 - ``activations`` the student's forward on one training row, every leaf module's output summed (what autograd
-  keeps for the backward), times the batch; twice that with an online teacher's forward (not kept, one layer
-  at a time — bounded by the student's side here)
+  keeps for the backward), times the batch; twice that with an online teacher (its forward beside the student's)
 - ``logits``      the divergence's copies of a logits chunk: 3·4·rows·V (softmaxes and the gradient buffer),
   rows = the chunk's positions (``distill/losses.chunk_positions``), for a distilling strategy
-- ``store``       one batch of stored teacher outputs: B×T·(6k + 4) for top-k, B×T·4V for the exact form
+- ``store``       one batch of stored teacher outputs (``tasks/teacher_store.estimate_bytes`` of B×T positions)
 
 The measured peak (``peak_memory_gb``) is recorded beside it in ``result.json`` (``memory_estimate``).
 """
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -29,11 +27,11 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.tasks import Task
+from entrenar_bench.tasks.teacher_store import estimate_bytes
 
 log = logging.getLogger(__name__)
 GB = 1e9  # decimal, as limits.max_teacher_store_gb and --max-memory
 FLOAT = 4
-TOP_K_BYTES = 6  # an int32 id and a 16-bit log-probability per stored entry; +4 a position for the tail mass
 
 
 @dataclass(frozen=True)
@@ -89,11 +87,10 @@ def estimate_memory(task: Task, settings: DistillSettings, student: nn.Module, t
     activations = activation_bytes(task, student) * batch_size * (2 if teacher is not None and online else 1)
     distilling = teacher is not None and settings.needs_teacher
     logits = 3 * FLOAT * min(rows, chunk_positions(settings.loss_chunk_tokens, vocab)) * vocab if distilling else 0
-    per_position = TOP_K_BYTES * top_k + FLOAT if top_k else FLOAT * vocab
     return MemoryEstimate(
         student=FLOAT * count_parameters(student), gradients=FLOAT * trainable, optimiser=2 * FLOAT * trainable,
         teacher=FLOAT * count_parameters(teacher) if teacher is not None and online else 0,
-        activations=activations, logits=logits, store=rows * per_position if distilling and not online else 0)
+        activations=activations, logits=logits, store=estimate_bytes(rows, vocab, top_k) if distilling and not online else 0)
 
 
 def memory_limits(cfg: DictConfig, device: torch.device) -> list[tuple[float, str]]:
@@ -119,4 +116,3 @@ def check_memory(estimate: MemoryEstimate, cfg: DictConfig, device: torch.device
 def trainable_parameters(student: nn.Module, objective: nn.Module | None = None) -> int:
     """Parameters the optimiser updates: the student's trainable ones and the objective's projections."""
     return count_parameters(student, trainable_only=True) + (count_parameters(objective) if objective else 0)
-

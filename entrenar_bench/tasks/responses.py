@@ -9,6 +9,7 @@ tokens as the reference has, stopped at EOS) and the reference, averaged over th
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import Any
 
 import torch
@@ -20,10 +21,10 @@ MIN_PROMPT = 2  # non-target tokens before a response: a text document has only 
 def runs(mask: list[bool]) -> list[tuple[bool, int, int]]:
     """``(value, start, end)`` of each maximal run of equal values."""
     out, start = [], 0
-    for t in range(1, len(mask) + 1):
-        if t == len(mask) or mask[t] != mask[start]:
-            out.append((mask[start], start, t))
-            start = t
+    for value, group in groupby(mask):
+        end = start + sum(1 for _ in group)
+        out.append((value, start, end))
+        start = end
     return out
 
 
