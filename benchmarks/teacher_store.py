@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from common import machine
-from entrenar_bench.tasks.teacher_store import TeacherStore, describe_size, estimate_bytes, human_bytes
-
+from entrenar_bench.teacher_signal.builder import TeacherStore
+from entrenar_bench.teacher_signal.sizing import describe_size, estimate_bytes, human_bytes
 from entrenar_bench.training.memory import PeakMemory
 
 TARGET_BYTES_PER_POSITION = 400

@@ -56,6 +56,13 @@ def content_digest(path: Path | str) -> str:
     return tree_digest({p.relative_to(path).as_posix(): sha256_file(p) for p in sorted(path.rglob("*")) if p.is_file()})
 
 
+def content_digests(config: dict[str, Any], keys: Any) -> dict[str, str]:
+    """``{key: content_digest(config[key])}`` for each of ``keys`` whose value names an existing file or directory
+    (a corpus, a tokenizer directory): a cache keyed by a config and these digests changes when the files do."""
+    return {key: content_digest(Path(config[key]).expanduser()) for key in keys
+            if isinstance(config.get(key), str) and Path(config[key]).expanduser().exists()}
+
+
 def config_hash(config: Any) -> str:
     """SHA-256 of the canonical JSON of a (resolved, plain) config."""
     return sha256_text(canonical_json(config))

@@ -36,6 +36,7 @@ class ArrayDataModule(L.LightningDataModule):
 
     task = "classification"
     teacher_free_keys: tuple[str, ...] = ()
+    content_keys: tuple[str, ...] = ()  # config keys naming files the data is made of (none: generated or bundled)
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0):
         super().__init__()

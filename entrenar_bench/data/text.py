@@ -3,8 +3,9 @@
 Contract (shared with the image modules of ``arrays.py``): ``task`` says which kind of model and
 objective the data needs ("causal_lm" here), ``model_kwargs()`` what the model builder is given
 (``vocab_size``), ``teacher_free_keys`` which config keys a cached teacher does not depend on (changing
-them does not retrain it): the student's subset, the evaluation batch size. Every batch is
-``(input_ids, mask, index)``: ``(B, L)`` token ids, ``mask[b, t]`` True where token t is a target of
+them does not retrain it): the student's subset, the evaluation batch size; ``content_keys`` which keys
+name files the data is made of (a corpus, a tokenizer directory: every cache keys their contents' digests).
+Every batch is ``(input_ids, mask, index)``: ``(B, L)`` token ids, ``mask[b, t]`` True where token t is a target of
 the loss (False at position 0, on padding and on prompt positions; ``mask.sum()`` is the batch's
 number of target tokens), and each sequence's row in its split (to look up cached teacher outputs).
 Sequences are right-padded: a causal model's outputs at real positions never see the padding, and
@@ -41,6 +42,7 @@ class TokenDataModule(L.LightningDataModule):
 
     task = "causal_lm"
     teacher_free_keys = ("train_subset", "eval_batch_size")
+    content_keys: tuple[str, ...] = ()
 
     def __init__(self, batch_size: int = 32, val_fraction: float = VAL_FRACTION, test_fraction: float = TEST_FRACTION,
                  split_seed: int = 0, train_subset: int | None = None, eval_batch_size: int | None = None):
@@ -128,6 +130,8 @@ class CorpusDataModule(TokenDataModule):
 
     ``tokenizer``: a local Hugging Face tokenizer directory, or ``char``.
     """
+
+    content_keys = ("path", "tokenizer")
 
     def __init__(self, path: str, tokenizer: str = CHAR, block_size: int = BLOCK_SIZE,
                  document_separator: str | None = BLANK_LINE, chat_template: bool = False, **kwargs):

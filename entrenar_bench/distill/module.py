@@ -3,7 +3,7 @@
 The task (``entrenar_bench.tasks``) says how a batch splits (inputs, targets, target mask, row index), how a
 model is run (logits, hidden states, attentions), what is measured on a held-out split and what a training
 input's augmentation is. The teacher's logits come from its stored outputs (``teacher_signal[split]``, rows by
-index: ``tasks/teacher_store.py``) where given, else from running it on the (augmented) batch; hidden states and
+index: ``teacher_signal/``) where given, else from running it on the (augmented) batch; hidden states and
 attentions always come from running it, so its outputs always line up with the batch (a classic bug in public
 KD code). Optimisation is Lightning's manual mode (zero_grad, ``manual_backward``, step; the schedule steps
 once an epoch or once a step, ``distill/optim.py``): the same updates as automatic mode, without its per-step

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.data.checks import check_corpus_inputs
-from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS
+from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
@@ -130,8 +130,8 @@ TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0"
                "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool"}
 DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
-                 "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "on_policy": "unit", "seq_kd": "bool",
-                 "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
+                 "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,
+                 "on_policy": "unit", "seq_kd": "bool", "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
                  "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0"}
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
 LORA_RULES = {"r": "int>=1", "alpha": "number>0"}

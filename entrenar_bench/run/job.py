@@ -23,7 +23,7 @@ from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
-from entrenar_bench.files import config_hash, write_json_atomic
+from entrenar_bench.files import write_json_atomic
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.pretrained import uses_student_as_base
@@ -33,9 +33,7 @@ from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estim
 from entrenar_bench.run.model_cache import TEACHER, build_model, cached_metrics, load_teacher
 from entrenar_bench.run.placement import first_rank, place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
-from entrenar_bench.tasks.teacher_store import (
-    TeacherStore, check_store_size, default_top_k, describe_size, form_name, precision_context, stored_sequences,
-)
+from entrenar_bench.teacher_signal.plan import TeacherPlan
 from entrenar_bench.training.loop import fit_and_evaluate
 
 
@@ -59,66 +57,6 @@ def every_core() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def store_top_k(settings: DistillSettings, task: Task) -> int:
-    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null."""
-    return settings.teacher_top_k if settings.teacher_top_k is not None else default_top_k(task.vocab_size)
-
-
-def stored_splits(settings: DistillSettings, task: Task, augmented: bool) -> tuple[bool, tuple[str, ...]]:
-    """Whether the store stands in for the teacher in training, and the splits it holds."""
-    cached = settings.uses_cached_outputs and not augmented and task.can_store_train()
-    return cached, task.stored_splits(cached)
-
-
-def check_teacher_store(cfg: DictConfig, settings: DistillSettings, task: Task, augmented: bool) -> None:
-    """The store this run needs, estimated and logged before anything runs; refused (ConfigError, one line giving
-    the size and the top-k alternative) above ``limits.max_teacher_store_gb``."""
-    _, splits = stored_splits(settings, task, augmented)
-    if not splits:
-        return
-    positions, top_k = sum(task.positions(split) for split in splits), store_top_k(settings, task)
-    check_store_size(positions, task.vocab_size, top_k, cfg.limits.get("max_teacher_store_gb", 50))
-    log.info("%s (%s)", describe_size(positions, task.vocab_size, top_k), ", ".join(splits))
-
-
-def teacher_signal(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
-                   teacher_dir: Path, augmented: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The teacher's stored outputs this run reads (``tasks/teacher_store.py``: one store per teacher, data and
-    precision, a directory per split and form), and what the record says of them: ``mode`` (cached: they stand
-    in for the teacher in training; online: it runs every step) and ``form``."""
-    cached, splits = stored_splits(settings, task, augmented)
-    top_k, device, precision = store_top_k(settings, task), _job_device(cfg), str(cfg.trainer.precision)
-    key = config_hash({"data": OmegaConf.to_container(cfg.data, resolve=True), "precision": precision})[:16]
-    store = TeacherStore(teacher_dir / "outputs" / key)
-
-    def logits(rows: torch.Tensor) -> torch.Tensor:
-        with precision_context(device, precision):
-            return task.forward(teacher.to(device), rows.to(device)).logits
-
-    with every_core():
-        signal = {split: store.build(split, logits, task.split_inputs(split), top_k, task.store_chunk)
-                  for split in splits}
-    return signal, {"mode": "cached" if cached else "online", "form": form_name(top_k)}
-
-
-def teacher_sequences(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
-                      teacher_dir: Path) -> torch.Tensor:
-    """Sequence-level KD's training sequences: the student's training prefixes continued by the teacher's samples,
-    made once per (teacher, data, decoding settings) with a fixed seed, stored beside the teacher."""
-    decoding = {k: getattr(settings, k) for k in ("prompt_tokens", "new_tokens", "sample_temperature", "sample_top_p")}
-
-    def generate() -> torch.Tensor:
-        device = _job_device(cfg)
-        teacher.to(device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(0)
-            return torch.cat([task.continuations(teacher, rows.to(device), settings).cpu()
-                              for rows in task.split_inputs("train").split(task.store_chunk)])
-
-    key = {"data": OmegaConf.to_container(cfg.data, resolve=True), "decoding": decoding}
-    return stored_sequences(teacher_dir, key, generate)
 
 
 def time_split(module: DistillationModule, time_s: float) -> dict[str, Any]:
@@ -168,11 +106,11 @@ def prepared_objective(settings: DistillSettings, task: Task, student: torch.nn.
 
 
 def run_memory(cfg: DictConfig, settings: DistillSettings, task: Task, student: torch.nn.Module,
-               objective: torch.nn.Module | None, teacher: torch.nn.Module | None, augmented: bool) -> MemoryEstimate:
+               objective: torch.nn.Module | None, teacher: torch.nn.Module | None,
+               plan: TeacherPlan | None) -> MemoryEstimate:
     """This run's estimated peak memory (``run/memory_budget.py``), checked against its limits before it trains."""
-    online = not (teacher is not None and stored_splits(settings, task, augmented)[0])
-    estimate = estimate_memory(task, settings, student, trainable_parameters(student, objective), teacher, online,
-                               store_top_k(settings, task), int(cfg.data.batch_size))
+    estimate = estimate_memory(task, settings, student, trainable_parameters(student, objective), teacher, plan,
+                               int(cfg.data.batch_size))
     check_memory(estimate, cfg, _job_device(cfg))
     return estimate
 
@@ -193,7 +131,8 @@ def planned_memory(cfg: DictConfig, settings: DistillSettings) -> MemoryEstimate
     student, _ = build_student(cfg, task, base)
     objective = prepared_objective(settings, task, student, teacher)
     augmented = task.augmentation(run_training(cfg).augment_shift) is not None
-    return run_memory(cfg, settings, task, student, objective, teacher, augmented)
+    plan = TeacherPlan.make(cfg, settings, task, augmented) if teacher is not None else None
+    return run_memory(cfg, settings, task, student, objective, teacher, plan)
 
 
 def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path | None = None,
@@ -207,24 +146,27 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     task = task_for(datamodule)
     train = run_training(cfg)
     augment = task.augmentation(train.augment_shift)
-    teacher, teacher_dir, teacher_info = None, None, None
+    teacher, teacher_dir, teacher_info, plan = None, None, None, None
     if settings.needs_teacher:
-        check_teacher_store(cfg, settings, task, augment is not None)
+        plan = TeacherPlan.make(cfg, settings, task, augment is not None)
+        plan.check()
         teacher, teacher_dir = load_teacher(cfg, task)
         teacher_info = measured_teacher(teacher, teacher_dir)
     base = load_base_student(cfg, task)  # before seeding: training a base seeds the RNG itself
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     student, finetune_info = build_student(cfg, task, base)
     objective = prepared_objective(settings, task, student, teacher)
-    estimate = run_memory(cfg, settings, task, student, objective, teacher, augment is not None)
-    signal, stored = teacher_signal(cfg, settings, task, teacher, teacher_dir, augment is not None) if teacher else ({}, None)
+    estimate = run_memory(cfg, settings, task, student, objective, teacher, plan)
+    with every_core():
+        signal = plan.build(task, teacher, teacher_dir, _job_device(cfg)) if plan else {}
     cached = "train" in signal
     module = DistillationModule(task, student, objective, None if cached else teacher,
                                 signal, lr=train.lr, weight_decay=train.weight_decay, optim=cfg.get("optim"),
                                 augment=augment)
     loader = task.train_loader(indexed=cached)
     if settings.seq_kd:
-        loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings.prompt_tokens)
+        loader = task.sequence_loader(plan.sequences(task, teacher, teacher_dir, settings, _job_device(cfg)),
+                                      settings.prompt_tokens)
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
                            loggers=loggers)
@@ -246,7 +188,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
             "teacher": teacher_info["params"] if teacher_info else None,
         },
         "teacher": teacher_info,
-        "teacher_outputs": stored,
+        "teacher_outputs": plan.record() if plan else None,
         "finetune": finetune_info,
         **fit.extra,
         **task.record(module.train_targets, fit.time_s),

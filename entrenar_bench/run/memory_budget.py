@@ -8,7 +8,7 @@ Bytes, per component (float32 weights; P = parameters, B×T = one training batch
   keeps for the backward), times the batch; twice that with an online teacher (its forward beside the student's)
 - ``logits``      the divergence's copies of a logits chunk: 3·4·rows·V (softmaxes and the gradient buffer),
   rows = the chunk's positions (``distill/losses.chunk_positions``), for a distilling strategy
-- ``store``       one batch of stored teacher outputs (``tasks/teacher_store.estimate_bytes`` of B×T positions)
+- ``store``       one batch of stored teacher outputs (``TeacherPlan.batch_bytes`` of B×T positions)
 
 The measured peak (``peak_memory_gb``) is recorded beside it in ``result.json`` (``memory_estimate``).
 """
@@ -27,7 +27,7 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.tasks import Task
-from entrenar_bench.tasks.teacher_store import estimate_bytes
+from entrenar_bench.teacher_signal.plan import TeacherPlan
 
 log = logging.getLogger(__name__)
 GB = 1e9  # decimal, as limits.max_teacher_store_gb and --max-memory
@@ -80,8 +80,10 @@ def activation_bytes(task: Task, model: nn.Module) -> int:
 
 
 def estimate_memory(task: Task, settings: DistillSettings, student: nn.Module, trainable: int,
-                    teacher: nn.Module | None, online: bool, top_k: int, batch_size: int) -> MemoryEstimate:
-    """The estimate for one configuration; ``trainable``: the parameters the optimiser updates."""
+                    teacher: nn.Module | None, plan: TeacherPlan | None, batch_size: int) -> MemoryEstimate:
+    """The estimate for one configuration; ``trainable``: the parameters the optimiser updates; ``plan``: the
+    teacher's signal (None without a teacher)."""
+    online = plan is None or plan.online
     rows = task.positions_per_row(task.split_inputs("train")[:1]) * batch_size
     vocab = task.vocab_size
     activations = activation_bytes(task, student) * batch_size * (2 if teacher is not None and online else 1)
@@ -90,7 +92,7 @@ def estimate_memory(task: Task, settings: DistillSettings, student: nn.Module, t
     return MemoryEstimate(
         student=FLOAT * count_parameters(student), gradients=FLOAT * trainable, optimiser=2 * FLOAT * trainable,
         teacher=FLOAT * count_parameters(teacher) if teacher is not None and online else 0,
-        activations=activations, logits=logits, store=estimate_bytes(rows, vocab, top_k) if distilling and not online else 0)
+        activations=activations, logits=logits, store=plan.batch_bytes(rows) if distilling and not online else 0)
 
 
 def memory_limits(cfg: DictConfig, device: torch.device) -> list[tuple[float, str]]:

@@ -5,7 +5,8 @@ with a ``.json`` of its measured metrics beside it); a model used as it is (``tr
 pretrained one loaded from its directory) keeps only the ``.json``: it is loaded from where it is every time,
 never copied per data config, and its key covers the digest of its files. Key: SHA-256 of the resolved model spec (name,
 seed, model, training settings) and data config, less the data keys a cached model does not depend on
-(``teacher_free_keys`` of the data module, e.g. a language model's ``train_subset``). A file lock
+(``teacher_free_keys`` of the data module, e.g. a language model's ``train_subset``), plus the digests of the files
+the data is made of (``content_keys``: a corpus, a tokenizer directory; edited in place, they train anew). A file lock
 makes parallel jobs that need the same model train it once; the others wait and load it.
 
 Both train on the data module's ``pretrain_dataloader()`` (for a language model the whole training split,
@@ -32,7 +33,7 @@ from torch import nn
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
-from entrenar_bench.files import config_hash, content_digest, write_atomic, write_json_atomic
+from entrenar_bench.files import config_hash, content_digest, content_digests, write_atomic, write_json_atomic
 from entrenar_bench.tasks import Task
 from entrenar_bench.training.distributed import one_device
 from entrenar_bench.training.loop import fit_and_evaluate
@@ -65,15 +66,20 @@ def model_files(model: dict[str, Any]) -> dict[str, str]:
     return {path: content_digest(path)} if isinstance(path, str) and Path(path).exists() else {}
 
 
-def model_key(spec: DictConfig, data_cfg: DictConfig, ignored: tuple[str, ...] = ()) -> str:
+def model_key(spec: DictConfig, data_cfg: DictConfig, ignored: tuple[str, ...] = (),
+              content_keys: tuple[str, ...] = ()) -> str:
     """Each node resolved where it sits, so interpolations into the rest of the config (``${paths...}``) work;
-    the ``ignored`` data keys left out; a model loaded from disk by the digest of its files too."""
+    the ``ignored`` data keys left out; a model loaded from disk by the digest of its files too, and the data by
+    the digests of the files its ``content_keys`` name."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
     model = OmegaConf.to_container(spec, resolve=True)
     plain = {"model": model, "data": {k: v for k, v in data.items() if k not in ignored}}
     files = model_files(model.get("model"))
     if files:
         plain["files"] = files
+    contents = content_digests(data, content_keys)
+    if contents:
+        plain["contents"] = contents
     return config_hash(plain)[:16]
 
 
@@ -116,7 +122,7 @@ def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task,
 def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task) -> tuple[nn.Module, Path]:
     """The model of ``spec`` for this run's data, trained and cached first if needed; in train mode."""
     datamodule = task.datamodule
-    key = model_key(spec, cfg.data, tuple(datamodule.teacher_free_keys))
+    key = model_key(spec, cfg.data, tuple(datamodule.teacher_free_keys), tuple(getattr(datamodule, "content_keys", ())))
     directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / key
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{kind.stem}.pt"

@@ -30,14 +30,14 @@ def test_a_language_model_run_records_what_it_measured(compose_cfg, tmp_path):
         assert m[f"{split}teacher_kl"] > 0 and m[f"{split}truth_kl"] > 0
     assert record["tokens_per_s"] > 0 and record["peak_memory_kind"] == "cpu_rss_growth"
     assert record["teacher"]["metrics"]["truth_kl"] > 0 and 0 < record["teacher"]["accuracy"] <= 1
-    assert record["teacher_outputs"] == {"mode": "cached", "form": "exact"}
+    assert record["teacher_outputs"] == {"mode": "cached", "form": "exact", "teacher_kl": "exact teacher"}
     assert {"test-exact", "train-exact", "val-exact"} <= set(_outputs(record))  # beside the teacher
 
 
 def test_the_exact_teacher_cache_gives_the_metrics_of_the_online_teacher(compose_cfg, tmp_path):
     cached = run(compose_cfg(*LM_FAST, "seed=1"), tmp_path / "cached")
     online = run(compose_cfg(*LM_FAST, "seed=1", "distill.teacher_outputs=online"), tmp_path / "online")
-    assert online["teacher_outputs"] == {"mode": "online", "form": "exact"}
+    assert online["teacher_outputs"] == {"mode": "online", "form": "exact", "teacher_kl": "exact teacher"}
     assert cached["metrics"] == online["metrics"]
 
 
@@ -50,7 +50,9 @@ def test_the_student_subset_does_not_retrain_the_teacher(compose_cfg, tmp_path):
 
 def test_the_top_k_teacher_cache(compose_cfg, tmp_path):
     record = run(compose_cfg(*LM_FAST, "distill.teacher_top_k=4"), tmp_path)
-    assert record["status"] == "completed" and record["teacher_outputs"] == {"mode": "cached", "form": "top4"}
+    assert record["status"] == "completed" and record["teacher_outputs"] == {
+        "mode": "cached", "form": "top4", "tail": "bucket",
+        "teacher_kl": "top4 store, tail spread evenly over the other tokens"}
     assert {"train-top4", "val-top4", "test-top4"} <= set(_outputs(record))
 
 
@@ -134,11 +136,9 @@ def test_a_teacher_store_above_the_limit_is_refused_before_the_teacher_runs(comp
 
 
 def test_the_stored_form_follows_the_vocabulary_unless_set():
-    from types import SimpleNamespace
-
     from entrenar_bench.distill.settings import DistillSettings
-    from entrenar_bench.run.job import store_top_k
+    from entrenar_bench.teacher_signal.plan import stored_top_k
 
-    assert store_top_k(DistillSettings(), SimpleNamespace(vocab_size=32)) == 0          # the embedded task: exact
-    assert store_top_k(DistillSettings(), SimpleNamespace(vocab_size=49_152)) == 64     # a real vocabulary: top-64
-    assert store_top_k(DistillSettings(teacher_top_k=0), SimpleNamespace(vocab_size=49_152)) == 0
+    assert stored_top_k(DistillSettings(), 32) == 0          # the embedded task: exact
+    assert stored_top_k(DistillSettings(), 49_152) == 64     # a real vocabulary: top-64
+    assert stored_top_k(DistillSettings(teacher_top_k=0), 49_152) == 0

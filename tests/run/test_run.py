@@ -136,8 +136,8 @@ def test_teacher_is_cached_frozen_and_lines_up_with_batches(compose_cfg, tmp_pat
     from hydra.utils import instantiate
 
     from entrenar_bench.run import model_cache as teacher_mod
-    from entrenar_bench.run.job import teacher_signal
     from entrenar_bench.tasks import task_for
+    from entrenar_bench.teacher_signal.plan import TeacherPlan
 
     dm = instantiate(cfg.data)
     dm.setup()
@@ -150,8 +150,11 @@ def test_teacher_is_cached_frozen_and_lines_up_with_batches(compose_cfg, tmp_pat
     assert same_dir == directory and (directory / "teacher.pt").stat().st_mtime_ns == stamp
     # stored teacher logits are those of the exact batch the student sees
     student = teacher_mod.build_model(cfg.student.model, dm)
-    signal, info = teacher_signal(cfg, DistillSettings(), task, again, directory, augmented=False)
-    assert info == {"mode": "cached", "form": "exact"} and set(signal) == {"train"}
+    plan = TeacherPlan.make(cfg, DistillSettings(), task, augmented=False)
+    assert plan.stored(directory) == {"train": False}
+    signal = plan.build(task, again, directory, torch.device("cpu"))
+    assert plan.record() == {"mode": "cached", "form": "exact"} and set(signal) == {"train"}
+    assert plan.stored(directory) == {"train": True}
     module = DistillationModule(task, student, DistillationObjective(DistillSettings()), None, signal)
     module.on_fit_start()
     batch = task.batch(next(iter(task.train_loader(indexed=True))))
@@ -211,5 +214,6 @@ def test_resume_ignores_where_and_how_fast_a_job_ran(compose_cfg, tmp_path):
 
 
 def test_a_top_k_teacher_store_serves_the_image_task_too(compose_cfg, tmp_path):
-    record = run(compose_cfg("distill=kd", *FAST, "distill.teacher_top_k=3"), tmp_path)
-    assert record["status"] == "completed" and record["teacher_outputs"] == {"mode": "cached", "form": "top3"}
+    record = run(compose_cfg("distill=kd", *FAST, "distill.teacher_top_k=3", "distill.temperature=1"), tmp_path)
+    assert record["status"] == "completed"
+    assert record["teacher_outputs"] == {"mode": "cached", "form": "top3", "tail": "bucket"}

@@ -1,4 +1,4 @@
-"""tasks/teacher_store.py: exact logits back bit for bit, top-k as torch.topk gives it in 388 bytes per
+"""teacher_signal/ (sizing, shards, reader, builder): exact logits back bit for bit, top-k as torch.topk gives it in 388 bytes per
 position at k = 64, a killed build resumed from its last shard, damaged shards named once and rebuilt (a
 pickle never unpickled), top-k reduced from the exact store, one build under the lock, the size refused
 in one line."""
@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from entrenar_bench.errors import ConfigError
-from entrenar_bench.tasks import teacher_store as ts
+from entrenar_bench.teacher_signal import builder, shards, sizing
 
 ROWS, ROW_SHAPE, VOCAB = 23, (6,), 97
+PACKAGE = "entrenar_bench.teacher_signal"  # the loggers of its modules
 
 
 class Teacher:
@@ -39,9 +40,9 @@ class Teacher:
         return self.table[rows]
 
 
-def store_with_shards(tmp_path, rows_per_shard: int, per_position: int, row_shape=ROW_SHAPE) -> ts.TeacherStore:
+def store_with_shards(tmp_path, rows_per_shard: int, per_position: int, row_shape=ROW_SHAPE) -> builder.TeacherStore:
     """A store whose shards hold ``rows_per_shard`` rows (a multiple of the chunk) of ``per_position`` bytes."""
-    return ts.TeacherStore(tmp_path / "outputs", shard_bytes=rows_per_shard * int(np.prod(row_shape)) * per_position)
+    return builder.TeacherStore(tmp_path / "outputs", shard_bytes=rows_per_shard * int(np.prod(row_shape)) * per_position)
 
 
 def build(store, teacher, top_k=0, chunk_rows=2):
@@ -91,17 +92,17 @@ def test_top_k_is_what_topk_gives_stored_in_float16(tmp_path, row_shape):
 
 def test_top_k_above_the_vocabulary_keeps_every_token(tmp_path):
     teacher = Teacher()
-    reader = build(ts.TeacherStore(tmp_path), teacher, top_k=500)
+    reader = build(builder.TeacherStore(tmp_path), teacher, top_k=500)
     assert reader.sparse(INDEX).ids.shape[-1] == VOCAB and reader.sparse(INDEX).tail.abs().max() < 1e-6
     assert torch.allclose(reader.logits(INDEX).softmax(-1), teacher.table[INDEX].softmax(-1), atol=1e-3)
 
 
 def test_top_64_takes_388_bytes_per_position(tmp_path):
     teacher = Teacher(rows=16, row_shape=(64,), vocab=4096)
-    reader = build(ts.TeacherStore(tmp_path), teacher, top_k=64, chunk_rows=4)
-    assert reader.positions == 1024 and ts.bytes_per_position(49_152, 64) == 388
+    reader = build(builder.TeacherStore(tmp_path), teacher, top_k=64, chunk_rows=4)
+    assert reader.positions == 1024 and sizing.bytes_per_position(49_152, 64) == 388
     headers = 128 * 3 * len(reader.shards)  # one .npy header per file
-    assert reader.size_bytes == ts.estimate_bytes(reader.positions, 4096, 64) + headers
+    assert reader.size_bytes == sizing.estimate_bytes(reader.positions, 4096, 64) + headers
     assert reader.size_bytes / reader.positions <= 400
 
 
@@ -163,7 +164,7 @@ def test_a_damaged_shard_is_named_once_and_rebuilt(tmp_path, caplog, damage):
     bad = shard_file(original, 3, "logits")
     damage(bad)
     teacher = Teacher()
-    with caplog.at_level(logging.INFO, logger=ts.__name__):
+    with caplog.at_level(logging.INFO, logger=PACKAGE):
         reader = build(store, teacher)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and str(bad) in warnings[0] and "damaged" in warnings[0], warnings
@@ -181,36 +182,36 @@ def test_a_changed_byte_is_caught_by_the_digest_when_read_and_rebuilt_next(tmp_p
         f.seek(-3, 2)
         f.write(bytes([byte[0] ^ 0xFF]))
     assert store.open("train", 5)  # sizes and shapes are fine
-    with pytest.raises(ts.DamagedStore, match="shard-00001.log_probs.npy is damaged .*SHA-256") as damaged:
+    with pytest.raises(shards.DamagedStore, match="shard-00001.log_probs.npy is damaged .*SHA-256") as damaged:
         reader.sparse(torch.tensor([0, 5]))  # row 5 is in shard 1
     assert "\n" not in str(damaged.value)
     teacher = Teacher()
-    with caplog.at_level(logging.WARNING, logger=ts.__name__):
+    with caplog.at_level(logging.WARNING, logger=PACKAGE):
         again = build(store, teacher, top_k=5)
     assert teacher.calls == [[4, 5], [6, 7]] and not caplog.records  # dropped already: just rebuilt
     assert torch.equal(again.sparse(teacher.inputs).ids, Teacher().table.log_softmax(-1).topk(5).indices)
 
 
 def test_a_damaged_manifest_is_named_once_and_the_store_rebuilt(tmp_path, caplog):
-    store = ts.TeacherStore(tmp_path)
+    store = builder.TeacherStore(tmp_path)
     build(store, Teacher())
-    manifest = store.path("train", 0) / ts.MANIFEST
+    manifest = store.path("train", 0) / shards.MANIFEST
     manifest.write_text('{"format": "something else"')
     teacher = Teacher()
-    with caplog.at_level(logging.WARNING, logger=ts.__name__):
+    with caplog.at_level(logging.WARNING, logger=PACKAGE):
         reader = build(store, teacher)
     assert len(caplog.records) == 1 and str(manifest) in caplog.records[0].getMessage()
     assert len(teacher.calls) == 12 and torch.equal(reader.logits(INDEX), teacher.table[INDEX])
 
 
 def test_top_k_is_reduced_from_the_exact_store_without_the_teacher(tmp_path):
-    store = ts.TeacherStore(tmp_path / "a")
-    with pytest.raises(ts.StoreMissing):
+    store = builder.TeacherStore(tmp_path / "a")
+    with pytest.raises(shards.StoreMissing):
         store.reduce("train", 5)
     build(store, Teacher())
     untouched = Teacher(fail_at=1)
     reduced = build(store, untouched, top_k=5, chunk_rows=3)
-    direct = build(ts.TeacherStore(tmp_path / "b"), Teacher(), top_k=5, chunk_rows=3)
+    direct = build(builder.TeacherStore(tmp_path / "b"), Teacher(), top_k=5, chunk_rows=3)
     assert untouched.calls == []
     got, want = reduced.sparse(INDEX), direct.sparse(INDEX)
     assert got.vocab_size == want.vocab_size
@@ -220,7 +221,7 @@ def test_top_k_is_reduced_from_the_exact_store_without_the_teacher(tmp_path):
 
 
 def test_parallel_builds_run_the_teacher_once(tmp_path):
-    store = ts.TeacherStore(tmp_path)
+    store = builder.TeacherStore(tmp_path)
     teacher = Teacher(delay=0.02)
     readers = []
     threads = [threading.Thread(target=lambda: readers.append(build(store, teacher))) for _ in range(2)]
@@ -233,25 +234,25 @@ def test_parallel_builds_run_the_teacher_once(tmp_path):
 
 
 def test_size_estimate_and_the_one_line_refusal():
-    assert ts.estimate_bytes(100, 49_152, 64) == 38_800 and ts.estimate_bytes(100, 49_152, 0) == 100 * 49_152 * 4
-    assert ts.estimate_bytes(100, 49_152, 0, logits_bytes=2) == 100 * 49_152 * 2
-    assert ts.human_bytes(1.21e9) == "1.21 GB" and ts.human_bytes(388) == "388 B"
-    assert ts.check_store_size(100_096, 49_152, 64, limit_gb=1) == 100_096 * 388
-    with pytest.raises(ts.StoreTooLarge) as refused:
-        ts.check_store_size(100_096, 49_152, 0, limit_gb=1)
+    assert sizing.estimate_bytes(100, 49_152, 64) == 38_800 and sizing.estimate_bytes(100, 49_152, 0) == 100 * 49_152 * 4
+    assert sizing.estimate_bytes(100, 49_152, 0, logits_bytes=2) == 100 * 49_152 * 2
+    assert sizing.human_bytes(1.21e9) == "1.21 GB" and sizing.human_bytes(388) == "388 B"
+    assert sizing.check_store_size(100_096, 49_152, 64, limit_gb=1) == 100_096 * 388
+    with pytest.raises(sizing.StoreTooLarge) as refused:
+        sizing.check_store_size(100_096, 49_152, 0, limit_gb=1)
     line = str(refused.value)
     assert isinstance(refused.value, ValueError) and isinstance(refused.value, ConfigError) and "\n" not in line
     assert "19.7 GB" in line and "limits.max_teacher_store_gb=1" in line
     assert "top-64 form would take 38.8 MB" in line and "distill.teacher_top_k=64" in line
-    with pytest.raises(ts.StoreTooLarge, match="top64 teacher store: .* = 38.8 MB, above"):
-        ts.check_store_size(100_096, 49_152, 64, limit_gb=0.01)
-    assert [ts.default_top_k(v) for v in (32, 1024, 1025, 49_152)] == [0, 0, 64, 64]
-    assert [ts.form_name(k) for k in (0, 64)] == ["exact", "top64"]
+    with pytest.raises(sizing.StoreTooLarge, match="top64 teacher store: .* = 38.8 MB, above"):
+        sizing.check_store_size(100_096, 49_152, 64, limit_gb=0.01)
+    assert [sizing.default_top_k(v) for v in (32, 1024, 1025, 49_152)] == [0, 0, 64, 64]
+    assert [sizing.form_name(k) for k in (0, 64)] == ["exact", "top64"]
 
 
 def test_bad_requests_are_one_line_errors(tmp_path):
-    store = ts.TeacherStore(tmp_path)
-    with pytest.raises(ts.StoreMissing, match="no complete teacher store"):
+    store = builder.TeacherStore(tmp_path)
+    with pytest.raises(shards.StoreMissing, match="no complete teacher store"):
         store.open("val", 0)
     reader = build(store, Teacher())
     with pytest.raises(IndexError, match=f"row {ROWS} is outside the {ROWS} rows"):
