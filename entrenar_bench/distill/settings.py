@@ -11,6 +11,7 @@ from typing import Optional
 
 LOGIT_LOSSES = ("kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd", "mse", "none")
 TEACHER_OUTPUTS = ("cached", "online")
+TOP_K_TAILS = ("bucket", "drop", "spread")  # distill.top_k_tail (distill/losses.py TopKTeacher)
 SCHEDULERS = ("cosine_epoch", "cosine", "linear", "constant")  # optim.scheduler (distill/optim.py)
 STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # conf/distill, the spec's table order
 
@@ -30,7 +31,9 @@ class DistillSettings:
     skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
     teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
     teacher_top_k: Optional[int] = None  # stored outputs: 0 = full logits (exact); k = top-k log-probs + the remaining
-    # mass; null = by vocabulary (tasks/teacher_store.py default_top_k: exact up to 1,024 tokens, top-64 above)
+    # mass; null = by vocabulary (teacher_signal/sizing.py default_top_k: exact up to 1,024 tokens, top-64 above)
+    top_k_tail: str = "bucket"  # a top-k teacher's tail in the loss: bucket (one category on both sides, a lower
+    # bound of the divergence) | drop (renormalised over the k ids) | spread (evenly over the other V − k tokens)
     on_policy: float = 0.0  # GKD's λ: the share of batches whose continuations the student samples itself
     seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's sampled continuations
     prompt_tokens: int = 8  # the prefix of each sequence that generation continues
