@@ -25,8 +25,8 @@ about ``AUTO_CHUNK_ELEMENTS`` logits per chunk). A batch that fits in one chunk 
 plain autograd (so the small tasks compute exactly what they did); a longer one holds one chunk's float32
 intermediates and one gradient buffer the size of the student's logits, never several (B, T, V) copies: each
 chunk's gradient is taken in the forward pass (as Liger's fused losses do), the values are the same and the
-gradients equal up to rounding. The teacher may also be a :class:`TopKTeacher`: ``kl`` is then computed from
-its k entries and its flat tail (:func:`sparse_forward_kl`), the others from its dense form, chunk by chunk.
+gradients equal up to rounding. The teacher may also be a :class:`TopKTeacher` (its k log-probabilities at T = 1
+and the tail mass); its ``tail_rule`` says what every divergence compares (see :class:`TopKTeacher`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.distill.settings import TOP_K_TAILS, DistillSettings
 
 AUTO_CHUNK_ELEMENTS = 1 << 23  # chunk_tokens = 0: positions × V per chunk, 32 MiB per float32 intermediate
 TAIL_FLOOR = 1e-30  # a top-k teacher's tail mass is floored here: its log stays finite
@@ -47,14 +47,25 @@ TAIL_FLOOR = 1e-30  # a top-k teacher's tail mass is floored here: its log stays
 
 class TopKTeacher(NamedTuple):
     """A teacher kept as its top k per position (DistillKit, EasyDistill): ``ids`` (…, k), their
-    ``log_probs`` at T = 1 (any float dtype), the vocabulary size, and the remaining mass ``tail`` (…),
-    spread evenly over the other V − k tokens (None: ``1 − Σ_k p``). As logits it is ``log p̂``: the k
-    values at their ids, ``log(tail / (V − k))`` elsewhere; tempering ``softmax(log p̂ / T)`` is exact."""
+    ``log_probs`` at T = 1 (any float dtype), the vocabulary size, the remaining mass ``tail`` (…) (None:
+    ``1 − Σ_k p``) and the rule for that tail (``distill.top_k_tail``):
+
+    - ``spread``: the tail spread evenly over the other V − k tokens; as logits ``log p̂``, the k values at their
+      ids and ``log(tail / (V − k))`` elsewhere. Pushes each student tail token toward one flat value, and
+      tempering it tempers the flattened distribution, not the teacher's.
+    - ``bucket`` (TRL's server distillation): both sides over k + 1 categories, the k ids and the tail as one,
+      the student's tail ``1 − Σ_k q`` (``logsumexp`` of its other logits). By the data-processing inequality a
+      lower bound of the divergence from the full teacher, missing only the tail's shape (its share of the
+      value is about the tail mass). Needs T = 1: the teacher's tempered tail is unknown.
+    - ``drop`` (DistillKit's choice): both sides renormalised over the k ids; exact for the teacher conditioned
+      on its top k at any temperature, blind to the mass outside them.
+    """
 
     ids: torch.Tensor
     log_probs: torch.Tensor
     vocab_size: int
     tail: torch.Tensor | None = None
+    tail_rule: str = "spread"
 
     def tail_mass(self) -> torch.Tensor:
         """The (…) mass outside the k entries, floored at ``TAIL_FLOOR``: stored, or ``1 − Σ_k p``."""
@@ -62,7 +73,7 @@ class TopKTeacher(NamedTuple):
         return tail.clamp_min(TAIL_FLOOR)
 
     def logits(self) -> torch.Tensor:
-        """The dense (…, V) ``log p̂`` (what the divergences other than ``kl`` see, a chunk at a time)."""
+        """The dense (…, V) ``log p̂`` of the spread rule."""
         return top_k_teacher_logits(self.ids, self.log_probs, self.tail_mass(), self.vocab_size)
 
     def to(self, device: torch.device) -> TopKTeacher:
@@ -222,15 +233,44 @@ def _sparse_forward_kl_terms(student, ids, log_probs, tail, vocab_size, temperat
     return _kl(log_p.exp(), log_p, z_top - lse) + (log_p_other.exp() * rest).squeeze(-1)
 
 
+def _coarse(student: torch.Tensor, ids: torch.Tensor, log_probs: torch.Tensor, tail: torch.Tensor,
+            rule: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Student and teacher over the k ids (``drop``: the student's logits there and the k log-probs, each
+    renormalised by the divergence's own softmax) or over the k ids and the tail as one more category
+    (``bucket``: log-probabilities at T = 1, the student's tail the ``logsumexp`` of its other logits)."""
+    z = student.float()
+    ids = ids.long()
+    z_top = z.gather(-1, ids)
+    if rule == "drop" or ids.shape[-1] >= z.shape[-1]:  # k = V: no tail to keep
+        return z_top, log_probs.float()
+    lse = torch.logsumexp(z, dim=-1, keepdim=True)
+    z_rest = torch.logsumexp(z.scatter(-1, ids, -math.inf), dim=-1, keepdim=True)
+    return (torch.cat([z_top, z_rest], dim=-1) - lse,
+            torch.cat([log_probs.float(), tail.log().unsqueeze(-1)], dim=-1))
+
+
 def _divergence(terms: Callable[..., torch.Tensor], student_logits: torch.Tensor,
-                teacher: torch.Tensor | TopKTeacher, mask: torch.Tensor | None, chunk_tokens: int) -> torch.Tensor:
-    """The masked mean of ``terms(student, teacher_logits)``; a top-k teacher is made dense chunk by chunk."""
+                teacher: torch.Tensor | TopKTeacher, mask: torch.Tensor | None, chunk_tokens: int,
+                temperature: float = 1.0) -> torch.Tensor:
+    """The masked mean of ``terms(student, teacher_logits)``; a top-k teacher is made dense (spread) or coarse
+    (bucket, drop: :func:`_coarse`) chunk by chunk."""
     if not isinstance(teacher, TopKTeacher):
         return _token_mean(terms, student_logits, mask, chunk_tokens, teacher)
+    rule = teacher.tail_rule
+    if rule not in TOP_K_TAILS:
+        raise ValueError(f"unknown top-k tail rule {rule!r}; known: {', '.join(TOP_K_TAILS)}")
+    if rule == "bucket" and temperature != 1:
+        raise ValueError(f"a top-k teacher's tail as one bucket needs T = 1 (got {temperature:g}): its log-probs, "
+                         "kept at T = 1, cannot be re-tempered; use the exact teacher")
 
     def dense(student, ids, log_probs, tail):
         return terms(student, top_k_teacher_logits(ids, log_probs, tail, teacher.vocab_size))
-    return _token_mean(dense, student_logits, mask, chunk_tokens, teacher.ids, teacher.log_probs, teacher.tail_mass())
+
+    def coarse(student, ids, log_probs, tail):
+        return terms(*_coarse(student, ids, log_probs, tail, rule))
+
+    return _token_mean(dense if rule == "spread" else coarse, student_logits, mask, chunk_tokens, teacher.ids,
+                       teacher.log_probs, teacher.tail_mass())
 
 
 def _t2(value: torch.Tensor, temperature: float, scale_t2: bool) -> torch.Tensor:
@@ -252,12 +292,12 @@ def sparse_forward_kl(student_logits: torch.Tensor, top_ids: torch.Tensor, top_l
 def forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
                temperature: float = 1.0, scale_t2: bool = True, chunk_tokens: int = 0) -> torch.Tensor:
     """Hinton et al. 2015 (GKD's forward KL, Agarwal et al. 2024): ``T² · KL(p ‖ q)``; ``scale_t2=False`` drops T²."""
-    if isinstance(teacher_logits, TopKTeacher):
-        ids, log_probs, vocab_size, tail = teacher_logits
-        return sparse_forward_kl(student_logits, ids, log_probs, mask, vocab_size, temperature, scale_t2, tail,
+    if isinstance(teacher_logits, TopKTeacher) and teacher_logits.tail_rule == "spread":
+        t = teacher_logits
+        return sparse_forward_kl(student_logits, t.ids, t.log_probs, mask, t.vocab_size, temperature, scale_t2, t.tail,
                                  chunk_tokens)
     kl = _divergence(partial(_forward_kl_terms, temperature=temperature), student_logits, teacher_logits, mask,
-                     chunk_tokens)
+                     chunk_tokens, temperature)
     return _t2(kl, temperature, scale_t2)
 
 
@@ -265,7 +305,7 @@ def reverse_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopK
                temperature: float = 1.0, scale_t2: bool = True, chunk_tokens: int = 0) -> torch.Tensor:
     """MiniLLM (Gu et al. 2024), mode-seeking: ``T² · KL(q ‖ p)``, T and T² handled as in ``forward_kl``."""
     kl = _divergence(partial(_reverse_kl_terms, temperature=temperature), student_logits, teacher_logits, mask,
-                     chunk_tokens)
+                     chunk_tokens, temperature)
     return _t2(kl, temperature, scale_t2)
 
 
@@ -281,14 +321,14 @@ def jsd(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"mixture weight must lie in [0, 1], got {beta}")
     return _divergence(partial(_jsd_terms, temperature=temperature, beta=beta), student_logits, teacher_logits, mask,
-                       chunk_tokens)
+                       chunk_tokens, temperature)
 
 
 def skew_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
             temperature: float = 1.0, lam: float = 0.1, chunk_tokens: int = 0) -> torch.Tensor:
     """DistiLLM (Ko et al. 2024) skew KL: ``KL(p ‖ λ·p + (1−λ)·q)``; λ = 0 is the forward KL."""
     return _divergence(partial(_skew_kl_terms, temperature=temperature, lam=lam), student_logits, teacher_logits, mask,
-                       chunk_tokens)
+                       chunk_tokens, temperature)
 
 
 def skew_reverse_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher,
@@ -296,13 +336,14 @@ def skew_reverse_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor |
                     chunk_tokens: int = 0) -> torch.Tensor:
     """DistiLLM (Ko et al. 2024) skew reverse KL: ``KL(q ‖ (1−λ)·p + λ·q)``; λ = 0 is the reverse KL."""
     return _divergence(partial(_skew_reverse_kl_terms, temperature=temperature, lam=lam), student_logits,
-                       teacher_logits, mask, chunk_tokens)
+                       teacher_logits, mask, chunk_tokens, temperature)
 
 
 def tvd(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
         temperature: float = 1.0, chunk_tokens: int = 0) -> torch.Tensor:
     """Total variation distance (as used in DistillSpec, Zhou et al. 2024): ``½ · Σ_v |p − q|``, in [0, 1]."""
-    return _divergence(partial(_tvd_terms, temperature=temperature), student_logits, teacher_logits, mask, chunk_tokens)
+    return _divergence(partial(_tvd_terms, temperature=temperature), student_logits, teacher_logits, mask, chunk_tokens,
+                       temperature)
 
 
 def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
@@ -377,7 +418,10 @@ def token_divergence(name: str, student_logits: torch.Tensor, teacher_logits: to
 
 def settings_divergence(settings: DistillSettings, student_logits: torch.Tensor,
                         teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """The divergence ``settings.logit_loss`` at the settings' temperature (T², unless ablated), β, λ and chunk size."""
+    """The divergence ``settings.logit_loss`` at the settings' temperature (T², unless ablated), β, λ and chunk size;
+    a top-k teacher's tail as ``settings.top_k_tail`` says."""
+    if isinstance(teacher_logits, TopKTeacher):
+        teacher_logits = teacher_logits._replace(tail_rule=settings.top_k_tail)
     return token_divergence(settings.logit_loss, student_logits, teacher_logits, mask,
                             temperature=settings.effective_temperature, scale_t2=settings.temperature_scaling,
                             beta=settings.beta, lam=settings.skew_lambda, chunk_tokens=settings.loss_chunk_tokens)
