@@ -16,8 +16,9 @@ from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.models.references import with_local_files
-from entrenar_bench.models.vocabulary import check_pretrained_models
+from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.teacher_signal.sizing import default_top_k, tempers_stored_teacher
 from entrenar_bench.training.logger_group import check_loggers
 
 
@@ -62,11 +63,38 @@ def validate_config(cfg: DictConfig) -> None:
         check_corpus_inputs(local.data)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    check_teacher_temperature(local)
     check_loggers(cfg)
     try:
         parse_ablate(cfg.get("ablate", FULL))
     except ValueError as e:
         raise ConfigError(f"ablate: {e}") from None
+
+
+def check_teacher_temperature(local: DictConfig) -> None:
+    """A top-k teacher store — set, or the default above 1,024 tokens — standing in for the teacher at T ≠ 1 is
+    refused before launch (``teacher_signal/sizing.py``). The config rules most runs out cheaply; where it would
+    be refused, the data is set up (loading the training stack) and the run's own ``TeacherPlan`` refuses in one
+    line naming ``distill.teacher_top_k=0`` and its size."""
+    from entrenar_bench.run.app import distill_settings  # the ablated settings, as the job takes them
+
+    settings = distill_settings(local)
+    if not tempers_stored_teacher(settings) or settings.teacher_top_k == 0:
+        return
+    if settings.teacher_top_k is None:
+        vocabulary = data_vocabulary(local.get("data"))
+        if vocabulary is None or vocabulary.size is None or not default_top_k(vocabulary.size):
+            return  # exact by default, or a vocabulary known only to the job (whose plan checks it again)
+    from hydra.utils import instantiate
+
+    from entrenar_bench.run.finetune import run_training
+    from entrenar_bench.tasks import task_for
+    from entrenar_bench.teacher_signal.plan import TeacherPlan
+
+    datamodule = instantiate(local.data)
+    datamodule.setup("fit")
+    task = task_for(datamodule)
+    TeacherPlan.make(local, settings, task, task.augmentation(run_training(local).augment_shift) is not None).check()
 
 
 def _walk(value: Any, path: str) -> None:

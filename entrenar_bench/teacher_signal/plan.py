@@ -29,23 +29,10 @@ from entrenar_bench.teacher_signal.reader import StoreReader
 from entrenar_bench.teacher_signal.sequences import teacher_sequences
 from entrenar_bench.teacher_signal.shards import DamagedStore, StoreMissing
 from entrenar_bench.teacher_signal.sizing import (
-    check_store_size, check_temperature, default_top_k, describe_size, estimate_bytes, form_name,
+    UNTEMPERED_LOSSES, check_store_size, check_temperature, describe_size, estimate_bytes, form_name, stored_top_k,
 )
 
 log = logging.getLogger(__name__)
-UNTEMPERED_LOSSES = ("mse", "none")  # logit terms that take no temperature
-
-
-def stored_top_k(settings: DistillSettings, vocab_size: int) -> int:
-    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null (0: exact)."""
-    return settings.teacher_top_k if settings.teacher_top_k is not None else default_top_k(vocab_size)
-
-
-def tempers_stored_teacher(settings: DistillSettings) -> bool:
-    """Whether a stored teacher would stand in for it at a temperature other than 1 (before the task is known:
-    augmentation and a data module without row indices can still make the run online)."""
-    return (settings.uses_cached_outputs and settings.effective_temperature != 1
-            and settings.logit_loss not in UNTEMPERED_LOSSES)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,25 @@ the exact form's size as the alternative. Plain Python: the checks before launch
 
 from __future__ import annotations
 
+from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 
 DEFAULT_TOP_K = 64  # the top-k form's k: 388 bytes per position
 EXACT_MAX_VOCAB = 1024  # the largest vocabulary stored exact by default: above it exact is ≥ 10× top-64
 GB = 1e9  # limits.max_teacher_store_gb and the printed sizes are decimal
+UNTEMPERED_LOSSES = ("mse", "none")  # logit terms that take no temperature
+
+
+def stored_top_k(settings: DistillSettings, vocab_size: int) -> int:
+    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null (0: exact)."""
+    return settings.teacher_top_k if settings.teacher_top_k is not None else default_top_k(vocab_size)
+
+
+def tempers_stored_teacher(settings: DistillSettings) -> bool:
+    """Whether a stored teacher would stand in for it at a temperature other than 1 (before the task is known:
+    augmentation and a data module without row indices can still make the run online)."""
+    return (settings.uses_cached_outputs and settings.effective_temperature != 1
+            and settings.logit_loss not in UNTEMPERED_LOSSES)
 
 
 def form_name(top_k: int) -> str:
