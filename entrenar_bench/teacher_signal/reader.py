@@ -61,7 +61,7 @@ class StoreReader:
                     raise DamagedStore(f"teacher store: {self.path / file['file']} is damaged ({e})") from None
 
     def logits(self, index: torch.Tensor | Sequence[int]) -> torch.Tensor:
-        """The ``(B, *P, V)`` logits of rows ``index``: bit for bit as stored (exact), or the top-k form's ``log p̂``."""
+        """The ``(B, *P, V)`` logits of rows ``index``: bit for bit as stored (exact), or the top-k ``log p̂``."""
         if not self.is_exact:
             return self.sparse(index).logits()
         array = torch.from_numpy(self._gather("logits", self._index(index)))

@@ -77,7 +77,7 @@ def test_an_in_place_edit_of_the_corpus_builds_the_teacher_store_anew(compose_cf
     assert teacher.rows == 0  # stored: read, not recomputed
     teacher_key = model_key(cfg.teacher, cfg.data, (), task.datamodule.content_keys)
 
-    corpus.write_text(corpus.read_text().replace("cat sat", "sat cat"))  # the same path, the same vocabulary, edited in place
+    corpus.write_text(corpus.read_text().replace("cat sat", "sat cat"))  # in place: same path, same vocabulary
     after, task = plan_of(compose_cfg(*overrides))
     assert all(after.keys[split] != before.keys[split] for split in after.splits)
     assert after.stored(directory) == {"train": False, "val": False, "test": False}

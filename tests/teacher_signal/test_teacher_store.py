@@ -1,5 +1,5 @@
-"""teacher_signal/ (sizing, shards, reader, builder): exact logits back bit for bit, top-k as torch.topk gives it in 388 bytes per
-position at k = 64, a killed build resumed from its last shard, damaged shards named once and rebuilt (a
+"""teacher_signal/ (sizing, shards, reader, builder): exact logits back bit for bit, top-k as torch.topk gives it
+in 388 bytes per position at k = 64, a killed build resumed from its last shard, damaged shards named once and rebuilt (a
 pickle never unpickled), top-k reduced from the exact store, one build under the lock, the size refused
 in one line."""
 
@@ -42,7 +42,8 @@ class Teacher:
 
 def store_with_shards(tmp_path, rows_per_shard: int, per_position: int, row_shape=ROW_SHAPE) -> builder.TeacherStore:
     """A store whose shards hold ``rows_per_shard`` rows (a multiple of the chunk) of ``per_position`` bytes."""
-    return builder.TeacherStore(tmp_path / "outputs", shard_bytes=rows_per_shard * int(np.prod(row_shape)) * per_position)
+    shard_bytes = rows_per_shard * int(np.prod(row_shape)) * per_position
+    return builder.TeacherStore(tmp_path / "outputs", shard_bytes=shard_bytes)
 
 
 def build(store, teacher, top_k=0, chunk_rows=2):
@@ -234,7 +235,8 @@ def test_parallel_builds_run_the_teacher_once(tmp_path):
 
 
 def test_size_estimate_and_the_one_line_refusal():
-    assert sizing.estimate_bytes(100, 49_152, 64) == 38_800 and sizing.estimate_bytes(100, 49_152, 0) == 100 * 49_152 * 4
+    assert sizing.estimate_bytes(100, 49_152, 64) == 38_800
+    assert sizing.estimate_bytes(100, 49_152, 0) == 100 * 49_152 * 4
     assert sizing.estimate_bytes(100, 49_152, 0, logits_bytes=2) == 100 * 49_152 * 2
     assert sizing.human_bytes(1.21e9) == "1.21 GB" and sizing.human_bytes(388) == "388 B"
     assert sizing.check_store_size(100_096, 49_152, 64, limit_gb=1) == 100_096 * 388
