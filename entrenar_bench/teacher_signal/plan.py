@@ -99,7 +99,7 @@ class TeacherPlan:
         positions = sum(self.positions.values())
         check_store_size(positions, self.vocab_size, self.top_k, self.limit_gb)
         if self.cached:
-            check_temperature(self.positions["train"], self.vocab_size, self.top_k, self.temperature)
+            check_temperature(positions, self.vocab_size, self.top_k, self.temperature)
         log.info("%s (%s)", describe_size(positions, self.vocab_size, self.top_k), ", ".join(self.splits))
 
     def batch_bytes(self, positions: int) -> int:

@@ -81,7 +81,7 @@ def test_above_t1_a_top_k_store_is_refused(peaked, temperature):
 
 def test_the_refusal_comes_before_launch_when_k_is_set(compose_cfg):
     with pytest.raises(ConfigError, match=r"distill.temperature=2 with a top8 teacher store: .*distill.teacher_top_k=0 "
-                                          r"\(.* for 1,024 positions\)"):
+                                          r"\(393 kB for 3,072 positions\)"):
         validate_config(compose_cfg(*LM_FAST, "distill.teacher_top_k=8", "distill.temperature=2"))
     validate_config(compose_cfg(*LM_FAST, "distill.teacher_top_k=8", "distill.temperature=1"))
     validate_config(compose_cfg(*LM_FAST, "distill.teacher_top_k=8", "distill.temperature=2",
