@@ -18,7 +18,7 @@ from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
-from entrenar_bench.teacher_signal.sizing import default_top_k, tempers_stored_teacher
+from entrenar_bench.teacher_signal.sizing import tempered_top_k, tempers_stored_teacher
 from entrenar_bench.training.logger_group import check_loggers
 
 
@@ -79,12 +79,11 @@ def check_teacher_temperature(local: DictConfig) -> None:
     from entrenar_bench.run.app import distill_settings  # the ablated settings, as the job takes them
 
     settings = distill_settings(local)
-    if not tempers_stored_teacher(settings) or settings.teacher_top_k == 0:
+    if not tempers_stored_teacher(settings):
         return
-    if settings.teacher_top_k is None:
-        vocabulary = data_vocabulary(local.get("data"))
-        if vocabulary is None or vocabulary.size is None or not default_top_k(vocabulary.size):
-            return  # exact by default, or a vocabulary known only to the job (whose plan checks it again)
+    vocabulary = data_vocabulary(local.get("data"))
+    if not tempered_top_k(settings, vocabulary.size if vocabulary else None):
+        return
     from hydra.utils import instantiate
 
     from entrenar_bench.run.finetune import run_training

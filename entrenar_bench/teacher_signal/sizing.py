@@ -34,6 +34,14 @@ def tempers_stored_teacher(settings: DistillSettings) -> bool:
             and settings.logit_loss not in UNTEMPERED_LOSSES)
 
 
+def tempered_top_k(settings: DistillSettings, vocab_size: int | None) -> int:
+    """Before launch: the k of a top-k store the loss would temper at T ≠ 1 (0: none, or not known from the
+    config — a null ``teacher_top_k`` over a vocabulary only the job knows, whose plan checks it again)."""
+    if not tempers_stored_teacher(settings) or (settings.teacher_top_k is None and vocab_size is None):
+        return 0
+    return stored_top_k(settings, vocab_size or 0)
+
+
 def form_name(top_k: int) -> str:
     """``exact`` or ``top<k>``: the one place the form's name is made."""
     return f"top{top_k}" if top_k else "exact"
