@@ -29,7 +29,7 @@ from entrenar_bench.teacher_signal.reader import StoreReader
 from entrenar_bench.teacher_signal.sequences import teacher_sequences
 from entrenar_bench.teacher_signal.shards import DamagedStore, StoreMissing
 from entrenar_bench.teacher_signal.sizing import (
-    UNTEMPERED_LOSSES, check_store_size, check_temperature, describe_size, estimate_bytes, form_name, stored_top_k,
+    check_store_size, check_temperature, describe_size, estimate_bytes, form_name, stored_top_k, tempers_stored_teacher,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class TeacherPlan:
         eval_key = {**data_key, "data": {k: v for k, v in data.items() if k not in free}}
         keys = {split: config_hash({**(data_key if split == "train" else eval_key), "precision": precision})[:16]
                 for split in splits}
-        tempered = cached and settings.logit_loss not in UNTEMPERED_LOSSES
+        tempered = cached and tempers_stored_teacher(settings)
         return cls(top_k=stored_top_k(settings, task.vocab_size), tail=settings.top_k_tail, cached=cached,
                    rows={split: len(task.split_inputs(split)) for split in splits},
                    positions={split: task.positions(split) for split in splits}, vocab_size=task.vocab_size,
