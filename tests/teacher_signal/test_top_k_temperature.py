@@ -106,3 +106,9 @@ def test_the_refusal_holds_when_k_is_defaulted_by_the_vocabulary(compose_cfg, tm
         validate_config(compose_cfg(*overrides, "distill.temperature=4"))
     validate_config(compose_cfg(*overrides, "distill.temperature=1"))
     validate_config(compose_cfg(*overrides, "distill.temperature=4", "distill.teacher_top_k=0"))
+
+
+def test_the_image_task_is_refused_too_unless_it_runs_the_teacher_online(compose_cfg):
+    with pytest.raises(ConfigError, match=r"distill.temperature=4 with a top3 teacher store"):
+        validate_config(compose_cfg("distill=kd", "distill.teacher_top_k=3"))
+    validate_config(compose_cfg("distill=kd", "distill.teacher_top_k=3", "train.augment_shift=1"))  # online
