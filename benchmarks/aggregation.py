@@ -73,6 +73,7 @@ def main() -> None:
     home = bench_home(args.home)
     record = template(home)
     from entrenar_bench.aggregate.bench_reports import param_sweep_report
+    from entrenar_bench.sweep.commands import sweep_command
     from entrenar_bench.aggregate.collect import collect
 
     print(f"machine: {machine()}")
@@ -85,7 +86,7 @@ def main() -> None:
         t_collect = time.perf_counter() - start
         assert len(collection.completed) == size and collection.runs["group"].nunique() == POINTS
         start = time.perf_counter()
-        param_sweep_report(collection, "temperature")
+        param_sweep_report(collection, sweep_command("temperature"))
         t_report = time.perf_counter() - start
         t_command, _ = run(cli("aggregate", str(sweep_dir), "--format", "json"), home)
         timings[size] = (t_collect, t_command)

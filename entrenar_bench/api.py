@@ -7,8 +7,9 @@ the best student.
 
 ``metric`` (every function): the metric that decides (aggregate/metrics.py); None: the runs' primary metric.
 
-The ``entrenar-bench`` commands are a thin layer over these functions; defaults come from
-``conf/bench/<name>.yaml`` (:func:`entrenar_bench.sweep.plan.bench_defaults`).
+The ``entrenar-bench`` sweep commands are a thin layer over :func:`run_command`: each is a registered
+:class:`~entrenar_bench.sweep.commands.SweepCommand` that plans its overrides (defaults from its
+``conf/bench/<name>.yaml``) and names its report.
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ from typing import Any
 from entrenar_bench.aggregate.metrics import check_name
 from entrenar_bench.errors import NoResults, UsageError
 from entrenar_bench.sweep.launch import run_sweep
-from entrenar_bench.sweep.plan import (
-    ablation_overrides,
-    bench_defaults,
-    compare_overrides,
-    mapping_to_overrides,
-    param_sweep_overrides,
-)
+from entrenar_bench.sweep.commands import sweep_command
+from entrenar_bench.sweep.plan import mapping_to_overrides
 
 # The statistics and plotting stack (pandas, scipy, statsmodels, matplotlib: ~2.5 s of imports) is
 # loaded by report(), so the CLI starts a sweep without it and loads it while the jobs run.
@@ -54,16 +50,11 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, met
            ) -> SweepResult:
     """Aggregate a finished (or partly finished) sweep directory into the command's report, judged on ``metric``.
     A metric the runs did not record is a UsageError that names the recorded ones and keeps the sweep."""
-    from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
+    from entrenar_bench.aggregate.bench_reports import command_report
     from entrenar_bench.aggregate.collect import SweepError, collect
     from entrenar_bench.aggregate.tracking import log_report
 
-    reports = {
-        "temperature": lambda c, info: param_sweep_report(c, "temperature", info),
-        "alpha": lambda c, info: param_sweep_report(c, "alpha", info),
-        "compare": lambda c, info: compare_report(c),
-        "ablation": lambda c, info: ablation_report(c),
-    }
+    command = sweep_command(sweep_type)
     try:
         collection = collect(sweep_dir, metric)
     except SweepError as e:
@@ -73,25 +64,27 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, met
     if collection.completed.empty:
         reasons = {str(e) for e in collection.runs.get("error", []) if isinstance(e, str)}
         raise NoResults(f"no run completed in {sweep_dir} ({'; '.join(sorted(reasons))[:300] or 'see sweep.log'})")
-    document, text = reports[sweep_type](collection, range_info)
+    document, text = command_report(command, collection, range_info)
     untracked = log_report(Path(sweep_dir), document, text)  # to the sweep's MLflow parent run, if it has one
     return SweepResult(sweep_type, Path(sweep_dir), document, text, (*collection.unwritten, *untracked))
 
 
-def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None, metric: str | None = None
-         ) -> SweepResult:
+def run_command(name: str, values: Mapping[str, Any] | None = None, runs: int | None = None,
+                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+    """Plan the registered sweep command ``name`` with its option ``values`` (missing: its defaults) and
+    ``runs`` seeds, run it with the extra ``overrides``, and report (the command line does the same)."""
+    command = sweep_command(name)
     if metric is not None:
         check_name(metric)  # its form before anything runs; whether the runs record it once they exist
-    return report(sweep_type, run_sweep(sweep_type, overrides, preload=REPORT_MODULES), range_info, metric)
+    values = dict(values or {})
+    planned = command.plan(values, runs or command.defaults()["runs"], teachers)
+    sweep_dir = run_sweep(name, [*planned, *overrides], preload=REPORT_MODULES)
+    return report(name, sweep_dir, command.range_info(values), metric)
 
 
-def _param_sweep(name: str, range: tuple[float, float] | None, step: float | None, runs: int | None,
-                 overrides: Sequence[str], teachers: int, metric: str | None) -> SweepResult:
-    defaults = bench_defaults(name)
-    start, end = range if range is not None else (defaults["start"], defaults["end"])
-    step = defaults["step"] if step is None else step
-    planned = param_sweep_overrides(name, start, end, step, defaults["runs"] if runs is None else runs, teachers)
-    return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step}, metric)
+def _range_values(range: tuple[float, float] | None, step: float | None) -> dict[str, float | None]:
+    start, end = range if range is not None else (None, None)
+    return {"start": start, "end": end, "step": step}
 
 
 def temperature_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
@@ -99,23 +92,21 @@ def temperature_sweep(range: tuple[float, float] | None = None, step: float | No
     """kd at each temperature in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds); ``teachers`` K crosses K teachers
     (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor."""
-    return _param_sweep("temperature", range, step, runs, overrides, teachers, metric)
+    return run_command("temperature", _range_values(range, step), runs, overrides, teachers, metric)
 
 
 def alpha_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
                 overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
     """kd at each alpha in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds); ``teachers`` as for temperature_sweep."""
-    return _param_sweep("alpha", range, step, runs, overrides, teachers, metric)
+    return run_command("alpha", _range_values(range, step), runs, overrides, teachers, metric)
 
 
 def compare_strategies(strategies: Sequence[str] | None = None, runs: int | None = None,
                        overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
     """Each strategy (``none`` = the student alone) with ``runs`` seeds; Welch + Holm across pairs
     (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep."""
-    defaults = bench_defaults("compare")
-    planned = compare_overrides(strategies or defaults["strategies"], runs or defaults["runs"], teachers)
-    return _run("compare", [*planned, *overrides], metric=metric)
+    return run_command("compare", {"strategies": strategies}, runs, overrides, teachers, metric)
 
 
 def ablation_study(components: Sequence[str] | None = None, runs: int | None = None,
@@ -123,10 +114,8 @@ def ablation_study(components: Sequence[str] | None = None, runs: int | None = N
                    metric: str | None = None) -> SweepResult:
     """The full objective, then each component and each pair of components removed
     (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep."""
-    defaults = bench_defaults("ablation")
-    planned = ablation_overrides(components or defaults["components"], runs or defaults["runs"],
-                                 mapping_to_overrides(base or {}), teachers)
-    return _run("ablation", [*planned, *overrides], metric=metric)
+    return run_command("ablation", {"components": components, "base": mapping_to_overrides(base or {})}, runs,
+                       overrides, teachers, metric)
 
 
 def export_student(sweep_dir: Path | str, to: Path | str, group: str | None = None, metric: str | None = None

@@ -22,12 +22,8 @@ from entrenar_bench.aggregate.report import (
 from entrenar_bench.aggregate.teacher import teacher_reference
 from entrenar_bench.run.ablation import COMPONENTS, FULL, describe, parse_ablate
 from entrenar_bench.distill.settings import STRATEGY_ORDER
+from entrenar_bench.sweep.commands import ParameterSweep, SweepCommand
 
-PARAM_SWEEPS = {
-    # sweep_type: (config key, table header, plot label, short name)
-    "temperature": ("distill.temperature", "Temp", "temperature T", "T"),
-    "alpha": ("distill.alpha", "Alpha", "alpha", "alpha"),
-}
 
 
 def _value(x: float) -> str:
@@ -107,8 +103,10 @@ def _param_sweep_document(collection: Collection, sweep_type: str, range_info: d
     }
 
 
-def param_sweep_report(collection: Collection, sweep_type: str, range_info: dict | None = None) -> tuple[dict, str]:
-    key, header, xlabel, short = PARAM_SWEEPS[sweep_type]
+def param_sweep_report(collection: Collection, command: ParameterSweep, range_info: dict | None = None
+                       ) -> tuple[dict, str]:
+    """The report of a parameter sweep (temperature, alpha, or any registered ParameterSweep)."""
+    sweep_type, key, header, xlabel, short = command.name, command.key, command.header, command.label, command.short
     metric = collection.metric
     reference = teacher_reference(collection, metric)
     groups, _ = metric_samples(collection)
@@ -279,3 +277,11 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
                   f"{best['metric']['mean']:.3f} on test)", selection_line(best, metric)]
     lines += ["", *closing_lines(document, collection)]
     return document, "\n".join(lines)
+
+
+def command_report(command: SweepCommand, collection: Collection, range_info: dict | None = None
+                   ) -> tuple[dict, str]:
+    """The report a registered sweep command names (``command.report``)."""
+    if command.report == "parameter":
+        return param_sweep_report(collection, command, range_info)
+    return {"compare": compare_report, "ablation": ablation_report}[command.report](collection)

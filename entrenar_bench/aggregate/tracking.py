@@ -23,7 +23,7 @@ from entrenar_bench.run.tracking import recorded_runs
 
 TEST_NUMBERS = ("p_value", "p_adjusted", "mean_diff", "hedges_g")
 ANOVA_NUMBERS = ("F", "p_value")
-LABELS = ("strategy", "configuration", "group", "temperature", "alpha")  # a result row's label, by report
+LABELS = ("strategy", "configuration", "group")  # a result row's label, by report (a parameter sweep's: its name)
 ROWS = ("results", "groups")  # the report's table: one row per group
 PLOTS = ("plot", "curves")
 
@@ -55,8 +55,8 @@ def _walk(node: Any, where: str = "") -> Iterator[tuple[str, dict]]:
             yield from _walk(value, where)
 
 
-def _label(row: dict) -> str | None:
-    return next((str(row[k]) for k in LABELS if row.get(k) is not None), None)
+def _label(row: dict, sweep_type: str | None) -> str | None:
+    return next((str(row[k]) for k in (*LABELS, sweep_type) if k and row.get(k) is not None), None)
 
 
 def report_metrics(document: dict[str, Any]) -> dict[str, float]:
@@ -72,14 +72,15 @@ def report_metrics(document: dict[str, Any]) -> dict[str, float]:
     for row in next((document[k] for k in ROWS if isinstance(document.get(k), list)), []):
         accuracy = row.get("accuracy")
         accuracy = accuracy.get("mean") if isinstance(accuracy, dict) else accuracy
-        if _label(row) is not None:
-            metrics[f"accuracy/{_label(row)}"] = _number(accuracy)
+        if (label := _label(row, document.get("sweep_type"))) is not None:
+            metrics[f"accuracy/{label}"] = _number(accuracy)
     return {metric_key(k): v for k, v in metrics.items() if v is not None}
 
 
 def report_tags(document: dict[str, Any]) -> dict[str, str]:
     best = document.get("best") or {}
-    tags = {"best": _label(best), "selected_by": best.get("selected_by"), "sweep_type": document.get("sweep_type", "aggregate")}
+    sweep_type = document.get("sweep_type", "aggregate")
+    tags = {"best": _label(best, sweep_type), "selected_by": best.get("selected_by"), "sweep_type": sweep_type}
     return {k: str(v) for k, v in tags.items() if v is not None}
 
 

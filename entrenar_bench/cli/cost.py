@@ -18,7 +18,7 @@ from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurati
 from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
 from entrenar_bench.cost.analysis import DEFAULT_OBJECTIVES, METRIC, OBJECTIVES
 from entrenar_bench.research.link import check_artifact, link_sweep
-from entrenar_bench.sweep.plan import bench_defaults
+from entrenar_bench.sweep.commands import bench_runs
 
 GPU_EPILOG = ("Cost-model overrides after `--` go to the GPU, not the runs: "
               "--gpu custom -- gpu.cost_per_hour=1.2 gpu.memory_gb=24 gpu.performance_factor=0.5")
@@ -163,7 +163,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--configs", default=DEFAULT_CONFIGS, metavar="PATH",
                    help="YAML list of {name, overrides} configurations (default: LoRA r=8, 16, 32, 64 and full "
                         "fine-tuning)")
-    runs = bench_defaults(BENCH)["runs"]
+    runs = bench_runs(BENCH)
     p.add_argument("--runs", type=options.positive_int, default=runs,
                    help=f"runs (seeds) per configuration (default: {runs})")
     p.add_argument("--objectives", type=options.comma_list, default=list(DEFAULT_OBJECTIVES),

@@ -1,4 +1,5 @@
-"""``temperature``, ``alpha``, ``compare`` and ``ablation``: options -> overrides -> multirun -> report."""
+"""The registered sweep commands (``temperature``, ``alpha``, ``compare``, ``ablation`` and any other
+``sweep/commands.py`` holds): options -> the command's plan -> multirun -> report."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from entrenar_bench.cli.options import (
     run_or_resume,
 )
 from entrenar_bench.cli.output import emit, fail_if_unwritten
-from entrenar_bench.run.ablation import COMPONENTS
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import read_yaml_option
 from entrenar_bench.research.link import check_artifact, link_sweep
 from entrenar_bench.sweep import plan
+from entrenar_bench.sweep.commands import SweepCommand, sweep_commands
 
 
 def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], list[str]],
@@ -47,18 +48,6 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
     return 0
 
 
-def _param_sweep(name: str):
-    def handler(args: argparse.Namespace) -> int:
-        range_info = {"start": args.start, "end": args.end, "step": args.step}
-        return execute(args, name, lambda: plan.param_sweep_overrides(name, args.start, args.end, args.step,
-                                                                      args.runs, args.teachers), range_info)
-    return handler
-
-
-def _compare(args: argparse.Namespace) -> int:
-    return execute(args, "compare", lambda: plan.compare_overrides(args.strategies, args.runs, args.teachers))
-
-
 def read_base(path: str | None) -> list[str]:
     """``--base`` YAML: a mapping of config values (nested or dotted keys) or a list of overrides."""
     if path is None:
@@ -71,11 +60,6 @@ def read_base(path: str | None) -> list[str]:
     if isinstance(content, list) and all(isinstance(o, str) for o in content):
         return content
     raise UsageError(f"--base {path}: expected a mapping of config values or a list of overrides")
-
-
-def _ablation(args: argparse.Namespace) -> int:
-    base = read_base(args.base)
-    return execute(args, "ablation", lambda: plan.ablation_overrides(args.components, args.runs, base, args.teachers))
 
 
 def _common(parser: argparse.ArgumentParser, runs: int) -> None:
@@ -91,30 +75,28 @@ def _common(parser: argparse.ArgumentParser, runs: int) -> None:
     add_artifact_option(parser)
 
 
+OPTION_TYPES = {"number": number, "list": comma_list, "overrides_file": read_base}
+
+
+def _handler(command: SweepCommand) -> Callable[[argparse.Namespace], int]:
+    """Plan with the library's command (``sweep/commands.py``) from the parsed options, run, report."""
+    def handler(args: argparse.Namespace) -> int:
+        values = {option.name: getattr(args, option.name) for option in command.options()}
+        return execute(args, command.name, lambda: command.plan(values, args.runs, args.teachers),
+                       command.range_info(values))
+    return handler
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    for name, what in (("temperature", "Sweep temperature hyperparameter"), ("alpha", "Sweep alpha hyperparameter")):
-        d = plan.bench_defaults(name)
-        p = commands.add_parser(name, help=what, description=f"{what} (kd; T² scaling).", epilog=OVERRIDES_EPILOG)
-        p.add_argument("--start", type=number, default=d["start"], help=f"starting {name} (default: {d['start']})")
-        p.add_argument("--end", type=number, default=d["end"], help=f"ending {name}, inclusive (default: {d['end']})")
-        p.add_argument("--step", type=number, default=d["step"], help=f"{name} step size (default: {d['step']})")
-        _common(p, d["runs"])
-        p.set_defaults(handler=_param_sweep(name))
-
-    d = plan.bench_defaults("compare")
-    p = commands.add_parser("compare", help="Compare distillation strategies", epilog=OVERRIDES_EPILOG,
-                            description="Compare distillation strategies head-to-head (Welch's t-test, Holm).")
-    p.add_argument("--strategies", type=comma_list, default=d["strategies"],
-                   help="comma-separated strategies: kd, progressive, attention, mse, combined, and none "
-                        f"(the student alone) (default: {','.join(d['strategies'])})")
-    _common(p, d["runs"])
-    p.set_defaults(handler=_compare)
-
-    d = plan.bench_defaults("ablation")
-    p = commands.add_parser("ablation", help="Run ablation study", epilog=OVERRIDES_EPILOG,
-                            description="Remove each component (and each pair) from the combined objective.")
-    p.add_argument("--base", metavar="CONFIG", help="base configuration file (YAML of config values or overrides)")
-    p.add_argument("--components", type=comma_list, default=d["components"],
-                   help=f"components to ablate: {', '.join(COMPONENTS)} (default: {','.join(d['components'])})")
-    _common(p, d["runs"])
-    p.set_defaults(handler=_ablation)
+    """A sub-parser for every registered sweep command, its options and their defaults from the command."""
+    for command in sweep_commands():
+        defaults = command.defaults()
+        p = commands.add_parser(command.name, help=command.help, description=command.description,
+                                epilog=OVERRIDES_EPILOG)
+        for option in command.options():
+            default = defaults.get(option.name)
+            shown = f" (default: {','.join(default) if isinstance(default, list) else default})" if default else ""
+            p.add_argument(f"--{option.name}", type=OPTION_TYPES[option.kind], default=default, metavar=option.metavar,
+                           help=f"{option.help}{shown}")
+        _common(p, defaults["runs"])
+        p.set_defaults(handler=_handler(command))

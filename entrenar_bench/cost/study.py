@@ -26,7 +26,8 @@ from entrenar_bench.cost.points import NotCostSweep, points_from_sweep
 from entrenar_bench.errors import NoResults, UsageError
 from entrenar_bench.sweep.compose import expand_jobs
 from entrenar_bench.sweep.launch import new_sweep_dir, run_sweep
-from entrenar_bench.sweep.plan import bench_defaults, quote_value, seed_overrides
+from entrenar_bench.sweep.commands import bench_runs
+from entrenar_bench.sweep.plan import quote_value, seed_overrides
 
 OPTIONS_DIR = "configurations"
 PREFIX = "sweep_"  # keeps the sweep's options apart from the packaged ones of the same name
@@ -45,7 +46,7 @@ def run_study(configurations: Sequence[Configuration] | None = None, runs: int |
     """Check everything, then run the study; return its sweep directory. UsageError before anything runs."""
     if configurations is None:
         configurations, source = read_configurations(DEFAULT_CONFIGS), str(DEFAULT_CONFIGS)
-    seeds = seed_overrides(runs or bench_defaults(BENCH)["runs"])
+    seeds = seed_overrides(runs or bench_runs(BENCH))
     texts = option_texts(configurations, source or "the caller", prefix=PREFIX, extra=overrides)
     sweep_dir = new_sweep_dir(str(output_dir(overrides, configurations[0])), BENCH)
     options = sweep_dir / OPTIONS_DIR

@@ -245,16 +245,24 @@ def check_trainer(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.devices={wanted} but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
 
 
+NODE_RULES = (("data", DATA_RULES), ("train", TRAIN_RULES), ("distill", DISTILL_RULES), ("optim", OPTIM_RULES),
+              ("teacher", {"seed": "int>=0"}), ("teacher.train", PRETRAINED_RULES), ("finetune", FINETUNE_RULES),
+              ("finetune.base", PRETRAINED_RULES), ("limits", LIMITS_RULES))  # (config node, its rule table)
+
+
+def rule_for(key: str) -> str | tuple[str, ...] | None:
+    """The rule a dotted key's value is checked by (``distill.temperature`` -> ``number>0``); None if it has none."""
+    node, _, name = key.rpartition(".")
+    return next((rules.get(name) for prefix, rules in NODE_RULES if prefix == node), None)
+
+
 def check_settings(cfg: DictConfig) -> None:
     """Per-key checks (one rule table per node: data, train — the student's, the teacher's, the base student's —,
     distill, optim, finetune, trainer) and finite numbers everywhere, so a bad value stops a sweep before its
     first job."""
     check_finite(cfg)
     _apply(cfg, "", ROOT_RULES)
-    for prefix, rules in (("data", DATA_RULES), ("train", TRAIN_RULES), ("distill", DISTILL_RULES),
-                          ("optim", OPTIM_RULES), ("teacher", {"seed": "int>=0"}),
-                          ("teacher.train", PRETRAINED_RULES), ("finetune", FINETUNE_RULES),
-                          ("finetune.base", PRETRAINED_RULES), ("limits", LIMITS_RULES)):
+    for prefix, rules in NODE_RULES:
         _apply(OmegaConf.select(cfg, prefix), f"{prefix}.", rules)
     if OmegaConf.select(cfg, "finetune.method") == "lora":
         _apply(cfg.finetune, "finetune.", LORA_RULES)

@@ -1,49 +1,22 @@
-"""Sweep plans as Hydra overrides: ranges in exact decimals, seeds, strategies, ablation variants.
-
-The defaults of each sweep have one home, its ``conf/bench/<name>.yaml`` (what a plain Hydra
-``+bench=<name>`` multirun sweeps): :func:`bench_defaults` reads them for the command line and the API.
-"""
+"""Sweep plans as Hydra overrides: ranges in exact decimals, seeds, strategies, ablation variants (the
+pieces the registered sweep commands, ``sweep/commands.py``, plan with)."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import combinations
 from typing import Any
 
-import yaml
-
 from entrenar_bench.distill.settings import STRATEGY_ORDER
 from entrenar_bench.run.ablation import COMPONENTS, FULL, ablate_value
-from entrenar_bench.run.checks import DISTILL_RULES, RULE_WORDS, check_value
+from entrenar_bench.run.checks import RULE_WORDS, check_value, rule_for
 from entrenar_bench.errors import ConfigError, UsageError
-from entrenar_bench.files import CONF_DIR
 
 STRATEGIES = STRATEGY_ORDER[:-1]
 BASELINE = STRATEGY_ORDER[-1]
 MAX_POINTS = 1000
-PARAM_KEYS = {name: f"distill.{name}" for name in ("temperature", "alpha")}  # the swept settings
-
-
-@functools.lru_cache(maxsize=None)
-def bench_defaults(name: str) -> dict[str, Any]:
-    """The defaults of sweep ``name``, read from the sweeper params of ``conf/bench/<name>.yaml``:
-    ``runs`` (the seed count), and ``start``/``end``/``step`` (temperature, alpha), ``strategies``
-    (compare) or ``components`` (ablation: the single removals)."""
-    params = yaml.safe_load((CONF_DIR / "bench" / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
-    values = {key: str(value).split(",") for key, value in params.items()}
-    defaults: dict[str, Any] = {"runs": len(values["seed"])}
-    if name in PARAM_KEYS:
-        points = [Decimal(v) for v in values[PARAM_KEYS[name]]]
-        defaults.update(start=float(points[0]), end=float(points[-1]),
-                        step=float(points[1] - points[0]) if len(points) > 1 else 1.0)
-    if "distill" in values:
-        defaults["strategies"] = values["distill"]
-    if "ablate" in values:
-        defaults["components"] = [v for v in values["ablate"] if v != FULL and "+" not in v]
-    return defaults
 
 
 def quote_value(value: str) -> str:
@@ -53,9 +26,9 @@ def quote_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def decimal_range(name: str, start: float, end: float, step: float) -> list[str]:
+def decimal_range(name: str, key: str, start: float, end: float, step: float) -> list[str]:
     """``start, start+step, ..., end`` inclusive, in exact decimal steps (0.1 steps give 0.3, never
-    0.30000000000000004); values as Hydra override text."""
+    0.30000000000000004); values as Hydra override text, each checked by the rule of ``key`` (every job's)."""
     try:
         lo, hi, by = (Decimal(str(v)) for v in (start, end, step))
     except InvalidOperation:
@@ -64,12 +37,14 @@ def decimal_range(name: str, start: float, end: float, step: float) -> list[str]
         raise UsageError(f"--step must be > 0, got {step}")
     if hi < lo:
         raise UsageError(f"--end ({end}) must not be below --start ({start})")
-    rule = DISTILL_RULES[name]  # the rule every job's setting is checked by
+    rule = rule_for(key)
     try:
         for value in (lo, hi):
-            check_value(float(value), PARAM_KEYS[name], rule)
+            if rule is not None:
+                check_value(float(value), key, rule)
     except ConfigError:
-        raise UsageError(f"{name} values must be {RULE_WORDS[rule]}; got --start {start} --end {end}") from None
+        words = RULE_WORDS.get(rule, rule) if isinstance(rule, str) else f"one of {', '.join(rule)}"
+        raise UsageError(f"{name} values must be {words}; got --start {start} --end {end}") from None
     count = int((hi - lo) / by) + 1
     if count > MAX_POINTS:
         shown = f"{count:,}" if count < 10**9 else f"{Decimal(count):.1E}"
@@ -95,11 +70,6 @@ def teacher_overrides(teachers: int) -> list[str]:
     if not isinstance(teachers, int) or teachers < 1:
         raise UsageError(f"--teachers must be a positive integer, got {teachers}")
     return [] if teachers == 1 else [f"teacher.seed={','.join(str(t) for t in range(teachers))}"]
-
-
-def param_sweep_overrides(name: str, start: float, end: float, step: float, runs: int, teachers: int = 1) -> list[str]:
-    return [*seed_overrides(runs), *teacher_overrides(teachers),
-            f"distill.{name}={','.join(decimal_range(name, start, end, step))}"]
 
 
 def compare_overrides(strategies: Iterable[str], runs: int, teachers: int = 1) -> list[str]:

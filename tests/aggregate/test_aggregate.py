@@ -143,7 +143,7 @@ def test_minimum_detectable_effect_shrinks_with_n():
     (1.0, 8.0, 0.5, 15), (0.0, 1.0, 0.1, 11), (2.0, 6.0, 0.25, 17), (1, 4, 1, 4)])
 def test_ranges_are_inclusive_and_free_of_float_drift(start, end, step, expected):
     name = "alpha" if end <= 1 else "temperature"
-    values = decimal_range(name, start, end, step)
+    values = decimal_range(name, f"distill.{name}", start, end, step)
     assert len(values) == expected and float(values[-1]) == end
     assert all(len(v) <= 5 for v in values)  # 0.3, never 0.30000000000000004
     if name == "alpha":
@@ -156,4 +156,4 @@ def test_aggregate_of_missing_or_empty_directory_is_an_error(tmp_path):
     with pytest.raises(SweepError, match="no runs found"):
         collect(tmp_path)
     with pytest.raises(UsageError):
-        decimal_range("temperature", 1, 2, 0)
+        decimal_range("temperature", "distill.temperature", 1, 2, 0)

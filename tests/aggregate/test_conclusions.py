@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from entrenar_bench.aggregate import plots, selection
 from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
+from entrenar_bench.sweep.commands import sweep_command
 from entrenar_bench.aggregate.collect import collect
 from entrenar_bench.aggregate.curves import METRICS_FILE, band, read_curves
 from entrenar_bench.aggregate.metrics import LOSS
@@ -62,7 +63,7 @@ def test_best_is_chosen_on_validation_and_reported_on_test(tmp_path):
     for seed in range(3):
         write(sweep, seed, seed=seed, accuracy=0.95 + seed / 1000, val=0.90, distill__temperature=1.0)
         write(sweep, 10 + seed, seed=seed, accuracy=0.93 + seed / 1000, val=0.92, distill__temperature=2.0)
-    document, text = param_sweep_report(collect(sweep), "temperature")
+    document, text = param_sweep_report(collect(sweep), sweep_command("temperature"))
     assert document["best_temperature"] == 2.0
     assert document["best"]["selected_by"] == "val_accuracy" and document["best"]["accuracy"] == pytest.approx(0.931)
     assert all("val_accuracy" in row for row in document["results"])
@@ -147,7 +148,7 @@ def test_param_sweeps_sort_by_the_parameter_and_warn_below_three_runs(tmp_path):
     document, text = generic_report(collect(sweep))
     assert [g["group"] for g in document["groups"]] == ["2", "4", "10"]
     assert "warning: 2, 4, 10 rest on 2 runs each (fewer than 3)" in text and "n = 2 runs per group" in text
-    sweep_doc, _ = param_sweep_report(collect(sweep), "temperature")
+    sweep_doc, _ = param_sweep_report(collect(sweep), sweep_command("temperature"))
     assert [r["temperature"] for r in sweep_doc["results"]] == [2.0, 4.0, 10.0]
 
 

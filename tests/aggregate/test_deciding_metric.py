@@ -6,6 +6,7 @@ from runs_on_disk import lm_metrics, write_run
 
 from entrenar_bench.aggregate import selection
 from entrenar_bench.aggregate.bench_reports import ablation_report, compare_report, param_sweep_report
+from entrenar_bench.sweep.commands import sweep_command
 from entrenar_bench.aggregate.collect import collect
 from entrenar_bench.aggregate.metrics import ACCURACY, LOSS, Metric, check_name
 from entrenar_bench.aggregate.report import generic_report
@@ -86,7 +87,7 @@ def test_best_temperature_is_the_lowest_validation_loss(tmp_path):
         for seed in range(3):
             write_run(sweep, 10 * job + seed, seed=seed, config={"distill.temperature": t},
                       metrics=lm_metrics(val_loss + 0.01 * seed, val_loss, 0.5 - val_loss / 10))
-    document, text = param_sweep_report(collect(sweep), "temperature")
+    document, text = param_sweep_report(collect(sweep), sweep_command("temperature"))
     assert document["best_temperature"] == 2.0 and document["best"]["selected_by"] == "val_loss"
     assert document["best"]["runner_up"]["temperature"] == 4.0
     assert "Best temperature: 2.0 (loss: 2.110 ± 0.010 on test; chosen on validation loss 2.100)" in text

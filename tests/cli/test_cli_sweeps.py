@@ -131,10 +131,11 @@ def test_entry_points_start_without_the_training_and_report_stacks():
 @pytest.mark.parametrize("sweep", ["compare", "temperature", "ablation"])
 def test_planned_sweeps_give_every_point_its_first_seed_first(bench_home, sweep):
     from entrenar_bench.sweep import plan as bench
+    from entrenar_bench.sweep.commands import sweep_command
     from entrenar_bench.sweep.compose import expand_jobs
 
     planned = {"compare": lambda: bench.compare_overrides(["kd", "mse", "combined"], 2),
-               "temperature": lambda: bench.param_sweep_overrides("temperature", 1.0, 2.0, 0.5, 2),
+               "temperature": lambda: sweep_command("temperature").plan({"start": 1.0, "end": 2.0, "step": 0.5}, 2),
                "ablation": lambda: bench.ablation_overrides(["temperature"], 2)}[sweep]()
     jobs, _ = expand_jobs([f"+bench={sweep}", *planned])
     seeds = [next(o for o in job if o.startswith("seed=")) for job in jobs]

@@ -4,6 +4,7 @@ import pytest
 
 from entrenar_bench.errors import UsageError
 from entrenar_bench.sweep import plan
+from entrenar_bench.sweep.commands import sweep_command
 
 
 def test_one_teacher_plans_nothing_and_k_teachers_cross_the_seeds(bench_home):
@@ -16,7 +17,8 @@ def test_one_teacher_plans_nothing_and_k_teachers_cross_the_seeds(bench_home):
     pairs = {(next(o for o in j if o.startswith("seed=")), next(o for o in j if o.startswith("teacher.seed=")))
              for j in jobs}
     assert len(jobs) == 12 and len(pairs) == 6
-    assert plan.param_sweep_overrides("temperature", 1, 2, 1, 2, teachers=3)[1] == "teacher.seed=0,1,2"
+    assert sweep_command("temperature").plan({"start": 1, "end": 2, "step": 1}, 2, teachers=3)[1] == \
+        "teacher.seed=0,1,2"
     assert plan.ablation_overrides(["temperature"], 1, teachers=2)[1] == "teacher.seed=0,1"
 
 
