@@ -1,4 +1,4 @@
-"""GPU cost models (``conf/gpu/*.yaml``) and the pricing of measured training time.
+"""GPU cost models (``cost/pricing/*.yaml``: plain data read here, not a Hydra config group) and the pricing of measured training time.
 
 Pricing formula, for a run measured on device ``d`` and priced on GPU ``g``::
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
-GPU_DIR = Path(__file__).resolve().parent.parent / "conf" / "gpu"
+PRICING_DIR = Path(__file__).resolve().parent / "pricing"  # one YAML per priced GPU (the spec's table)
 REFERENCE = "a100-80gb"
 REFERENCE_FACTOR = 1.0
 FIELDS = ("cost_per_hour", "memory_gb", "performance_factor")
@@ -35,7 +35,7 @@ class CostModelError(ValueError):
 
 
 def known_gpus() -> list[str]:
-    return sorted(p.stem for p in GPU_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in PRICING_DIR.glob("*.yaml"))
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class CostModel:
 
     @classmethod
     def named(cls, name: str, overrides: Sequence[str] = ()) -> CostModel:
-        """The model in ``conf/gpu/<name>.yaml`` with ``gpu.<key>=<value>`` overrides applied."""
-        path = GPU_DIR / f"{name}.yaml"
+        """The model in ``cost/pricing/<name>.yaml`` with ``gpu.<key>=<value>`` overrides applied."""
+        path = PRICING_DIR / f"{name}.yaml"
         if not re.fullmatch(r"[\w.\-]+", name) or not path.is_file():
             raise CostModelError(f"unknown GPU {name!r}; known: {', '.join(known_gpus())}")
         cfg = OmegaConf.load(path)
@@ -134,7 +134,7 @@ def measured_factor(device: str | None) -> tuple[float, bool]:
 @functools.cache
 def _device_factors() -> tuple[tuple[str, float], ...]:
     """(device_pattern, performance_factor) of every packaged cost model that has a pattern."""
-    cfgs = [OmegaConf.load(GPU_DIR / f"{name}.yaml") for name in known_gpus()]
+    cfgs = [OmegaConf.load(PRICING_DIR / f"{name}.yaml") for name in known_gpus()]
     return tuple((c.device_pattern, float(c.performance_factor)) for c in cfgs if c.get("device_pattern"))
 
 
