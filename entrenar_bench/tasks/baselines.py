@@ -12,9 +12,10 @@ student whose held-out cross-entropy is not below the unigram's predicts no bett
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch only where the baselines are computed: aggregation reads SMOOTHING without it
+    import torch
 
 SMOOTHING = "add-one (Laplace): p(w) = (c(w) + 1) / (C + V)"
 
@@ -26,6 +27,8 @@ def target_tokens(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def unigram_cross_entropy(train_tokens: torch.Tensor, heldout_tokens: torch.Tensor, vocab_size: int) -> float:
     """The module's unigram cross-entropy of ``heldout_tokens`` under the add-one model of ``train_tokens``."""
+    import torch
+
     counts = torch.bincount(train_tokens.flatten().long(), minlength=vocab_size)[:vocab_size].double()
     log_p = torch.log((counts + 1) / (counts.sum() + vocab_size))
     return float(-log_p[heldout_tokens.flatten().long()].mean())

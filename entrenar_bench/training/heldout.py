@@ -20,9 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from entrenar_bench.training.budget import TokenCounter
-
-TOKENS = "tokens"
-PREFIX = "heldout/"
+from entrenar_bench.training.curve_names import PREFIX, TOKENS
 
 
 def evaluation_subset(loader: Iterable, rows: int) -> list[tuple]:
