@@ -54,3 +54,33 @@ def baseline_line(lines: dict[str, Any] | None, teacher: float | None) -> list[s
     teacher_text = f"; teacher {teacher:.4f}" if teacher is not None else ""
     return [f"Baselines (test cross-entropy, nats; lower is better): uniform ln V {lines['uniform']:.4f}, unigram "
             f"{lines['unigram']:.4f} (fitted on {lines['fitted_on']}, {lines['smoothing']}){teacher_text}."]
+
+
+def card_lines(collection: Collection, group: str, record: dict[str, Any]) -> list[str]:
+    """The model card's section: the baselines beside the teacher, this student's (group's) cross-entropy,
+    recovery and tokens, and the warning where its group, or every group, is not below the unigram line."""
+    lines = baselines(collection)
+    if lines is None:
+        return []
+    done = collection.completed
+    means = pd.to_numeric(done["loss"], errors="coerce").groupby(done["group"]).mean()
+    loss = means.get(group)
+    teacher = ((record.get("teacher") or {}).get("metrics") or {}).get("loss")
+    recovery = record.get("recovery")
+    out = ["## Baselines and usefulness", "",
+           f"- Test cross-entropy (nats, lower is better): this group {_nats(loss)}, this run "
+           f"{_nats((record.get('metrics') or {}).get('loss'))}; teacher {_nats(teacher)}; uniform (ln V) "
+           f"{_nats(lines['uniform'])}; unigram {_nats(lines['unigram'])} ({lines['smoothing']}, fitted on "
+           f"{lines['fitted_on']}).",
+           f"- Recovery of the teacher (0 = the student's start, 1 = the teacher): "
+           f"{'not recorded' if not isinstance(recovery, (int, float)) else f'{recovery:.2f}'} (this run); "
+           f"tokens trained on: {record.get('tokens_seen', 'not recorded')}."]
+    if loss is None or not loss < lines["unigram"]:
+        out.append(f"- **Warning: {WARNING}.**")
+    if len(means) and not (means < lines["unigram"]).any():
+        out.append(f"- **Caveat: {NO_WINNER}; this export is the best of students that are not useful.**")
+    return out
+
+
+def _nats(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and value == value else "—"
