@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import EngFormatter, MaxNLocator  # noqa: E402
 
 from entrenar_bench.aggregate.curves import band, curves  # noqa: E402
 from entrenar_bench.aggregate.metrics import ACCURACY, Metric  # noqa: E402
@@ -105,6 +105,7 @@ def tokens_panel(ax, bands: dict[str, pd.DataFrame], metric: Metric, teacher: fl
         ax.axhline(teacher, color="grey", linestyle="--", linewidth=1, label="teacher")
     _baselines(ax, baselines, "val_unigram")
     ax.set(xlabel="training tokens seen", ylabel=f"held-out {metric.name} (fixed validation subset)")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, 1.5M: readable at any budget
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
