@@ -62,7 +62,8 @@ def outcomes(collection: Collection, summaries: list[dict[str, Any]], reference:
     for s in summaries:
         s["recovery"] = recoveries.get(s["group"], {"n": 0, "mean": None, "std": None, "ci95": [None, None]})
         points = curves.get(s["group"])
-        s["tokens_to_recovery"] = tokens_to_reach(token_band(points), teacher) if points is not None else None
+        known = points is not None and teacher is not None  # no teacher on the subset: unknown, not "not reached"
+        s["tokens_to_recovery"] = tokens_to_reach(token_band(points), teacher) if known else None
     metric = collection.metric
     out.document["recovery"] = {
         "metric": metric.name, "split": "test", "formula": "(before - after) / (before - teacher)",

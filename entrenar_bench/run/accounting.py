@@ -48,7 +48,8 @@ def plan_budget(train: DictConfig, task: Task, loader: Any, batch_size: int,
         curve = HeldOutCurve(counter, int(train.eval_every_tokens), subset)
         if teacher is not None:
             on_subset = subset_metric(task, teacher, subset, next(teacher.parameters()).device)
-    return RunBudget(length, counter, curve, per_row, len(loader.dataset), batch_size, on_subset)
+    rows = len(loader.dataset) if hasattr(loader, "dataset") else len(loader) * batch_size
+    return RunBudget(length, counter, curve, per_row, rows, batch_size, on_subset)
 
 
 def budget_record(budget: RunBudget, module: Any, devices: int, student: nn.Module, teacher: nn.Module | None,

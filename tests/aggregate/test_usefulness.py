@@ -18,7 +18,7 @@ from entrenar_bench.models.saving import STUDENT_DIR, save_student
 UNIGRAM, UNIFORM, TEACHER = 3.0, 3.4657, 1.0
 
 
-def sweep_of(root, losses: dict[str, float], curve: bool = True):
+def sweep_of(root, losses: dict[str, float], curve: bool = True, curve_teacher: bool = True):
     """kd and none, two seeds each, started at 3.5, the teacher at 1.0; each run with a held-out curve that
     falls linearly from 3.5 by 0.5 every 1,000 tokens to its final loss."""
     teacher_dir = root / "teacher"
@@ -34,7 +34,7 @@ def sweep_of(root, losses: dict[str, float], curve: bool = True):
             record = json.loads((job / "result.json").read_text())
             record.update(metrics_before=lm_metrics(3.5, 3.5, 0.03), tokens_seen=4000, flops={"total": 1e9},
                           baselines={"uniform": UNIFORM, "unigram": UNIGRAM, "val_unigram": UNIGRAM},
-                          curve={"teacher": TEACHER} if name == "kd" else None,
+                          curve={"teacher": TEACHER} if name == "kd" and curve_teacher else None,
                           teacher={"cache": str(teacher_dir)} if name == "kd" else None)
             (job / "result.json").write_text(json.dumps(record))
             if curve:
@@ -88,3 +88,9 @@ def test_the_exported_card_shows_the_baselines_and_flags_a_useless_student(tmp_p
     card = (tmp_path / "out" / "README.md").read_text()
     assert "## Baselines and usefulness" in card and "uniform (ln V) 3.4657; unigram 3.0000" in card
     assert f"**Warning: {WARNING}.**" in card and NO_WINNER in card
+
+
+def test_without_the_teachers_value_on_the_subset_the_tokens_to_recover_are_unknown_not_unreached(tmp_path):
+    document, text = compare_report(collect(sweep_of(tmp_path, {"kd": 1.5, "none": 2.5}, curve_teacher=False)))
+    assert all(r["tokens_to_recovery"] is None for r in document["results"])
+    assert "not reached" not in text and document["recovery"]["curve"]["teacher"] is None
