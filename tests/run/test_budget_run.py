@@ -50,9 +50,12 @@ def test_the_held_out_curve_is_drawn_against_tokens(compose_cfg, tmp_path):
     assert record["curve"]["rows"] == 16 and record["curve"]["teacher"] > 0
 
 
-def test_a_budget_of_zero_tokens_is_refused(compose_cfg):
+@pytest.mark.parametrize("override,message", [("train.tokens=0", "train.tokens must be >= 1"),
+                                              ("train.eval_every_tokens=0", "train.eval_every_tokens must be >= 1"),
+                                              ("train.eval_rows=0", "train.eval_rows must be >= 1")])
+def test_bad_budgets_are_refused_before_anything_runs(compose_cfg, override, message):
     from entrenar_bench.errors import ConfigError
     from entrenar_bench.run.checks import check_settings
 
-    with pytest.raises(ConfigError, match="train.tokens must be >= 1"):
-        check_settings(compose_cfg(*LM_FAST, "train.tokens=0"))
+    with pytest.raises(ConfigError, match=message):
+        check_settings(compose_cfg(*LM_FAST, override))
