@@ -283,7 +283,8 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
         document.update(figures(collection, summaries, "ablation", "Ablation study", reference, labels))
     first, _ = metric_headers(metric)
     delta = f"Δ {first}"
-    headers = ["Configuration", first, delta, "95% CI of Δ", "Hedges' g", "p vs full (Holm)", "Std Dev", "95% CI", "n"]
+    headers = ["Configuration", first, delta, "95% CI of Δ", "Hedges' g", "p vs full (Holm)", "Std Dev", "95% CI", "n",
+               *SPENT_HEADERS]
     rows = rows_for(headers, "Configuration", summaries, labels, reference, metric)
     for row, r in zip(rows, results):
         cells = _ablation_cells(r, delta)
