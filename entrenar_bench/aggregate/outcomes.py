@@ -31,6 +31,12 @@ def spent_cells(s: dict[str, Any]) -> dict[str, str]:
             "Recovery": _recovery_cell(s.get("recovery") or {}, spread=False)}
 
 
+def recovery_label(s: dict[str, Any]) -> str:
+    """A plot label's second line, ``recovery 0.73``, where the group's recovery is known (else nothing)."""
+    mean = (s.get("recovery") or {}).get("mean")
+    return "" if mean is None else f"\nrecovery {mean:.2f}"
+
+
 def spent_row(s: dict[str, Any]) -> dict[str, Any]:
     """A group's JSON fields: mean ``tokens_seen``, ``flops`` by role, ``recovery`` (mean, std, CI, n) and
     ``tokens_to_recovery``."""

@@ -20,7 +20,9 @@ from entrenar_bench.aggregate import plots, selection, stats
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.curves import read_curves
 from entrenar_bench.aggregate.metrics import ACCURACY, HEADERS, Metric, recorded_names, tie_breaker
-from entrenar_bench.aggregate.outcomes import SPENT, SPENT_HEADERS, best_fields, outcomes, spent_cells, winner_caveat
+from entrenar_bench.aggregate.outcomes import (
+    SPENT, SPENT_HEADERS, best_fields, outcomes, recovery_label, spent_cells, winner_caveat,
+)
 from entrenar_bench.aggregate.recovery import curve_teacher, read_token_curves, token_band
 from entrenar_bench.aggregate.teacher import reference_line, rests_on, teacher_reference
 from entrenar_bench.aggregate.units import TEACHER, units
@@ -321,10 +323,10 @@ def figures(collection: Collection, summaries: list[dict[str, Any]], stem: str, 
     """``<stem>.png`` (every run, mean and 95% CI) and ``curves.png`` (learning curves) in the sweep directory."""
     out: dict[str, str] = {}
     lines = baselines(collection) if collection.metric.name == "loss" else None  # cross-entropies, in nats
+    labels = [label + recovery_label(s) for label, s in zip(labels or [s["group"] for s in summaries], summaries)]
     try:
-        out["plot"] = str(plots.runs_plot(collection.sweep_dir / f"{stem}.png", summaries, heading,
-                                          labels or [s["group"] for s in summaries], xs, xlabel, reference,
-                                          collection.metric, lines))
+        out["plot"] = str(plots.runs_plot(collection.sweep_dir / f"{stem}.png", summaries, heading, labels, xs, xlabel,
+                                          reference, collection.metric, lines))
         curves, by_tokens = read_curves(collection), read_token_curves(collection)
         ordered = {s["group"]: curves[s["group"]] for s in summaries if s["group"] in curves}
         bands = {s["group"]: token_band(by_tokens[s["group"]]) for s in summaries if s["group"] in by_tokens}
