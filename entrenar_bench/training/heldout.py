@@ -65,7 +65,7 @@ class HeldOutCurve(Callback):
         seen = self.counter.seen(module) * trainer.world_size
         value = subset_metric(module.task, module.student, self.batches, module.device)
         row = {TOKENS: float(seen), f"{PREFIX}{module.task.primary_metric.name}": value,
-               "epoch": float(trainer.current_epoch)}
+               "epoch": trainer.current_epoch}  # an int, as Lightning logs it (join_curve reads it so)
         for logger in trainer.loggers:
             logger.log_metrics(row, step=trainer.global_step)
         self.last = seen
