@@ -14,6 +14,7 @@ from entrenar_bench.aggregate import stats
 from entrenar_bench.aggregate.ceiling import ceiling, ceiling_line
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.metrics import Metric
+from entrenar_bench.aggregate.outcomes import SPENT_HEADERS, best_fields, outcomes, spent_row, winner_caveat
 from entrenar_bench.aggregate.report import (
     best_and_runner_up, best_entry, best_text, closing_lines, failures, figures, fmt, group_summaries, metric_headers,
     metric_samples, n_text, notes, own_samples_lines, p_is, p_text, pair_text, rows_for, selection_line,
@@ -53,7 +54,8 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
             "metric": {"name": m["name"], "mean": m["mean"], "std_dev": m["std"], "ci95": m["ci95"],
                        "val_mean": s["val_metric"]["mean"]},
             "metrics": {name: {"mean": d["mean"], "std_dev": d["std"], "ci95": d["ci95"]}
-                        for name, d in s["recorded"].items()}}
+                        for name, d in s["recorded"].items()},
+            **spent_row(s)}
 
 
 def _runner_up_line(test: dict, runner_label: str, metric: Metric) -> str:
@@ -115,23 +117,27 @@ def param_sweep_report(collection: Collection, command: ParameterSweep, range_in
         s["value"] = float(_group_value(collection, s["group"], key))
     summaries.sort(key=lambda s: s["value"])
     best, runner, test = best_and_runner_up(summaries, groups, metric)
+    found = outcomes(collection, summaries, reference)
     results = [{sweep_type: s["value"], **_row(s)} for s in summaries]
     values = [s["value"] for s in summaries]
     vs_best = _vs(best["group"], groups) if best else []
     document = _param_sweep_document(collection, sweep_type, range_info, summaries, results, groups, best, runner,
                                      test, vs_best, reference)
+    document["best"].update(best_fields(found, best.get("group")))
+    document.update(found.document, notes=document["notes"] + found.notes)
     heading = f"{sweep_type.capitalize()} Sweep Results"
     labels = [_value(v) for v in values]
     if summaries:
         document.update(figures(collection, summaries, sweep_type, heading, reference, labels, values, xlabel))
     first, others = metric_headers(metric)
-    headers = [header, first, *others, "Std Dev", "95% CI", "n", metric.val_header, "Time (s)"]
+    headers = [header, first, *others, "Std Dev", "95% CI", "n", metric.val_header, "Time (s)", *SPENT_HEADERS]
     lines = [title(heading), "", table(headers, rows_for(headers, header, summaries, labels, reference, metric)), ""]
     lines += ceiling_line(document["ceiling"])
     lines += own_samples_lines(summaries, labels)
+    lines += found.lines
     if best:
         lines += [f"Best {sweep_type}: {_value(best['value'])} ({best_text(best, metric, spread=True)})",
-                  selection_line(best, metric)]
+                  selection_line(best, metric), *winner_caveat(found)]
     if test:
         lines.append(_runner_up_line(test, f"{short} = {_value(runner['value'])}", metric))
     differ = [p["b"] for p in vs_best if p.get("p_adjusted") is not None and p["p_adjusted"] < 0.05]
@@ -159,6 +165,7 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
     pairs = stats.pairwise(groups, seeds)
     means = {s["group"]: s["metric"]["mean"] for s in summaries}
     best, runner, test = best_and_runner_up(summaries, groups, metric)
+    found = outcomes(collection, summaries, reference)
     results = [{"strategy": s["group"], **_row(s), "memory_gb": s["peak_memory_gb"]["mean"]} for s in summaries]
     significance = significance_text(pairs, means, n_text(summaries), metric=metric)
     document = {
@@ -168,14 +175,16 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
         "results": results,
         "best": {"strategy": best.get("group"), **best_entry(best, metric),
                  "runner_up": runner["group"] if runner else None, "vs_runner_up": test,
-                 "significantly_better_than_runner_up": bool(test and test["significant"])},
+                 "significantly_better_than_runner_up": bool(test and test["significant"]),
+                 **best_fields(found, best.get("group"))},
         "pairs": pairs,
         "significant": [line[2:].split(": ")[0] for line in significance_lines(pairs, means, metric)],
         "statistical_analysis": {"anova": stats.anova(groups), "correction": "holm", "test": "welch"},
         "memory_kind": _memory_kind(collection),
         "ceiling": ceiling(collection),
         "teacher": reference,
-        "notes": notes(summaries),
+        "notes": notes(summaries) + found.notes,
+        **found.document,
         "sweep_dir": str(collection.sweep_dir),
         "failures": failures(collection),
         "problems": collection.problems,
@@ -183,16 +192,21 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
     if summaries:
         document.update(figures(collection, summaries, "compare", "Strategy comparison", reference))
     first, others = metric_headers(metric)
-    headers = ["Strategy", first, *others, "Time (s)", "Memory (GB)", "Std Dev", "95% CI", "n", metric.val_header]
+    headers = ["Strategy", first, *others, "Time (s)", *SPENT_HEADERS, "Memory (GB)", "Std Dev", "95% CI", "n",
+               metric.val_header]
     lines = [title("Strategy Comparison Results"), "",
              table(headers, rows_for(headers, "Strategy", summaries, [s["group"] for s in summaries], reference,
                                      metric))]
     lines += ceiling_line(document["ceiling"])
     lines += own_samples_lines(summaries, [s["group"] for s in summaries])
+    lines += found.lines
     lines += significance
     if best:
-        lines += ["", f"Best strategy: {best['group']} ({best_text(best, metric)})", selection_line(best, metric)]
-    lines.append(f"\nTime: mean training wall time per run. Memory: {document['memory_kind']}.")
+        lines += ["", f"Best strategy: {best['group']} ({best_text(best, metric)})", selection_line(best, metric),
+                  *winner_caveat(found)]
+    lines.append(f"\nTime: mean training wall time per run. Tokens: training target tokens per run; FLOPs: "
+                 f"their estimate (student 6·N·D + teacher + generation, run/compute.py). Memory: "
+                 f"{document['memory_kind']}.")
     lines += closing_lines(document, collection)
     return document, "\n".join(lines)
 
@@ -238,6 +252,7 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
         others = [(s["group"], full["group"]) for s in summaries if s["removed"] and s["n"]]
         versus = {p["a"]: p for p in stats.pairwise(groups, pairs=others)} if others else {}
     best, _, _ = best_and_runner_up(summaries, groups, metric)
+    found = outcomes(collection, summaries, reference)
     results = []
     for s in summaries:
         p = versus.get(s["group"])
@@ -257,14 +272,17 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
                 "best": {"configuration": describe(best["removed"], best["strategy"]), **best_entry(best, metric)}
                 if best else None,
                 "statistical_analysis": {"anova": stats.anova(groups), "test": "welch", "correction": "holm"},
-                "teacher": reference, "notes": notes(summaries),
+                "teacher": reference, "notes": notes(summaries) + found.notes, **found.document,
                 "sweep_dir": str(collection.sweep_dir), "failures": failures(collection),
                 "problems": collection.problems}
+    if document["best"]:
+        document["best"].update(best_fields(found, best.get("group")))
     if summaries:
         document.update(figures(collection, summaries, "ablation", "Ablation study", reference, labels))
     first, _ = metric_headers(metric)
     delta = f"Δ {first}"
-    headers = ["Configuration", first, delta, "95% CI of Δ", "Hedges' g", "p vs full (Holm)", "Std Dev", "95% CI", "n"]
+    headers = ["Configuration", first, delta, "95% CI of Δ", "Hedges' g", "p vs full (Holm)", "Std Dev", "95% CI", "n",
+               *SPENT_HEADERS]
     rows = rows_for(headers, "Configuration", summaries, labels, reference, metric)
     for row, r in zip(rows, results):
         cells = _ablation_cells(r, delta)
@@ -272,9 +290,10 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
     lines = [title("Ablation Study Results"), "", table(headers, rows), "",
              f"Δ: test {metric.name} minus the full model's ({metric.direction}). * Holm-adjusted Welch p < 0.05 "
              "against the full model."]
+    lines += found.lines
     if best:
         lines += [f"Best by validation {metric.name}: {document['best']['configuration']} ({metric.name}: "
-                  f"{best['metric']['mean']:.3f} on test)", selection_line(best, metric)]
+                  f"{best['metric']['mean']:.3f} on test)", selection_line(best, metric), *winner_caveat(found)]
     lines += ["", *closing_lines(document, collection)]
     return document, "\n".join(lines)
 

@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, Metric, choose
+from entrenar_bench.aggregate.spent import spent_columns
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.run.record import (
     COMPLETED, OPTIONAL_NUMBERS, REQUIRED_NUMBERS, RESULT_FILE, CorruptRecord, field_of, is_finite_number,
@@ -179,6 +180,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         primary_metric=primary,
         primary_lower_is_better=lower,
         **_metric_columns(record),
+        **spent_columns(record),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from entrenar_bench.aggregate.collect import Collection, flatten
 from entrenar_bench.aggregate.report import pair_text
 from entrenar_bench.aggregate.selection import tie_rule
+from entrenar_bench.aggregate.usefulness import card_lines
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.models.saving import has_tokenizer
 
@@ -139,6 +140,10 @@ def _reproduce_lines(chosen: Chosen, command: str | None) -> list[str]:
     return lines
 
 
+def _with_gap(lines: list[str]) -> list[str]:
+    return [*lines, ""] if lines else []
+
+
 def model_card(chosen: Chosen, command: str | None = None) -> str:
     """The card's Markdown text (with a Hugging Face metadata header for a ``save_pretrained`` student)."""
     record, s, run = chosen.record, chosen.summary, chosen.run
@@ -154,6 +159,7 @@ def model_card(chosen: Chosen, command: str | None = None) -> str:
              f"`{s['group']}` ({'selected by the report' if chosen.selected else 'named with --group'}), run "
              f"`{run['job']}`.", "",
              *_result_lines(chosen), "", *_comparison_lines(chosen), "",
+             *_with_gap(card_lines(chosen.collection, s["group"], record)),
              "## Seeds", "",
              f"- This run: seed {run['seed']}" + (f", teacher seed {teacher_seed}" if record.get("teacher") else "")
              + ".",

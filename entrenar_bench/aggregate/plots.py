@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import EngFormatter, MaxNLocator  # noqa: E402
 
 from entrenar_bench.aggregate.curves import band, curves  # noqa: E402
 from entrenar_bench.aggregate.metrics import ACCURACY, Metric  # noqa: E402
@@ -47,18 +47,29 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _reference(ax, reference: dict | None) -> None:
-    """The teacher's mean test value of the deciding metric as a dashed line."""
+def _reference(ax, reference: dict | None, baselines: dict | None = None) -> None:
+    """The teacher's mean test value of the deciding metric as a dashed line; a language model's uniform and
+    unigram cross-entropies (``baselines``, where the metric is the loss) as dotted ones."""
     if reference and reference["metric"]["mean"] is not None:
         k = len(reference["teachers"])
         ax.axhline(reference["metric"]["mean"], color="grey", linestyle="--", linewidth=1,
                    label=f"teacher ({k} teacher{'s' if k > 1 else ''}, mean)")
-        ax.legend(loc="lower right", fontsize=8)
+    _baselines(ax, baselines)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
+
+
+def _baselines(ax, baselines: dict | None, key: str = "unigram") -> None:
+    """``uniform (ln V)`` and the unigram model (``key``: its test or validation value) as dotted lines."""
+    if not baselines:
+        return
+    ax.axhline(baselines["uniform"], color="tab:red", linestyle=":", linewidth=1, label="uniform (ln V)")
+    ax.axhline(baselines[key], color="tab:orange", linestyle=":", linewidth=1, label="unigram (add-one)")
 
 
 def runs_plot(path: Path, entries: Sequence[dict], title: str, labels: Sequence[str] | None = None,
               xs: Sequence[float] | None = None, xlabel: str | None = None, reference: dict | None = None,
-              metric: Metric = ACCURACY) -> Path:
+              metric: Metric = ACCURACY, baselines: dict | None = None) -> Path:
     """Each entry's runs (``metric_values``) as points, its mean (``metric``) as a marker and its CI as an error
     bar; against ``xs`` (a swept value, means joined by a line) or at evenly spaced ``labels`` (strategies,
     ablations)."""
@@ -79,15 +90,35 @@ def runs_plot(path: Path, entries: Sequence[dict], title: str, labels: Sequence[
         ax.set_xlim(-0.6, len(entries) - 0.4)
     ax.set(xlabel=xlabel or "", ylabel=ylabel(metric), title=title)
     ax.grid(alpha=0.3)
-    _reference(ax, reference)
+    _reference(ax, reference, baselines)
     return _save(fig, path)
 
 
-def curves_plot(path: Path, runs: dict[str, pd.DataFrame], title: str, metric: Metric = ACCURACY) -> Path:
+def tokens_panel(ax, bands: dict[str, pd.DataFrame], metric: Metric, teacher: float | None,
+                 baselines: dict | None) -> None:
+    """Each group's held-out ``metric`` against training tokens seen (``aggregate/recovery.token_band``: mean
+    and 95% band over runs), the teacher on the same subset as a dashed line, the validation baselines dotted."""
+    for group, b in bands.items():
+        line, = ax.plot(b["tokens"], b["mean"], marker="." if len(b) < 30 else None, label=group)
+        ax.fill_between(b["tokens"], b["low"], b["high"], color=line.get_color(), alpha=0.2)
+    if teacher is not None:
+        ax.axhline(teacher, color="grey", linestyle="--", linewidth=1, label="teacher")
+    _baselines(ax, baselines, "val_unigram")
+    ax.set(xlabel="training tokens seen", ylabel=f"held-out {metric.name} (fixed validation subset)")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, 1.5M: readable at any budget
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def curves_plot(path: Path, runs: dict[str, pd.DataFrame], title: str, metric: Metric = ACCURACY,
+                token_bands: dict[str, pd.DataFrame] | None = None, teacher: float | None = None,
+                baselines: dict | None = None) -> Path:
     """One panel per curve (training loss, validation ``metric``): each group's mean over runs per epoch, with
-    its 95% band."""
+    its 95% band; where the runs drew one, a third: the held-out curve against tokens (:func:`tokens_panel`)."""
     drawn = curves(metric)
-    fig, axes = plt.subplots(1, len(drawn), figsize=(11, 4))
+    fig, axes = plt.subplots(1, len(drawn) + bool(token_bands), figsize=(11 + 5.5 * bool(token_bands), 4))
+    if token_bands:
+        tokens_panel(axes[-1], token_bands, metric, teacher, baselines)
     for ax, (column, label) in zip(axes, drawn.items()):
         for group, frame in runs.items():
             b = band(frame, column)

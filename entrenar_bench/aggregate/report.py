@@ -20,12 +20,17 @@ from entrenar_bench.aggregate import plots, selection, stats
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.curves import read_curves
 from entrenar_bench.aggregate.metrics import ACCURACY, HEADERS, Metric, recorded_names, tie_breaker
+from entrenar_bench.aggregate.outcomes import (
+    SPENT, SPENT_HEADERS, best_fields, outcomes, recovery_label, spent_cells, winner_caveat,
+)
+from entrenar_bench.aggregate.recovery import curve_teacher, read_token_curves, token_band
 from entrenar_bench.aggregate.teacher import reference_line, rests_on, teacher_reference
 from entrenar_bench.aggregate.units import TEACHER, units
+from entrenar_bench.aggregate.usefulness import baselines
 
 SIGNIFICANCE = 0.05
 MIN_RUNS = 3  # below this a 95% t-interval is too wide to say much: the report warns
-METRICS = ("accuracy", "val_accuracy", "val_loss", "loss", "time_s", "peak_memory_gb")
+METRICS = ("accuracy", "val_accuracy", "val_loss", "loss", "time_s", "peak_memory_gb", *SPENT)
 PER_UNIT = ("accuracy", "val_accuracy", "val_loss")  # summarised over units (per-teacher means with K teachers)
 TEST_NAMES = {"welch": "Welch's t-test", "paired": "paired t-test"}
 TEACHER_ROW = "teacher (reference)"
@@ -290,7 +295,7 @@ def summary_cells(s: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3)
             "Loss": fmt(s["loss"]["mean"], digits), metric.header: fmt(m["mean"], digits),
             "Std Dev": std_text(m["std"], digits), "95% CI": ci_text(m["ci95"], digits, metric.bounded),
             metric.val_header: fmt(s["val_metric"]["mean"], digits), "Time (s)": fmt(s["time_s"]["mean"], 1),
-            "Memory (GB)": fmt(s["peak_memory_gb"]["mean"], 3)}
+            "Memory (GB)": fmt(s["peak_memory_gb"]["mean"], 3), **spent_cells(s)}
 
 
 def reference_cells(reference: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3) -> dict[str, str]:
@@ -317,15 +322,17 @@ def figures(collection: Collection, summaries: list[dict[str, Any]], stem: str, 
             xlabel: str | None = None) -> dict[str, str]:
     """``<stem>.png`` (every run, mean and 95% CI) and ``curves.png`` (learning curves) in the sweep directory."""
     out: dict[str, str] = {}
+    lines = baselines(collection) if collection.metric.name == "loss" else None  # cross-entropies, in nats
+    labels = [label + recovery_label(s) for label, s in zip(labels or [s["group"] for s in summaries], summaries)]
     try:
-        out["plot"] = str(plots.runs_plot(collection.sweep_dir / f"{stem}.png", summaries, heading,
-                                          labels or [s["group"] for s in summaries], xs, xlabel, reference,
-                                          collection.metric))
-        curves = read_curves(collection)
+        out["plot"] = str(plots.runs_plot(collection.sweep_dir / f"{stem}.png", summaries, heading, labels, xs, xlabel,
+                                          reference, collection.metric, lines))
+        curves, by_tokens = read_curves(collection), read_token_curves(collection)
         ordered = {s["group"]: curves[s["group"]] for s in summaries if s["group"] in curves}
-        if ordered:
+        bands = {s["group"]: token_band(by_tokens[s["group"]]) for s in summaries if s["group"] in by_tokens}
+        if ordered or bands:
             out["curves"] = str(plots.curves_plot(collection.sweep_dir / "curves.png", ordered, heading,
-                                                  collection.metric))
+                                                  collection.metric, bands, curve_teacher(collection), lines))
     except OSError as e:
         collection.problems.append(f"plots not written: {e}")
         collection.unwritten.append(str(e))
@@ -378,17 +385,20 @@ def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[st
     groups, seeds = metric_samples(collection)
     pairs = stats.pairwise(groups, seeds, test=test)
     best, _, _ = best_and_runner_up(summaries, groups, metric)
+    found = outcomes(collection, summaries, reference)
     document: dict[str, Any] = {
         "sweep_dir": str(collection.sweep_dir),
         "metric": metric.as_dict(),
         "group_keys": collection.group_keys,
         "groups": summaries,
-        "best": {"group": best.get("group"), **best_entry(best, metric)} if best else None,
+        "best": {"group": best.get("group"), **best_entry(best, metric), **best_fields(found, best.get("group"))}
+        if best else None,
         "pairs": pairs,
         "anova": stats.anova(groups),
         "test": test,
         "teacher": reference,
-        "notes": notes(summaries),
+        "notes": notes(summaries) + found.notes,
+        **found.document,
         "completed": len(collection.completed),
         "failures": failures(collection),
         "problems": collection.problems,
@@ -396,15 +406,18 @@ def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[st
     if summaries:
         document.update(figures(collection, summaries, "groups", f"Sweep {collection.sweep_dir.name}", reference))
     header, others = metric_headers(metric)
-    headers = ["Group", "n", header, "Std Dev", "95% CI", metric.val_header, *others, "Time (s)", "Memory (GB)"]
+    headers = ["Group", "n", header, "Std Dev", "95% CI", metric.val_header, *others, "Time (s)", *SPENT_HEADERS,
+               "Memory (GB)"]
     lines = [title(f"Sweep Results ({collection.sweep_dir.name})"), "",
              f"Grouped by: {', '.join(collection.group_keys) or '(one group)'}", "",
              table(headers, rows_for(headers, "Group", summaries, [s["group"] for s in summaries], reference, metric,
                                      4))]
     lines += own_samples_lines(summaries, [s["group"] for s in summaries])
+    lines += found.lines
     if best:
         lines += ["", f"Best: {best['group']} (test {metric.name} {fmt(best['metric']['mean'], 4)}, "
-                      f"validation {metric.name} {fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric)]
+                      f"validation {metric.name} {fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric),
+                  *winner_caveat(found)]
     means = {s["group"]: s["metric"]["mean"] for s in summaries}
     if pairs:
         lines += significance_text(pairs, means, n_text(summaries), test, metric)

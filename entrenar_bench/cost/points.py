@@ -21,6 +21,7 @@ from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.cost.analysis import ConfigPoint
 from entrenar_bench.cost.configs import NAME_KEY
 from entrenar_bench.cost.model import MIXED
+from entrenar_bench.cost.teacher_cost import spent_details
 from entrenar_bench.run.record import CorruptRecord, field_of, read_result
 
 COLUMN = f"cfg:{NAME_KEY}"
@@ -103,6 +104,7 @@ def points_from_collection(collection: Collection) -> list[ConfigPoint]:
         devices = sorted(set(rows["device"].dropna().astype(str)))
         details = _details(collection.sweep_dir, list(rows["job"]))
         details["generation_share"] = (_mean(rows, "generation_s") or 0.0) / max(_mean(rows, "time_s") or 0.0, 1e-12)
+        details.update(spent_details(rows))
         points.append(ConfigPoint(
             name=str(name),
             accuracy=summary["mean"],

@@ -19,6 +19,7 @@ from entrenar_bench.cost.analysis import (
     CostPerformanceAnalysis, PricedPoint, Recommendation, efficiency_formula, metric_of,
 )
 from entrenar_bench.cost.model import assumption_text, money, pricing_formula
+from entrenar_bench.cost.teacher_cost import equal_tokens, teacher_cost, teacher_lines
 
 MEMORY_KINDS = {"cuda_max_allocated": "peak CUDA memory allocated",
                 "cpu_rss_growth": "peak growth of the process's resident memory during training (CPU)"}
@@ -90,6 +91,7 @@ def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[
                                    "efficiency": winner.efficiency, "efficiency_formula": efficiency_formula(metric)}
         if winner else None,
         "memory_kind": [MEMORY_KINDS.get(k, k) for k in kinds],
+        "teacher_cost": teacher_cost(collection, gpu),
         "sweep_dir": str(collection.sweep_dir),
         "failures": failures(collection),
         "problems": collection.problems,
@@ -110,7 +112,8 @@ def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[
     if winner:
         unit = "acc/$" if metric == ACCURACY else f"{efficiency_formula(metric)}"
         lines.append(f"Cost efficiency winner: {winner.point.name} ({winner.efficiency:.4g} {unit})")
-    lines += ["", *_pricing_lines(document)]
+    document["tokens"] = equal_tokens(document["results"])
+    lines += ["", *_pricing_lines(document), *teacher_lines(document, money)]
     if kinds:
         lines.append(f"Memory: {'; '.join(document['memory_kind'])}.")
     plot = _pareto_plot(document, head, collection)

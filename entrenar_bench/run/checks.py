@@ -154,7 +154,8 @@ DATA_RULES = {"batch_size": "int>=1", "num_workers": "int>=0", "split_seed": "in
               "train_subset": "int>=1", "concentration": "number>0"}
 ROOT_RULES = {"seed": "int>=0", "threads": "int>=1"}
 TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0", "augment_shift": "int>=0",
-               "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool"}
+               "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool",
+               "tokens": "int>=1", "eval_every_tokens": "int>=1", "eval_rows": "int>=1"}
 DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
                  "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,

@@ -28,9 +28,12 @@ from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.pretrained import uses_student_as_base
 from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_dir
+from entrenar_bench.run.accounting import budget_record, plan_budget
 from entrenar_bench.run.finetune import base_spec, build_student, load_base_student, run_training
 from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estimate_memory, trainable_parameters
-from entrenar_bench.run.model_cache import TEACHER, build_model, cached_metrics, load_teacher
+from entrenar_bench.run.model_cache import (
+    TEACHER, build_model, cached_metrics, cached_teacher_metrics, load_teacher,
+)
 from entrenar_bench.run.placement import first_rank, place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
 from entrenar_bench.teacher_signal.plan import TeacherPlan
@@ -167,10 +170,16 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     if settings.seq_kd:
         loader = task.sequence_loader(plan.sequences(task, teacher, teacher_dir, settings, _job_device(cfg)),
                                       settings.prompt_tokens)
-    fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
+    budget = plan_budget(train, task, loader, int(cfg.data.batch_size), teacher)
+    fit = fit_and_evaluate(module, datamodule, cfg.trainer, budget.length.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
-                           loggers=loggers)
+                           loggers=loggers, max_steps=budget.length.steps, callbacks=budget.callbacks)
     after_training(cfg, settings, task, student, teacher, fit.metrics, teacher_info, run_dir)
+    teacher_mode = plan.record()["mode"] if plan else "online"
+    spent = budget_record(budget, module, fit.extra["devices"], student, teacher, teacher_mode,
+                          settings.seq_kd, fit.metrics_before, fit.metrics,
+                          teacher_info["metrics"] if teacher_info else cached_teacher_metrics(cfg, task),
+                          task.primary_metric.name)
     return {
         "metrics": fit.metrics,
         "metrics_before": fit.metrics_before,
@@ -193,4 +202,5 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         **fit.extra,
         **task.record(module.train_targets, fit.time_s),
         **time_split(module, fit.time_s),
+        **spent,
     }

@@ -119,11 +119,24 @@ def _train(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task,
     log.info("%s test accuracy %.4f (%.1f s)", kind.label, result.metrics["accuracy"], result.time_s)
 
 
+def cache_directory(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task) -> Path:
+    """Where the cached model of ``spec`` for this run's data lives (whether or not it is there yet)."""
+    datamodule = task.datamodule
+    key = model_key(spec, cfg.data, tuple(datamodule.teacher_free_keys), tuple(getattr(datamodule, "content_keys", ())))
+    return Path(cfg.paths.cache_dir).resolve() / kind.folder / key
+
+
+def cached_teacher_metrics(cfg: DictConfig, task: Task) -> dict[str, Any] | None:
+    """The test metrics of this config's teacher where it is cached already (nothing trained or loaded), else
+    None: what a run without a teacher measures its recovery against."""
+    record = cache_directory(TEACHER, cfg.teacher, cfg, task) / f"{TEACHER.stem}.json"
+    return cached_metrics(TEACHER, record.parent)["metrics"] if record.exists() else None
+
+
 def cached_model(kind: CachedModelKind, spec: DictConfig, cfg: DictConfig, task: Task) -> tuple[nn.Module, Path]:
     """The model of ``spec`` for this run's data, trained and cached first if needed; in train mode."""
     datamodule = task.datamodule
-    key = model_key(spec, cfg.data, tuple(datamodule.teacher_free_keys), tuple(getattr(datamodule, "content_keys", ())))
-    directory = Path(cfg.paths.cache_dir).resolve() / kind.folder / key
+    directory = cache_directory(kind, spec, cfg, task)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{kind.stem}.pt"
     done = directory / f"{kind.stem}.json" if used_as_it_is(spec) else weights  # as it is: only its measurement

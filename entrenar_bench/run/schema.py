@@ -27,6 +27,17 @@ class TrainSchema:
 
 
 @dataclass
+class StudentTrainSchema(TrainSchema):
+    """The student's ``train``: a budget in tokens instead of epochs, and a held-out curve against tokens
+    (``training/budget.py``). Only the student's: the teacher's and base student's ``train`` keep the plain
+    schema, so their cache keys do not change."""
+
+    tokens: Optional[int] = None  # target tokens to train on; set, it decides the length and train.epochs is unused
+    eval_every_tokens: Optional[int] = None  # held-out metric on eval_rows validation rows every N tokens; None = off
+    eval_rows: int = 64  # the fixed evaluation subset: the first eval_rows validation rows
+
+
+@dataclass
 class TeacherSchema:
     name: str = "teacher"
     seed: int = 0
@@ -110,7 +121,7 @@ class SubmititSlurmLauncherSchema:
 
 SCHEMAS = {
     "distill": DistillSettings,
-    "train": TrainSchema,
+    "train": StudentTrainSchema,
     "teacher": TeacherSchema,
     "finetune": FinetuneSchema,
     "optim": OptimSchema,

@@ -139,6 +139,10 @@ class Task:
         """Task-specific fields of ``result.json`` (e.g. tokens per second)."""
         return {}
 
+    def tokens_per_row(self, loader: Any) -> float:
+        """Mean target tokens of one training row of ``loader`` (a budget in ``train.tokens``): one per example."""
+        return 1.0
+
 
 def register(task: type[Task]) -> type[Task]:
     """Make ``task`` available to data modules whose ``task`` is ``task.name`` (usable as a class decorator)."""

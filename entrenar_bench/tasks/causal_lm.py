@@ -23,6 +23,7 @@ from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMa
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.tasks.base import Batch, Metric, Task, register
+from entrenar_bench.tasks.baselines import lm_baselines
 from entrenar_bench.tasks.responses import rouge_l
 
 
@@ -189,5 +190,13 @@ class CausalLMTask(Task):
         return values
 
     def record(self, train_targets: int, time_s: float) -> dict[str, Any]:
-        """``tokens_per_s``: target tokens of the training steps per second of training."""
-        return {"tokens_per_s": train_targets / time_s if time_s else None}
+        """``tokens_per_s``: target tokens of the training steps per second of training; ``baselines``: the
+        uniform and unigram held-out cross-entropies (``tasks/baselines.py``)."""
+        splits = {name: data.tensors[:2] for name, data in self.datamodule.splits.items()}
+        return {"tokens_per_s": train_targets / time_s if time_s else None,
+                "baselines": lm_baselines(splits, self.vocab_size)}
+
+    def tokens_per_row(self, loader: Any) -> float:
+        """Mean target tokens of a training row of ``loader`` (its dataset's ``(ids, mask, index)``)."""
+        mask = loader.dataset.tensors[1]
+        return float(mask.sum()) / max(1, len(mask))

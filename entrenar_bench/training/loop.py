@@ -11,13 +11,14 @@ import math
 import platform
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from omegaconf import DictConfig
@@ -113,13 +114,14 @@ def evaluated_metrics(trainer: L.Trainer) -> dict[str, float]:
     return metrics
 
 
-def build_trainer(trainer_cfg: DictConfig, epochs: int, callbacks: list, curves: dict) -> L.Trainer:
-    """The configured Lightning ``Trainer`` for ``epochs``: atomic checkpoints (enabled with a checkpoint callback),
-    this project's own distributed samplers, evaluations under ``no_grad`` (so the pass before training leaves no
-    inference tensors behind)."""
+def build_trainer(trainer_cfg: DictConfig, epochs: int, callbacks: list, curves: dict, max_steps: int = -1) -> L.Trainer:
+    """The configured Lightning ``Trainer`` for ``epochs`` (and at most ``max_steps``; -1: no limit): atomic
+    checkpoints (enabled with a checkpoint callback), this project's own distributed samplers, evaluations under
+    ``no_grad`` (so the pass before training leaves no inference tensors behind)."""
     saves = any(isinstance(c, EpochCheckpoint) for c in callbacks)
-    return instantiate(trainer_cfg, max_epochs=epochs, callbacks=callbacks, use_distributed_sampler=False,
-                       enable_checkpointing=saves, plugins=[AtomicCheckpointIO()], inference_mode=False, **curves)
+    return instantiate(trainer_cfg, max_epochs=epochs, max_steps=max_steps, callbacks=callbacks,
+                       use_distributed_sampler=False, enable_checkpointing=saves, plugins=[AtomicCheckpointIO()],
+                       inference_mode=False, **curves)
 
 
 def rank_loaders(trainer: L.Trainer, datamodule: L.LightningDataModule,
@@ -142,6 +144,8 @@ def fit_and_evaluate(
     checkpoint_every: int | None = None,
     log_dir: Path | None = None,
     loggers: list[Logger] | None = None,
+    max_steps: int = -1,
+    callbacks: Sequence[Callback] = (),
 ) -> FitResult:
     """Train for ``epochs`` (timed, peak memory measured; 0: not at all), then evaluate on val and test.
 
@@ -151,7 +155,8 @@ def fit_and_evaluate(
     share, ``time_s`` is the slowest rank's training time (``TrainingClock``: without the start of the other
     ranks) and ``peak_memory_gb`` the largest of the per-device peaks.
     ``log_dir``: where the learning curve (``metrics.csv``) of a resumed run is joined; ``loggers``: where the
-    curve goes (:func:`curve_settings`); its validation passes count in ``time_s``.
+    curve goes (:func:`curve_settings`); its validation passes count in ``time_s``. ``max_steps``: a budget in
+    steps (``training/budget.py``); ``callbacks``: more of them (the token counter, the held-out curve).
     ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
     a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
     """
@@ -160,7 +165,7 @@ def fit_and_evaluate(
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
     earlier_curve = read_curve(log_dir) if resume else ""
     clock = TrainingClock()
-    trainer = build_trainer(trainer_cfg, epochs, [c for c in (saver, clock) if c], curves)
+    trainer = build_trainer(trainer_cfg, epochs, [c for c in (saver, clock) if c] + list(callbacks), curves, max_steps)
     train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):

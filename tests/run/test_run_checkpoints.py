@@ -69,3 +69,20 @@ def test_checkpointing_does_not_change_the_config_hash(compose_cfg, tmp_path):
 def test_checkpoint_every_must_be_positive(compose_cfg, value):
     with pytest.raises(ConfigError, match="train.checkpoint_every must be >= 1"):
         validate_config(compose_cfg(f"train.checkpoint_every={value}"))
+
+
+def test_a_resumed_run_keeps_its_token_count_and_its_curve_against_tokens(compose_cfg, tmp_path, monkeypatch):
+    """The tokens of the epochs before the checkpoint are in it: the resumed run records the same tokens_seen,
+    and its held-out points against tokens are those of the run that never stopped."""
+    budgeted = [*RUN, "train.eval_every_tokens=500", "train.eval_rows=32"]
+    reference = run(compose_cfg(*budgeted), tmp_path / "uninterrupted")
+    with monkeypatch.context() as patch:
+        _stop_in_epoch_5(patch)
+        with pytest.raises(RunFailed, match="Preempted"):
+            run(compose_cfg(*budgeted), tmp_path / "stopped")
+    resumed = run(compose_cfg(*budgeted), tmp_path / "stopped")
+    assert resumed["resumed_from_epoch"] == 4 and resumed["tokens_seen"] == reference["tokens_seen"] > 0
+    assert resumed["flops"] == reference["flops"]
+    curve = "metrics.csv"
+    assert (tmp_path / "stopped" / curve).read_text() == (tmp_path / "uninterrupted" / curve).read_text()
+    assert "heldout/accuracy" in (tmp_path / "stopped" / curve).read_text()
