@@ -11,7 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.data.checks import check_corpus_inputs
-from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS
+from entrenar_bench.distill.settings import DECODINGS, LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
@@ -131,6 +131,7 @@ TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0"
 DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
                  "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "on_policy": "unit", "seq_kd": "bool",
+                 "seq_kd_decoding": DECODINGS, "seq_kd_beams": "int>=1",
                  "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
                  "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0"}
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}

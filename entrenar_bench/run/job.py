@@ -105,19 +105,19 @@ def teacher_signal(cfg: DictConfig, settings: DistillSettings, task: Task, teach
 
 def teacher_sequences(cfg: DictConfig, settings: DistillSettings, task: Task, teacher: torch.nn.Module,
                       teacher_dir: Path) -> torch.Tensor:
-    """Sequence-level KD's training sequences: the student's training prefixes continued by the teacher's samples,
-    made once per (teacher, data, decoding settings) with a fixed seed, stored beside the teacher."""
-    decoding = {k: getattr(settings, k) for k in ("prompt_tokens", "new_tokens", "sample_temperature", "sample_top_p")}
+    """Sequence-level KD's training sequences: the student's training rows with their prefixes continued by the
+    teacher's decoding (``distill.seq_kd_decoding``), made once per (teacher, data, prefixes, decoding) with a
+    fixed seed, stored beside the teacher."""
+    decoding = settings.seq_kd_decoder
 
     def generate() -> torch.Tensor:
         device = _job_device(cfg)
         teacher.to(device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(0)
-            return torch.cat([task.continuations(teacher, rows.to(device), settings).cpu()
-                              for rows in task.split_inputs("train").split(task.store_chunk)])
+            return task.decoded_split(teacher, "train", settings, decoding, device)
 
-    key = {"data": OmegaConf.to_container(cfg.data, resolve=True), "decoding": decoding}
+    key = {"data": OmegaConf.to_container(cfg.data, resolve=True), **settings.seq_kd_key}
     return stored_sequences(teacher_dir, key, generate)
 
 
@@ -224,7 +224,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
                                 augment=augment)
     loader = task.train_loader(indexed=cached)
     if settings.seq_kd:
-        loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings.prompt_tokens)
+        loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings)
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
                            loggers=loggers)
