@@ -69,17 +69,17 @@ class CausalLMTask(Task):
         """A split's target masks in index order (the student's subset for ``train``), as ``split_inputs``."""
         return self.datamodule.splits[split].tensors[1][:len(self.split_inputs(split))]
 
-    def prefixes(self, mask: torch.Tensor, settings: Any) -> torch.Tensor:
+    def prefixes(self, mask: torch.Tensor, prompt_tokens: int) -> torch.Tensor:
         """Each row's prefix length (``generation.prefix_lengths``): its first pair's prompt, where the data has a
-        tokenizer and the row a pair, else ``settings.prompt_tokens``."""
-        return prefix_lengths(mask, settings.prompt_tokens, pairs=self.eos is not None)
+        tokenizer and the row a pair, else ``prompt_tokens``."""
+        return prefix_lengths(mask, prompt_tokens, pairs=self.eos is not None)
 
     @torch.no_grad()
     def continuations(self, model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, settings: Any,
                       decoding: Decoding) -> Batch:
         """Rows ``input_ids`` (target ``mask``, the data's layout) with their prefixes continued by ``model``
         (``tasks/generation.py``): a batch whose targets are the generated tokens (the prefix is context only)."""
-        prefixes = self.prefixes(mask.cpu(), settings)
+        prefixes = self.prefixes(mask.cpu(), settings.prompt_tokens)
         sequences = continue_prefixes(model, input_ids, prefixes, settings.new_tokens, decoding, self.eos)
         return self.generated_batch(sequences, prefixes, settings.new_tokens)
 
@@ -106,7 +106,7 @@ class CausalLMTask(Task):
         shuffled as the student's own data; the targets are the decoded tokens."""
         from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
-        prefixes = self.prefixes(self.split_masks("train"), settings)
+        prefixes = self.prefixes(self.split_masks("train"), settings.prompt_tokens)
         mask = continuation_mask(sequences, prefixes, settings.new_tokens, self.eos)
         dataset = TensorDataset(sequences, mask, torch.arange(len(sequences)))
         batches = BatchSampler(RandomSampler(dataset), self.datamodule.batch_size, drop_last=False)
@@ -144,20 +144,22 @@ class CausalLMTask(Task):
 
     @torch.no_grad()
     def generations(self, model: nn.Module, prompt_tokens: int, count: int = 4, new_tokens: int = 32) -> list[dict]:
-        """Greedy continuations of the first ``count`` test sequences' first ``prompt_tokens`` tokens: what a
-        reader looks at first (ids, and text where the data has a tokenizer)."""
+        """Greedy continuations of the first ``count`` test rows' prefixes (a pair's prompt, else the first
+        ``prompt_tokens`` tokens): what a reader looks at first (ids, and text where the data has a tokenizer)."""
         device = next(model.parameters()).device
-        prompts = self.datamodule.split_inputs("test")[:count, :prompt_tokens].to(device)
+        rows = self.datamodule.split_inputs("test")[:count]
         was_training = model.training
         model.eval()
-        out = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=False,
-                             max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
-        model.train(was_training)
         samples = []
-        for prompt, sequence in zip(prompts.tolist(), out.tolist()):
-            completion = sequence[len(prompt):]
-            samples.append({"prompt_ids": prompt, "completion_ids": completion,
-                            "prompt": self.datamodule.decode(prompt), "completion": self.datamodule.decode(completion)})
+        for row, length in zip(rows, self.prefixes(self.split_masks("test")[:count], prompt_tokens).tolist()):
+            prompt = row[None, :length].to(device)
+            out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
+                                 max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
+            completion = out[0, length:].tolist()
+            samples.append({"prompt_ids": prompt[0].tolist(), "completion_ids": completion,
+                            "prompt": self.datamodule.decode(prompt[0].tolist()),
+                            "completion": self.datamodule.decode(completion)})
+        model.train(was_training)
         return samples
 
     def stored_splits(self, cached: bool) -> tuple[str, ...]:

@@ -105,6 +105,9 @@ def test_on_prompt_response_data_the_model_writes_the_response_to_the_whole_prom
         assert dm.decode(out.inputs[row, :first].tolist()).startswith("Q:")
         written = out.inputs[row][generated].tolist()
         assert task.eos not in written[:-1]                              # a response ends at its first EOS
+    test_ids, test_mask = dm.splits["test"].tensors
+    for sample, row, mask in zip(task.generations(model, prompt_tokens=2, count=3, new_tokens=3), test_ids, test_mask):
+        assert sample["prompt_ids"] == row[:int(mask.int().argmax())].tolist()  # generations.json: the whole prompt
 
 
 @pytest.mark.parametrize("changed, same", [
