@@ -3,10 +3,14 @@ the setting, bit for bit, and λ > 0 another; generated batches are timed apart;
 once per decoding; the student's own samples are measured against the truth; where the method cannot apply it is
 refused before anything runs."""
 
+import json
+
 import pytest
 from conftest import LM_FAST
+from transformers import LlamaConfig
 
 from entrenar_bench.errors import ConfigError
+from entrenar_bench.models.causal_lm import causal_lm
 from entrenar_bench.run.app import run
 from entrenar_bench.run.checks import validate_config
 
@@ -52,6 +56,23 @@ def test_sequence_level_kd_reads_the_teachers_sequences_once_made_for_each_decod
                                "seed=1"), tmp_path / "c")
     assert beam["status"] == "completed" and "stored the teacher's sequences" in caplog.text
     assert beam["metrics"]["loss"] != first["metrics"]["loss"]
+
+
+def test_on_prompt_response_data_both_continue_the_whole_prompts(compose_cfg, tmp_path):
+    pairs = [("Q: ab?", "xy."), ("Q: bab?", "yx."), ("Q: a?", "xxy."), ("Q: bb?", "yy.")] * 40
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps({"prompt": q, "response": r}) for q, r in pairs) + "\n")
+    vocab = len(set("".join(q + r for q, r in pairs))) + 1
+    causal_lm(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          num_key_value_heads=2), vocab_size=vocab).save_pretrained(tmp_path / "teacher")
+    data = ["+experiment=lm", "data=corpus", f"data.path={tmp_path / 'pairs.jsonl'}", "data.block_size=12",
+            "teacher=pretrained_lm", f"teacher.model.path={tmp_path / 'teacher'}", "teacher.train.epochs=1",
+            "train.epochs=1"]
+    on_policy = run(compose_cfg(*data, "distill.on_policy=1"), tmp_path / "on_policy")
+    assert on_policy["status"] == "completed" and on_policy["generated_tokens"] > 0
+    samples = json.loads((tmp_path / "on_policy" / "generations.json").read_text())
+    assert all(s["prompt"].startswith("Q: ") and s["prompt"].endswith("?") for s in samples)  # whole prompts
+    beam = run(compose_cfg(*data, "distill.seq_kd=true", "distill.seq_kd_decoding=beam"), tmp_path / "beam")
+    assert beam["status"] == "completed"
 
 
 @pytest.mark.parametrize("overrides, message", [
