@@ -164,8 +164,8 @@ def _apply(node: Any, prefix: str, rules: dict[str, str]) -> None:
 
 def check_generation(cfg: DictConfig) -> None:
     """Training on sampled continuations (``distill.on_policy``, ``distill.seq_kd``) needs a strategy that takes
-    it — a logit term against the teacher, no layer matching — and a task that generates (asked of the data's
-    task, imported only when these settings are used)."""
+    it — a logit term against the teacher, no layer matching —, a plain-text prefix shorter than a row and a task
+    that generates (asked of the data's task, imported only when these settings are used)."""
     d = cfg.get("distill")
     if not isinstance(d, DictConfig) or not (d.get("on_policy") or d.get("seq_kd")):
         return
@@ -173,6 +173,11 @@ def check_generation(cfg: DictConfig) -> None:
     if d.get("on_policy") and (d.get("logit_loss") == "none" or not d.get("alpha")):
         raise ConfigError(f"distill.on_policy needs a logit term against the teacher (distill={d.get('name')} has none: "
                           "its generated batches would have nothing to learn from)")
+    data = cfg.get("data")
+    length = next((k for k in ("seq_len", "block_size") if isinstance(data, DictConfig) and data.get(k)), None)
+    if length and d.get("prompt_tokens") and d.prompt_tokens >= data[length]:
+        raise ConfigError(f"distill.prompt_tokens={d.prompt_tokens} leaves nothing to generate in rows of "
+                          f"data.{length}={data[length]}: set it below the row length")
     if d.get("layer_weight") or d.get("attention_weight"):
         raise ConfigError(f"{what} works with kd (any logit_loss) and mse, not with layer matching or attention "
                           f"transfer (distill={d.get('name')})")
