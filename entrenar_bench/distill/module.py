@@ -69,7 +69,7 @@ class DistillationModule(L.LightningModule):
         self.augment = augment
         self.schedule_interval = "epoch"
         self.train_targets = 0  # target positions (tokens, or examples) seen in training steps
-        self.on_policy = objective.settings.on_policy  # GKD's λ: the share of batches the student continues itself
+        self.on_policy = objective.settings.on_policy  # GKD's λ: the share of batches on the student's own samples
         self.timed = objective.settings.generates  # generation and teacher time measured apart (synchronised)
         self.generation_s = self.teacher_s = 0.0
         self.generated_tokens = 0
@@ -116,29 +116,39 @@ class DistillationModule(L.LightningModule):
 
     def sampled(self, batch: Any) -> Any:
         """The batch's prefixes continued by the student itself (on-policy): a batch of its own sequences."""
-        settings = self.objective.settings
-        sequences, seconds = self._timed(lambda: self.task.continuations(self.student, batch.inputs, settings))
+        generated, seconds = self._timed(lambda: self.task.own_samples(self.student, batch, self.objective.settings))
         self.generation_s += seconds
-        generated = self.task.generated_batch(sequences, settings.prompt_tokens)
         self.generated_tokens += int(generated.mask.sum())
         return generated
 
+    def on_policy_loss(self, batch: Any) -> torch.Tensor:
+        """An on-policy batch's loss, with the weights of every other batch (``DistillationObjective.forward``):
+        ``(1−α)·CE`` on the batch's real tokens + ``α·D`` on the student's own continuations of its prefixes,
+        scored by the teacher online; at α = 1 the real tokens are not run (their weight is 0)."""
+        sampled = self.sampled(batch)
+        own = self.task.forward(self.student, sampled.inputs)
+        teacher = self.teacher_outputs("train", sampled)
+        real = None
+        if self.objective.settings.alpha < 1:
+            real = self.task.forward(self.student, batch.inputs)
+            self.train_targets += int(batch.mask.sum())
+        return self.objective(real, batch.targets, batch.mask, teacher, sampled=(own, sampled.mask))["loss"]
+
     def batch_loss(self, raw_batch: Any) -> torch.Tensor:
         """The objective's weighted loss on one training batch; with probability λ (``distill.on_policy``; drawn
-        from the global generator, so seeded by the run and restored with its checkpoint) on the student's own
-        continuations of its prefixes instead. λ = 0 draws nothing: the run is exactly one without the setting."""
+        from the global generator, so seeded by the run and restored with its checkpoint) an on-policy batch
+        (:meth:`on_policy_loss`): λ changes only where the divergence is measured. λ = 0 draws nothing: the
+        run is exactly one without the setting."""
         batch = self.task.batch(raw_batch)
-        on_policy = bool(self.on_policy) and float(torch.rand(())) < self.on_policy
-        if on_policy:
-            batch = self.sampled(batch)
+        if self.on_policy and float(torch.rand(())) < self.on_policy:
+            return self.on_policy_loss(batch)
         if self.augment is not None:
             batch.inputs = self.augment(batch.inputs)
         hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
         student = self.task.forward(self.student, batch.inputs, hidden, attentions)
         teacher = self.teacher_outputs("train", batch, hidden, attentions)
-        if not on_policy:
-            self.train_targets += len(batch.targets) if batch.mask is None else int(batch.mask.sum())
-        return self.objective(student, batch.targets, batch.mask, teacher, sampled=on_policy)["loss"]
+        self.train_targets += len(batch.targets) if batch.mask is None else int(batch.mask.sum())
+        return self.objective(student, batch.targets, batch.mask, teacher)["loss"]
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.batch_loss(batch)

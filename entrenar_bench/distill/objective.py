@@ -7,7 +7,8 @@ student's and the teacher's logits (``losses.py``: kl, reverse_kl, jsd, skew_kl,
 absent (``none``). Per example (``mask`` None, logits (B, V)) or per token ((B, T, V) with a (B, T) mask of
 target positions, each term a mean over them). ``layers`` and ``attention`` are the task's feature terms
 (``features.py``), whose projections train with the student. Every strategy in ``conf/distill`` is a setting
-of these weights.
+of these weights. An on-policy batch (GKD) keeps them: its logit term is measured on the student's own
+continuations of the batch's prefixes, its CE on the batch's real tokens (``forward``'s ``sampled``).
 """
 
 from __future__ import annotations
@@ -53,19 +54,24 @@ class DistillationObjective(nn.Module):
         self.needs_attentions = any(t.needs_attentions for t in terms)
 
     def forward(self, student, targets: torch.Tensor, mask: torch.Tensor | None, teacher=None,
-                sampled: bool = False) -> dict[str, torch.Tensor]:
+                sampled: tuple[Any, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Every term and their weighted sum under ``"loss"``; ``student``/``teacher``: model outputs
-        (``.logits``, ``.hidden``, ``.attentions``). ``sampled``: the student's own continuations (on-policy), whose
-        tokens are no ground truth: the loss is the logit term alone, on the generated positions (GKD)."""
+        (``.logits``, ``.hidden``, ``.attentions``) on the batch whose ``targets``/``mask`` are given.
+
+        ``sampled``: an on-policy batch (GKD), ``(student outputs, generated-token mask)`` on the student's own
+        continuations of the batch's prefixes, on which ``teacher`` ran. The weights stay those of every other
+        batch, only the divergence's data changes: ``loss = (1−α)·CE(real tokens) + α·D(p_T ‖ q_S)`` over the
+        generated positions; the student's sampled tokens are no ground truth, so CE stays on the batch's real
+        tokens (``student`` None: CE is not computed, for α = 1, where its weight is 0 — GKD's loss exactly)."""
         s = self.settings
-        if sampled:
-            terms = {"kd": logit_term(s, student.logits, teacher.logits, mask)}
-            return {**terms, "loss": terms["kd"]}
-        terms = {"ce": losses.cross_entropy(student.logits, targets, mask)}
-        loss = terms["ce"]
+        if sampled is not None and (self.layers is not None or self.attention is not None):
+            raise ValueError("on-policy batches take no layer matching or attention transfer")
+        divergence_on, divergence_mask = sampled if sampled is not None else (student, mask)
+        terms = {} if student is None else {"ce": losses.cross_entropy(student.logits, targets, mask)}
+        loss = terms.get("ce")
         if s.logit_loss != "none" and s.alpha > 0:
-            terms["kd"] = logit_term(s, student.logits, teacher.logits, mask)
-            loss = (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
+            terms["kd"] = logit_term(s, divergence_on.logits, teacher.logits, divergence_mask)
+            loss = s.alpha * terms["kd"] if loss is None else (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
         if self.layers is not None:
             terms["layers"] = self.layers(student, teacher, mask)
             loss = loss + s.layer_weight * terms["layers"]

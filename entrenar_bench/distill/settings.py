@@ -14,6 +14,25 @@ TEACHER_OUTPUTS = ("cached", "online")
 TOP_K_TAILS = ("bucket", "drop", "spread")  # distill.top_k_tail (distill/losses.py TopKTeacher)
 SCHEDULERS = ("cosine_epoch", "cosine", "linear", "constant")  # optim.scheduler (distill/optim.py)
 STRATEGY_ORDER = ("kd", "progressive", "attention", "mse", "combined", "none")  # conf/distill, the spec's table order
+DECODINGS = ("greedy", "beam", "sample")  # distill.seq_kd_decoding
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How a model continues a prefix (``tasks/generation.py``): ``greedy`` (the argmax token each step),
+    ``beam`` (beam search of width ``beams``: the continuation of highest total log-probability it finds;
+    width 1 is greedy) or ``sample`` (ancestral sampling at ``temperature``, nucleus ``top_p``)."""
+
+    method: str = "sample"
+    beams: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def key(self) -> dict:
+        """The settings this method reads (what identifies its output, e.g. in a cache key)."""
+        if self.method == "sample":
+            return {"decoding": "sample", "temperature": self.temperature, "top_p": self.top_p}
+        return {"decoding": self.method, "beams": self.beams if self.method == "beam" else 1}
 
 
 @dataclass
@@ -34,11 +53,13 @@ class DistillSettings:
     # mass; null = by vocabulary (teacher_signal/sizing.py default_top_k: exact up to 1,024 tokens, top-64 above)
     top_k_tail: str = "bucket"  # a top-k teacher's tail in the loss: bucket (one category on both sides, a lower
     # bound of the divergence) | drop (renormalised over the k ids) | spread (evenly over the other V − k tokens)
-    on_policy: float = 0.0  # GKD's λ: the share of batches whose continuations the student samples itself
-    seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's sampled continuations
-    prompt_tokens: int = 8  # the prefix of each sequence that generation continues
-    new_tokens: int = 0  # tokens generated after it; 0 = to the end of the sequence
-    sample_temperature: float = 1.0  # sampling of continuations (on-policy, seq_kd, sampled evaluation)
+    on_policy: float = 0.0  # GKD's λ: the share of batches whose divergence is measured on the student's own samples
+    seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's decoded continuations
+    seq_kd_decoding: str = "greedy"  # greedy | beam | sample: how the teacher decodes them (Kim & Rush: beam)
+    seq_kd_beams: int = 4  # beam width of seq_kd_decoding=beam
+    prompt_tokens: int = 8  # plain text: the prefix that generation continues (prompt/response data: the prompt)
+    new_tokens: int = 0  # at most this many generated tokens a row; 0 = to the end of the block
+    sample_temperature: float = 1.0  # sampling (on-policy batches, seq_kd_decoding=sample, sampled evaluation)
     sample_top_p: float = 1.0
     loss_chunk_tokens: int = 0  # positions per chunk of the token divergences (bounded memory); 0 = automatic
 
@@ -58,6 +79,26 @@ class DistillSettings:
     def generates(self) -> bool:
         """Training needs sampled continuations: on-policy batches or the teacher's sequences."""
         return self.on_policy > 0 or self.seq_kd
+
+    @property
+    def sampling(self) -> Decoding:
+        """The decoding of the student's own samples (on-policy batches, the sampled evaluation)."""
+        return Decoding("sample", temperature=self.sample_temperature, top_p=self.sample_top_p)
+
+    @property
+    def seq_kd_decoder(self) -> Decoding:
+        """The teacher's decoding of sequence-level KD's sequences."""
+        if self.seq_kd_decoding == "sample":
+            return self.sampling
+        return Decoding(self.seq_kd_decoding, beams=self.seq_kd_beams if self.seq_kd_decoding == "beam" else 1)
+
+    @property
+    def seq_kd_key(self) -> dict:
+        """What identifies sequence-level KD's stored sequences besides the data and the teacher: the prefix rule
+        (``tasks/generation.py``: a pair's prompt, else ``prompt_tokens``), the length and the decoding's own
+        settings (greedy's sequences do not change with the sampling temperature)."""
+        return {"prefix": "pair-prompt-or-tokens", "prompt_tokens": self.prompt_tokens, "new_tokens": self.new_tokens,
+                **self.seq_kd_decoder.key()}
 
     @property
     def uses_cached_outputs(self) -> bool:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.data.checks import check_corpus_inputs
-from entrenar_bench.distill.settings import LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
+from entrenar_bench.distill.settings import DECODINGS, LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
@@ -159,8 +159,9 @@ TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0"
 DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
                  "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,
-                 "on_policy": "unit", "seq_kd": "bool", "prompt_tokens": "int>=1", "new_tokens": "int>=0",
-                 "sample_temperature": "number>0", "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0"}
+                 "on_policy": "unit", "seq_kd": "bool", "seq_kd_decoding": DECODINGS, "seq_kd_beams": "int>=1",
+                 "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
+                 "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0"}
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
 LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
 OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}
@@ -191,8 +192,8 @@ def _apply(node: Any, prefix: str, rules: dict[str, str]) -> None:
 
 def check_generation(cfg: DictConfig) -> None:
     """Training on sampled continuations (``distill.on_policy``, ``distill.seq_kd``) needs a strategy that takes
-    it — a logit term against the teacher, no layer matching — and a task that generates (asked of the data's
-    task, imported only when these settings are used)."""
+    it — a logit term against the teacher, no layer matching —, a plain-text prefix shorter than a row and a task
+    that generates (asked of the data's task, imported only when these settings are used)."""
     d = cfg.get("distill")
     if not isinstance(d, DictConfig) or not (d.get("on_policy") or d.get("seq_kd")):
         return
@@ -200,6 +201,11 @@ def check_generation(cfg: DictConfig) -> None:
     if d.get("on_policy") and (d.get("logit_loss") == "none" or not d.get("alpha")):
         raise ConfigError(f"distill.on_policy needs a logit term against the teacher (distill={d.get('name')} has none: "
                           "its generated batches would have nothing to learn from)")
+    data = cfg.get("data")
+    length = next((k for k in ("seq_len", "block_size") if isinstance(data, DictConfig) and data.get(k)), None)
+    if length and d.get("prompt_tokens") and d.prompt_tokens >= data[length]:
+        raise ConfigError(f"distill.prompt_tokens={d.prompt_tokens} leaves nothing to generate in rows of "
+                          f"data.{length}={data[length]}: set it below the row length")
     if d.get("layer_weight") or d.get("attention_weight"):
         raise ConfigError(f"{what} works with kd (any logit_loss) and mse, not with layer matching or attention "
                           f"transfer (distill={d.get('name')})")

@@ -168,8 +168,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
                                 augment=augment)
     loader = task.train_loader(indexed=cached)
     if settings.seq_kd:
-        loader = task.sequence_loader(plan.sequences(task, teacher, teacher_dir, settings, _job_device(cfg)),
-                                      settings.prompt_tokens)
+        loader = task.sequence_loader(plan.sequences(task, teacher, teacher_dir, settings, _job_device(cfg)), settings)
     budget = plan_budget(train, task, loader, int(cfg.data.batch_size), teacher)
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, budget.length.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,

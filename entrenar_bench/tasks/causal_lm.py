@@ -22,8 +22,10 @@ from entrenar_bench.distill import losses
 from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMatching
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.distill.objective import ModelOutputs
+from entrenar_bench.distill.settings import Decoding
 from entrenar_bench.tasks.base import Batch, Metric, Task, register
 from entrenar_bench.tasks.baselines import lm_baselines
+from entrenar_bench.tasks.generation import continuation_mask, continue_prefixes, prefix_lengths
 from entrenar_bench.tasks.responses import rouge_l
 
 
@@ -34,6 +36,14 @@ def next_token_targets(input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[tor
     target_mask = torch.roll(mask.bool(), -1, dims=1)
     target_mask[:, -1] = False
     return targets, target_mask
+
+
+def source_mask(target_mask: torch.Tensor) -> torch.Tensor:
+    """The data's mask (token t is a target) back from :func:`next_token_targets`' ``target_mask`` (position
+    t predicts a target): the inverse, as a row's first token is never a target."""
+    mask = torch.roll(target_mask, 1, dims=1)
+    mask[:, 0] = False
+    return mask
 
 
 @register
@@ -50,35 +60,55 @@ class CausalLMTask(Task):
         targets, target_mask = next_token_targets(input_ids, mask)
         return Batch(input_ids, targets, target_mask, index)
 
-    @torch.no_grad()
-    def continuations(self, model: nn.Module, input_ids: torch.Tensor, settings: Any) -> torch.Tensor:
-        """``input_ids``' first ``settings.prompt_tokens`` tokens continued by sampling from ``model``
-        (``sample_temperature``, ``sample_top_p``) for ``new_tokens`` tokens (0: to the length of ``input_ids``);
-        exactly that many (end-of-sequence is not sampled early), drawn from the global random generators."""
-        prompt = input_ids[:, :settings.prompt_tokens]
-        new = settings.new_tokens or input_ids.shape[1] - prompt.shape[1]
-        was_training = model.training
-        model.eval()
-        out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
-                             temperature=settings.sample_temperature, top_p=settings.sample_top_p, top_k=0,
-                             max_new_tokens=new, min_new_tokens=new, use_cache=True, pad_token_id=0,
-                             eos_token_id=None)
-        model.train(was_training)
-        return out
+    @property
+    def eos(self) -> int | None:
+        """The data's end-of-sequence id (its tokenizer's); None where it has none (generated data)."""
+        tok = getattr(self.datamodule, "loaded_tokenizer", None)
+        return None if tok is None else tok.eos_token_id
 
-    def generated_batch(self, sequences: torch.Tensor, prompt_tokens: int, index: torch.Tensor | None = None) -> Batch:
-        """A batch of sampled sequences whose targets are the generated tokens (the prompt is context only)."""
-        mask = torch.ones_like(sequences, dtype=torch.bool)
-        mask[:, :prompt_tokens] = False
+    def split_masks(self, split: str) -> torch.Tensor:
+        """A split's target masks in index order (the student's subset for ``train``), as ``split_inputs``."""
+        return self.datamodule.splits[split].tensors[1][:len(self.split_inputs(split))]
+
+    def prefixes(self, mask: torch.Tensor, prompt_tokens: int) -> torch.Tensor:
+        """Each row's prefix length (``generation.prefix_lengths``): its first pair's prompt, where the data has a
+        tokenizer and the row a pair, else ``prompt_tokens``."""
+        return prefix_lengths(mask, prompt_tokens, pairs=self.eos is not None)
+
+    @torch.no_grad()
+    def continuations(self, model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, settings: Any,
+                      decoding: Decoding) -> Batch:
+        """Rows ``input_ids`` (target ``mask``, the data's layout) with their prefixes continued by ``model``
+        (``tasks/generation.py``): a batch whose targets are the generated tokens (the prefix is context only)."""
+        prefixes = self.prefixes(mask.cpu(), settings.prompt_tokens)
+        sequences = continue_prefixes(model, input_ids, prefixes, settings.new_tokens, decoding, self.eos)
+        return self.generated_batch(sequences, prefixes, settings.new_tokens)
+
+    def own_samples(self, model: nn.Module, batch: Batch, settings: Any) -> Batch:
+        """An on-policy batch: ``batch``'s prefixes continued by ``model``'s own samples (``settings.sampling``)."""
+        return self.continuations(model, batch.inputs, source_mask(batch.mask), settings, settings.sampling)
+
+    def generated_batch(self, sequences: torch.Tensor, prefixes: torch.Tensor, new_tokens: int,
+                        index: torch.Tensor | None = None) -> Batch:
+        """A batch of continued rows whose targets are the generated tokens (``generation.continuation_mask``)."""
+        mask = continuation_mask(sequences, prefixes, new_tokens, self.eos)
         targets, target_mask = next_token_targets(sequences, mask)
         return Batch(sequences, targets, target_mask, index)
 
-    def sequence_loader(self, sequences: torch.Tensor, prompt_tokens: int) -> Any:
-        """Training batches over stored sequences (sequence-level KD), shuffled as the student's own data."""
+    def decoded_split(self, model: nn.Module, split: str, settings: Any, decoding: Decoding,
+                      device: torch.device) -> torch.Tensor:
+        """(N, L) ids: every row of ``split`` (in index order) with its prefix continued by ``model``."""
+        rows, masks = self.split_inputs(split), self.split_masks(split)
+        return torch.cat([self.continuations(model, ids.to(device), mask, settings, decoding).inputs.cpu()
+                          for ids, mask in zip(rows.split(self.store_chunk), masks.split(self.store_chunk))])
+
+    def sequence_loader(self, sequences: torch.Tensor, settings: Any) -> Any:
+        """Training batches over the teacher's decoded training rows (sequence-level KD, ``decoded_split``),
+        shuffled as the student's own data; the targets are the decoded tokens."""
         from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
-        mask = torch.ones_like(sequences, dtype=torch.bool)
-        mask[:, :prompt_tokens] = False
+        prefixes = self.prefixes(self.split_masks("train"), settings.prompt_tokens)
+        mask = continuation_mask(sequences, prefixes, settings.new_tokens, self.eos)
         dataset = TensorDataset(sequences, mask, torch.arange(len(sequences)))
         batches = BatchSampler(RandomSampler(dataset), self.datamodule.batch_size, drop_last=False)
         return DataLoader(dataset, batch_size=None, sampler=batches)
@@ -97,10 +127,10 @@ class CausalLMTask(Task):
         inputs = self.datamodule.split_inputs("test")[:self.sample_rows].to(device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            sequences = self.continuations(model, inputs, settings)
-        batch = self.generated_batch(sequences, settings.prompt_tokens)
-        logits = model(input_ids=sequences, use_cache=False).logits
-        truth = self.datamodule.reference(sequences.cpu()).to(device)
+            batch = self.continuations(model, inputs, self.split_masks("test")[:self.sample_rows], settings,
+                                       settings.sampling)
+        logits = model(input_ids=batch.inputs, use_cache=False).logits
+        truth = self.datamodule.reference(batch.inputs.cpu()).to(device)
         impossible = truth.gather(-1, batch.targets[..., None])[..., 0] == 0
         return {**responses, "sample_truth_kl": float(losses.kl_from_probs(truth, logits, batch.mask)),
                 "sample_invalid": float(losses.masked_token_mean(impossible.float(), batch.mask))}
@@ -115,20 +145,22 @@ class CausalLMTask(Task):
 
     @torch.no_grad()
     def generations(self, model: nn.Module, prompt_tokens: int, count: int = 4, new_tokens: int = 32) -> list[dict]:
-        """Greedy continuations of the first ``count`` test sequences' first ``prompt_tokens`` tokens: what a
-        reader looks at first (ids, and text where the data has a tokenizer)."""
+        """Greedy continuations of the first ``count`` test rows' prefixes (a pair's prompt, else the first
+        ``prompt_tokens`` tokens): what a reader looks at first (ids, and text where the data has a tokenizer)."""
         device = next(model.parameters()).device
-        prompts = self.datamodule.split_inputs("test")[:count, :prompt_tokens].to(device)
+        rows = self.datamodule.split_inputs("test")[:count]
         was_training = model.training
         model.eval()
-        out = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=False,
-                             max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
-        model.train(was_training)
         samples = []
-        for prompt, sequence in zip(prompts.tolist(), out.tolist()):
-            completion = sequence[len(prompt):]
-            samples.append({"prompt_ids": prompt, "completion_ids": completion,
-                            "prompt": self.datamodule.decode(prompt), "completion": self.datamodule.decode(completion)})
+        for row, length in zip(rows, self.prefixes(self.split_masks("test")[:count], prompt_tokens).tolist()):
+            prompt = row[None, :length].to(device)
+            out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
+                                 max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
+            completion = out[0, length:].tolist()
+            samples.append({"prompt_ids": prompt[0].tolist(), "completion_ids": completion,
+                            "prompt": self.datamodule.decode(prompt[0].tolist()),
+                            "completion": self.datamodule.decode(completion)})
+        model.train(was_training)
         return samples
 
     def stored_splits(self, cached: bool) -> tuple[str, ...]:

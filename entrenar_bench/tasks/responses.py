@@ -9,6 +9,7 @@ tokens as the reference has, stopped at EOS) and the reference, averaged over th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
 
@@ -28,16 +29,22 @@ def runs(mask: list[bool]) -> list[tuple[bool, int, int]]:
     return out
 
 
+def pair_spans(row_mask: list[bool]) -> Iterator[tuple[int, int, int]]:
+    """``(prompt start, response start, response end)`` of each pair in one packed row's target mask."""
+    spans = runs(row_mask)
+    for (before, p0, p1), (target, r0, r1) in zip(spans, spans[1:]):
+        if not before and target and p1 - p0 >= MIN_PROMPT:
+            yield p0, r0, r1
+
+
 def response_pairs(ids: torch.Tensor, mask: torch.Tensor, limit: int) -> list[tuple[list[int], list[int]]]:
     """The first ``limit`` (prompt ids, reference response ids) of packed rows ``ids`` / ``mask`` (B, L)."""
     pairs = []
     for row, row_mask in zip(ids.tolist(), mask.bool().tolist()):
-        spans = runs(row_mask)
-        for (before, p0, p1), (target, r0, r1) in zip(spans, spans[1:]):
-            if not before and target and p1 - p0 >= MIN_PROMPT:
-                pairs.append((row[p0:p1], row[r0:r1]))
-                if len(pairs) == limit:
-                    return pairs
+        for p0, r0, r1 in pair_spans(row_mask):
+            pairs.append((row[p0:r0], row[r0:r1]))
+            if len(pairs) == limit:
+                return pairs
     return pairs
 
 

@@ -1,6 +1,7 @@
-"""Sequence-level KD's training sequences (Kim & Rush 2016): the student's training prefixes continued by the
-teacher, made once per (teacher, data and its contents, decoding settings) with a fixed seed, stored beside the
-teacher's outputs as a ``.npy`` of token ids and read by every later run."""
+"""Sequence-level KD's training sequences (Kim & Rush 2016): the student's training rows with their prefixes
+continued by the teacher's decoding (``distill.seq_kd_decoding``: greedy, beam or sample), made once per (teacher,
+data and its contents, prefixes, decoding) with a fixed seed, stored beside the teacher's outputs as a ``.npy`` of
+token ids and read by every later run."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from entrenar_bench import locks
 from entrenar_bench.files import config_hash, write_atomic
 
 log = logging.getLogger(__name__)
-DECODING = ("prompt_tokens", "new_tokens", "sample_temperature", "sample_top_p")  # the settings that shape them
 
 
 def stored_sequences(teacher_dir: Path, key: Mapping[str, Any], generate: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -37,16 +37,15 @@ def stored_sequences(teacher_dir: Path, key: Mapping[str, Any], generate: Callab
 
 def teacher_sequences(task: Any, teacher: torch.nn.Module, teacher_dir: Path, settings: Any,
                       data_key: Mapping[str, Any], device: torch.device) -> torch.Tensor:
-    """The teacher's continuations of the training split's prefixes (``task.continuations``, seed 0, the
-    caller's generators untouched), keyed by ``data_key`` (the data config and its contents' digests) and the
-    decoding settings."""
+    """The teacher's decoding of the training split's prefixes (``task.decoded_split``, seed 0, the caller's
+    generators untouched), keyed by ``data_key`` (the data config and its contents' digests) and
+    ``settings.seq_kd_key`` (prefix rule, length, the decoding's own settings)."""
 
     def generate() -> torch.Tensor:
         teacher.to(device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(0)
-            return torch.cat([task.continuations(teacher, rows.to(device), settings).cpu()
-                              for rows in task.split_inputs("train").split(task.store_chunk)])
+            return task.decoded_split(teacher, "train", settings, settings.seq_kd_decoder, device)
 
-    key = {**data_key, "decoding": {name: getattr(settings, name) for name in DECODING}}
+    key = {**data_key, **settings.seq_kd_key}
     return stored_sequences(teacher_dir, key, generate)
