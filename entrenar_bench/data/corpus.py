@@ -23,6 +23,7 @@ from pathlib import Path
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 BLANK_LINE = ""  # the default document separator
+PAIR_SEPARATOR = " "  # between a prompt and its response where neither has whitespace at the join
 BLOCK_SIZE = 128  # tokens per block by default
 
 _KINDS = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
@@ -162,9 +163,17 @@ def parse_json_line(line: str, path: Path, number: int) -> Document:
     return PromptResponse(prompt, response, number)
 
 
-def document_texts(documents: list[Document]) -> list[str]:
-    """Every text of the documents: a text's own, a pair's prompt and response."""
-    return [t for d in documents for t in ((d.text,) if isinstance(d, TextDocument) else (d.prompt, d.response))]
+def join_pair(prompt: str, response: str, separator: str = PAIR_SEPARATOR) -> str:
+    """The prompt as the context of its response: with ``separator`` unless either has whitespace at the join."""
+    if not prompt or prompt[-1].isspace() or response[:1].isspace():
+        return prompt
+    return prompt + separator
+
+
+def document_texts(documents: list[Document], pair_separator: str = PAIR_SEPARATOR) -> list[str]:
+    """Every text of the documents: a text's own, a pair's prompt and response joined (:func:`join_pair`)."""
+    return [d.text if isinstance(d, TextDocument) else join_pair(d.prompt, d.response, pair_separator) + d.response
+            for d in documents]
 
 
 def read_documents(path: Path, separator: str | None = BLANK_LINE) -> list[Document]:

@@ -62,11 +62,11 @@ def model_vocabulary(cfg: DictConfig, label: str, key: str) -> Vocabulary:
 def _char_size(data: DictConfig) -> int | None:
     """Ids of the char tokenizer over the corpus (read only to word a refusal), None if unreadable."""
     try:
-        from entrenar_bench.data.corpus import BLANK_LINE, document_texts, read_documents
+        from entrenar_bench.data.corpus import BLANK_LINE, PAIR_SEPARATOR, document_texts, read_documents
         from entrenar_bench.data.tokenizer import load_tokenizer
 
         documents = read_documents(Path(str(data.path)), data.get("document_separator", BLANK_LINE))
-        return len(load_tokenizer(CHAR, document_texts(documents)))
+        return len(load_tokenizer(CHAR, document_texts(documents, data.get("pair_separator", PAIR_SEPARATOR))))
     except (OSError, ValueError, KeyError):
         return None
 
