@@ -30,7 +30,8 @@ class DistillSettings:
     skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
     teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
     teacher_top_k: Optional[int] = None  # stored outputs: 0 = full logits (exact); k = top-k log-probs + the remaining
-    # mass; null = by vocabulary (tasks/teacher_store.py default_top_k: exact up to 1,024 tokens, top-64 above)
+    # mass (k >= the vocabulary: exact, run/job.py store_top_k); null = by vocabulary (tasks/teacher_store.py
+    # default_top_k: exact up to 1,024 tokens, top-64 above)
     on_policy: float = 0.0  # GKD's λ: the share of batches whose continuations the student samples itself
     seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's sampled continuations
     prompt_tokens: int = 8  # the prefix of each sequence that generation continues

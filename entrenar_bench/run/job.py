@@ -62,8 +62,11 @@ def every_core() -> Iterator[None]:
 
 
 def store_top_k(settings: DistillSettings, task: Task) -> int:
-    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null."""
-    return settings.teacher_top_k if settings.teacher_top_k is not None else default_top_k(task.vocab_size)
+    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null; a k that keeps every
+    token (k >= V) is the exact form (0), which holds the same distribution in fewer bytes."""
+    if settings.teacher_top_k is None:
+        return default_top_k(task.vocab_size)
+    return 0 if settings.teacher_top_k >= task.vocab_size else settings.teacher_top_k
 
 
 def stored_splits(settings: DistillSettings, task: Task, augmented: bool) -> tuple[bool, tuple[str, ...]]:
