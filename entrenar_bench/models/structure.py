@@ -18,8 +18,11 @@ PLACEHOLDER_INPUT = {"input_shape": (1, 8, 8), "num_classes": 2}  # names a netw
 
 
 def _node(cfg: DictConfig, key: str) -> dict[str, Any] | None:
+    """The resolved node at ``key``, its unset (``???``) values left out (as ``key in node`` sees them)."""
     node = OmegaConf.select(cfg, key, default=None)
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else None
+    if not isinstance(node, DictConfig):
+        return None
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not OmegaConf.is_missing(node, k)}
 
 
 def _layers(cfg: DictConfig, role: str) -> int | None:
