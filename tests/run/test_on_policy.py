@@ -28,7 +28,8 @@ def test_an_on_policy_run_times_its_generation(compose_cfg, tmp_path):
     record = run(compose_cfg(*LM_FAST, "distill.on_policy=1", "distill.prompt_tokens=4"), tmp_path)
     split = record["time_split"]
     assert record["status"] == "completed" and split["generation_s"] > 0 and split["teacher_s"] > 0
-    assert split["training_s"] + split["generation_s"] + split["teacher_s"] == pytest.approx(record["time_s"])
+    assert split["training_s"] + split["generation_s"] + split["teacher_s"] == \
+        pytest.approx(record["time_s"] - record["validation_s"])          # the learning curve's passes apart
     assert record["generated_tokens"] == 2 * 64 * 12  # every batch of both epochs: 64 sequences, 16 - 4 new tokens
     assert record["generated_tokens_per_s"] > 0
 
