@@ -38,8 +38,8 @@ def _layers(cfg: DictConfig, role: str) -> int | None:
 def check_layers(cfg: DictConfig) -> None:
     """A from-teacher student's layers exist in its teacher; both models have layers where the strategy matches
     them (``layer_weight``, ``attention_weight``)."""
-    distill = cfg.get("distill")
-    weights = [key for key in ("layer_weight", "attention_weight") if isinstance(distill, DictConfig) and distill.get(key)]
+    distill = cfg.get("distill") if isinstance(cfg.get("distill"), DictConfig) else {}
+    weights = [key for key in ("layer_weight", "attention_weight") if distill.get(key)]
     layers = {role: _layers(cfg, role) for role in ("teacher", "student")}  # a bad student.layers: refused here
     for role, count in layers.items():
         if weights and count == 0:
