@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, Metric, choose
+from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, TEACHER_PREFIX, Metric, choose
 from entrenar_bench.aggregate.spent import spent_columns
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.run.record import (
@@ -157,6 +157,14 @@ def _metric_columns(record: dict[str, Any]) -> dict[str, float]:
             if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
 
 
+def _teacher_metric_columns(teacher: dict[str, Any]) -> dict[str, float]:
+    """The teacher's metrics a run measured itself (``teacher.sample_metrics``: ROUGE-L of its greedy responses
+    and the like), as ``teacher_metric:<name>``: the reference row's, beside those of its cache record."""
+    metrics = teacher.get("sample_metrics") if isinstance(teacher.get("sample_metrics"), dict) else {}
+    return {f"{TEACHER_PREFIX}{k}": float(v) for k, v in metrics.items()
+            if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
+
+
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
     """The columns a (checked) record gives; an empty record gives them all as None."""
     teacher = record.get("teacher") if isinstance(record.get("teacher"), dict) else {}
@@ -181,6 +189,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         primary_lower_is_better=lower,
         **_metric_columns(record),
         **spent_columns(record),
+        **_teacher_metric_columns(teacher),
     )
 
 

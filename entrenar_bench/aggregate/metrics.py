@@ -22,6 +22,7 @@ from entrenar_bench.errors import UsageError
 from entrenar_bench.tasks.base import Metric as TaskMetric
 
 COLUMN_PREFIX = "metric:"  # the collection's column of each recorded metric (aggregate/collect.py)
+TEACHER_PREFIX = "teacher_metric:"  # ... and of each metric a run measured of its teacher
 LOWER_NAMES = ("loss", "perplexity", "kl")
 LOWER_SUFFIXES = ("_loss", "_kl", "_perplexity")
 HEADERS = {"accuracy": "Accuracy", "loss": "Loss", "perplexity": "Perplexity", "teacher_kl": "Teacher KL",

@@ -299,12 +299,14 @@ def summary_cells(s: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3)
 
 
 def reference_cells(reference: dict[str, Any], metric: Metric = ACCURACY, digits: int = 3) -> dict[str, str]:
-    """The teacher's row: its own test metric (n = teachers), accuracy, loss and training time."""
+    """The teacher's row: its own test metric (n = teachers) and validation metric, accuracy, loss and the time
+    it took to train (if it trains) and measure."""
     m = reference["metric"]
     n = reference["accuracy"]["n"] or m["n"]
     return {"n": f"{n} teacher{'s' if n != 1 else ''}", "Accuracy": fmt(reference["accuracy"]["mean"], digits),
             "Loss": fmt(reference["loss"]["mean"], digits), metric.header: fmt(m["mean"], digits),
             "Std Dev": std_text(m["std"], digits), "95% CI": ci_text(m["ci95"], digits, metric.bounded),
+            metric.val_header: fmt(reference.get("val_metric", {}).get("mean"), digits),
             "Time (s)": fmt(reference["time_s"]["mean"], 1)}
 
 

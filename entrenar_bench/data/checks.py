@@ -14,20 +14,23 @@ from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
 
-from entrenar_bench.data.corpus import BLANK_LINE, BLOCK_SIZE, Document, TextDocument, first_line, read_documents
+from entrenar_bench.data.corpus import (
+    BLANK_LINE, BLOCK_SIZE, PAIR_SEPARATOR, Document, TextDocument, first_line, read_documents,
+)
 from entrenar_bench.data.splits import TEST_FRACTION, VAL_FRACTION, split_sizes
 from entrenar_bench.data.tokenizer import CHAR, check_tokenizer, has_chat_template
 
 CORPUS_TARGET = "entrenar_bench.data.text.CorpusDataModule"
 
 
-def blocks_at_most(documents: Sequence[Document], block_size: int, tokenizer: str, chat_template: bool) -> int:
+def blocks_at_most(documents: Sequence[Document], block_size: int, tokenizer: str, chat_template: bool,
+                   pair_separator: str = PAIR_SEPARATOR) -> int:
     """An upper bound on the number of packed blocks (``packing.py``). A block closes full (at most
     ``⌊T / L⌋`` of them, ``T`` the tokens at most), before a pair that does not fit (at most one per pair)
     or at the end. Tokens at most: one per character with ``char`` plus the EOS; otherwise one per UTF-8
     byte (byte-level BPE, byte fallback and WordPiece tokenizers never give more) plus BOS, EOS and a
-    word-prefix marker; a pair, cut to one block, at most ``L`` (exactly ``L`` with a chat template,
-    whose rendering only the tokenizer knows)."""
+    word-prefix marker, and a pair its separator; a pair, cut to one block, at most ``L`` (exactly ``L`` with
+    a chat template, whose rendering only the tokenizer knows)."""
     per_char = tokenizer == CHAR
     extra = 1 if per_char else 3
 
@@ -41,7 +44,7 @@ def blocks_at_most(documents: Sequence[Document], block_size: int, tokenizer: st
         else:
             pairs += 1
             total += block_size if chat_template else \
-                min(block_size, tokens(document.prompt) + tokens(document.response) + extra)
+                min(block_size, tokens(document.prompt) + tokens(pair_separator) + tokens(document.response) + extra)
     return -(-total // block_size) if not pairs else total // block_size + pairs + 1
 
 
@@ -69,6 +72,7 @@ def check_corpus_inputs(data_cfg) -> None:
     block_size = data_cfg.get("block_size", BLOCK_SIZE)
     separator = data_cfg.get("document_separator", BLANK_LINE)
     chat_template = data_cfg.get("chat_template", False)
+    pair_separator = data_cfg.get("pair_separator", PAIR_SEPARATOR)
     if not isinstance(path, str):
         raise ValueError(f"data.path must be a file path, got {path!r}")
     if not isinstance(tokenizer, str) or not tokenizer:
@@ -80,6 +84,8 @@ def check_corpus_inputs(data_cfg) -> None:
                          f"fortunes files) or null (the whole file one document), got {separator!r}")
     if not isinstance(chat_template, bool):
         raise ValueError(f"data.chat_template must be true or false, got {chat_template!r}")
+    if not isinstance(pair_separator, str):
+        raise ValueError(f"data.pair_separator must be text (' ' by default, '' for none), got {pair_separator!r}")
 
     documents = read_documents(Path(path), separator)
     check_tokenizer(tokenizer)
@@ -92,7 +98,7 @@ def check_corpus_inputs(data_cfg) -> None:
     val, test = data_cfg.get("val_fraction", VAL_FRACTION), data_cfg.get("test_fraction", TEST_FRACTION)
     if not (_is_fraction(val) and _is_fraction(test) and val + test < 1):
         return  # the config checks name bad fractions
-    most = blocks_at_most(documents, block_size, tokenizer, chat_template)
+    most = blocks_at_most(documents, block_size, tokenizer, chat_template, pair_separator)
     if not any(min(split_sizes(n, val, test)) >= 1 for n in range(1, most + 1)):
         raise ValueError(f"corpus {path} is too short for blocks of {block_size} tokens: at most {most} block(s), "
                          f"too few for train/val/test splits of fractions {val}/{test}; add text or lower "

@@ -10,11 +10,13 @@ nothing; lines split at ``\\n`` only (``\\r\\n`` is read as ``\\n``).
 
 Every problem is a ``ValueError`` of one line naming the file (and line where there is one). A file
 is opened only once ``stat`` says it is a regular file (a symlink to one is fine), so a FIFO or a
-device is refused without blocking on it; undecodable bytes (not UTF-8, a NUL byte) are refused.
+device is refused without blocking on it; undecodable bytes (not UTF-8, a NUL byte) are refused, a UTF-16 or
+UTF-32 file (by its byte-order mark, or without one by its NUL bytes) by the name of its encoding.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import stat
@@ -23,10 +25,13 @@ from pathlib import Path
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 BLANK_LINE = ""  # the default document separator
+PAIR_SEPARATOR = " "  # between a prompt and its response where neither has whitespace at the join
 BLOCK_SIZE = 128  # tokens per block by default
 
 _KINDS = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
           stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),  # UTF-32LE's starts as UTF-16LE's
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 _JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
                dict: "an object", type(None): "null"}
 
@@ -73,6 +78,26 @@ def _regular_file_stat(path: Path, what: str) -> os.stat_result:
     return info
 
 
+def wide_encoding(data: bytes) -> str | None:
+    """``UTF-16`` or ``UTF-32`` where ``data`` starts with its byte-order mark; without one, ``UTF-16LE`` (and the
+    like) where it decodes so and its NUL bytes fall where that encoding puts the high bytes of ASCII characters
+    (as ``iconv -f`` names them)."""
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name
+    for name, width, zeros in (("UTF-32LE", 4, (1, 2, 3)), ("UTF-32BE", 4, (0, 1, 2)),
+                               ("UTF-16LE", 2, (1,)), ("UTF-16BE", 2, (0,))):
+        units = [data[i:i + width] for i in range(0, len(data) - len(data) % width, width)]
+        ascii_units = sum(all(unit[z] == 0 for z in zeros) and any(unit) for unit in units)
+        if len(data) % width == 0 and units and ascii_units >= len(units) / 2:
+            try:
+                data.decode(name.lower())
+                return name
+            except UnicodeDecodeError:
+                continue
+    return None
+
+
 def read_text_file(path: Path, what: str = "corpus") -> str:
     """The file's text, decoded as UTF-8 (a leading byte-order mark dropped); ``what`` names it in errors."""
     if _regular_file_stat(path, what).st_size == 0:
@@ -86,6 +111,10 @@ def read_text_file(path: Path, what: str = "corpus") -> str:
             data = file.read()
     except OSError as e:
         raise ValueError(f"{what} {path} cannot be read ({e.strerror or e})") from None
+    encoding = wide_encoding(data) if b"\0" in data else None
+    if encoding:
+        raise ValueError(f"{what} {path} is {encoding} text, not UTF-8; save it as UTF-8 "
+                         f"(iconv -f {encoding} -t UTF-8)")
     if b"\0" in data:
         line = data.count(b"\n", 0, data.index(b"\0")) + 1
         raise ValueError(f"{path}:{line}: a NUL byte: binary data, not a text {what}")
@@ -162,9 +191,17 @@ def parse_json_line(line: str, path: Path, number: int) -> Document:
     return PromptResponse(prompt, response, number)
 
 
-def document_texts(documents: list[Document]) -> list[str]:
-    """Every text of the documents: a text's own, a pair's prompt and response."""
-    return [t for d in documents for t in ((d.text,) if isinstance(d, TextDocument) else (d.prompt, d.response))]
+def join_pair(prompt: str, response: str, separator: str = PAIR_SEPARATOR) -> str:
+    """The prompt as the context of its response: with ``separator`` unless either has whitespace at the join."""
+    if not prompt or prompt[-1].isspace() or response[:1].isspace():
+        return prompt
+    return prompt + separator
+
+
+def document_texts(documents: list[Document], pair_separator: str = PAIR_SEPARATOR) -> list[str]:
+    """Every text of the documents: a text's own, a pair's prompt and response joined (:func:`join_pair`)."""
+    return [d.text if isinstance(d, TextDocument) else join_pair(d.prompt, d.response, pair_separator) + d.response
+            for d in documents]
 
 
 def read_documents(path: Path, separator: str | None = BLANK_LINE) -> list[Document]:

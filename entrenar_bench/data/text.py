@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from entrenar_bench.data.corpus import BLANK_LINE, BLOCK_SIZE, document_texts, read_documents
-from entrenar_bench.data.encoding import encode_documents
+from entrenar_bench.data.corpus import BLANK_LINE, BLOCK_SIZE, PAIR_SEPARATOR, document_texts, read_documents
+from entrenar_bench.data.encoding import Specials, document_specials, encode_documents
 from entrenar_bench.data.packing import pack_blocks
 from entrenar_bench.data.splits import TEST_FRACTION, VAL_FRACTION, split_sizes
 from entrenar_bench.data.tokenizer import CHAR, load_tokenizer
@@ -125,7 +125,8 @@ class CorpusDataModule(TokenDataModule):
     """A user's corpus on disk (``corpus.py``: plain text split into documents at ``document_separator``
     lines, or JSON lines of ``text`` or ``prompt``/``response``), its documents packed into blocks of
     ``block_size`` tokens (``packing.py``, ``encoding.py``: EOS between documents, BOS where the tokenizer
-    has one, pairs kept whole in one block with only the response learnt, rendered by the tokenizer's
+    has one, never a chat template's turn marker; a pair is one text, its prompt and response joined by
+    ``pair_separator``, kept whole in one block with only the response learnt, or rendered by the tokenizer's
     chat template with ``chat_template``), the blocks split by ``split_seed``.
 
     ``tokenizer``: a local Hugging Face tokenizer directory, or ``char``.
@@ -134,22 +135,27 @@ class CorpusDataModule(TokenDataModule):
     content_keys = ("path", "tokenizer")
 
     def __init__(self, path: str, tokenizer: str = CHAR, block_size: int = BLOCK_SIZE,
-                 document_separator: str | None = BLANK_LINE, chat_template: bool = False, **kwargs):
+                 document_separator: str | None = BLANK_LINE, chat_template: bool = False,
+                 pair_separator: str = PAIR_SEPARATOR, **kwargs):
         super().__init__(**kwargs)
         self.path = Path(path)
         self.tokenizer = tokenizer
         self.block_size = block_size
         self.document_separator = document_separator
         self.chat_template = chat_template
+        self.pair_separator = pair_separator
         self.loaded_tokenizer = None  # set by load_tokens
+        self.specials: Specials | None = None  # the ids that start and end a document (set by load_tokens)
 
     def load_tokens(self) -> tuple[np.ndarray, np.ndarray]:
         documents = read_documents(self.path, self.document_separator)
-        tok = self.loaded_tokenizer = load_tokenizer(self.tokenizer, document_texts(documents))
+        tok = self.loaded_tokenizer = load_tokenizer(self.tokenizer, document_texts(documents, self.pair_separator))
         if self.chat_template and not tok.chat_template:
             raise ValueError(f"data.chat_template=true but tokenizer {self.tokenizer} has no chat template")
         self.vocab_size = len(tok)
-        encoded = encode_documents(tok, documents, self.block_size, self.chat_template, str(self.path))
+        self.specials = document_specials(tok)
+        encoded = encode_documents(tok, documents, self.block_size, self.chat_template, str(self.path),
+                                   self.pair_separator)
         if encoded.prompts_cut:
             log.warning("%d prompt(s) of %s longer than a block of %d tokens lost their start (cut from the left)",
                         encoded.prompts_cut, self.path, self.block_size)

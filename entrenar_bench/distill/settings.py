@@ -50,7 +50,8 @@ class DistillSettings:
     skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
     teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
     teacher_top_k: Optional[int] = None  # stored outputs: 0 = full logits (exact); k = top-k log-probs + the remaining
-    # mass; null = by vocabulary (teacher_signal/sizing.py default_top_k: exact up to 1,024 tokens, top-64 above)
+    # mass (k >= the vocabulary: exact, teacher_signal/sizing.py stored_top_k); null = by vocabulary
+    # (teacher_signal/sizing.py default_top_k: exact up to 1,024 tokens, top-64 above)
     top_k_tail: str = "bucket"  # a top-k teacher's tail in the loss: bucket (one category on both sides, a lower
     # bound of the divergence) | drop (renormalised over the k ids) | spread (evenly over the other V − k tokens)
     on_policy: float = 0.0  # GKD's λ: the share of batches whose divergence is measured on the student's own samples

@@ -15,7 +15,6 @@ teacher's tokenizer and vocabulary by construction.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,30 +22,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
+from entrenar_bench.models.layers import select_layers
 from entrenar_bench.models.model_files import model_config
-
-LAYER_SPEC = re.compile(r"^(first|spread):(\d+)$")
-
-
-def select_layers(layers: str | int | Sequence[int], available: int) -> list[int]:
-    """Teacher layer indices: ``first:k`` (0..k-1), ``spread:k`` (round(i (n-1) / (k-1)), first and last
-    included), or an explicit increasing list. ValueError naming the problem."""
-    if isinstance(layers, str):
-        match = LAYER_SPEC.match(layers.strip())
-        if not match:
-            raise ValueError(f"layers must be first:K, spread:K or a list of layer indices, got {layers!r}")
-        how, k = match[1], int(match[2])
-        if not 1 <= k <= available:
-            raise ValueError(f"layers={layers}: the teacher has {available} layers, so K must be 1..{available}")
-        if how == "first":
-            return list(range(k))
-        return [0] if k == 1 else [round(i * (available - 1) / (k - 1)) for i in range(k)]
-    chosen = [layers] if isinstance(layers, int) else list(layers)
-    if not chosen or any(isinstance(i, bool) or not isinstance(i, int) for i in chosen):
-        raise ValueError(f"layers must be first:K, spread:K or a non-empty list of layer indices, got {layers!r}")
-    if any(not 0 <= i < available for i in chosen) or chosen != sorted(set(chosen)):
-        raise ValueError(f"layers={chosen}: indices must increase, each in 0..{available - 1} (the teacher's layers)")
-    return chosen
 
 
 def decoder_layers(model: nn.Module) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from entrenar_bench import locks
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import write_json_atomic
+from entrenar_bench.models.quiet import quiet_progress_bars
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def check_gguf_file(path: Path, where: str) -> None:
 
 def convert_gguf(gguf: Path, out: Path) -> None:
     """Write the model and tokenizer of ``gguf`` into the new directory ``out`` (safetensors, float32)."""
+    quiet_progress_bars()  # the conversion's bars ("Converting and de-quantizing GGUF tensors") stay out of the log
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf.parent), gguf.name

@@ -4,9 +4,9 @@
   are merged into their base weights, ``W + (alpha / r) B A``, and replaced by the base layers (a model with
   injected adapters has no ``merge_and_unload``: each adapted layer merges itself); a model loaded from a GGUF
   file, which transformers refuses to serialise, has its (already dequantised) weights copied into a plain model
-  of the same config; then ``save_pretrained`` (safetensors) with ``use_cache`` on for generation, and the
-  tokenizer of ``tokenizer_dir`` (its files and chat template) beside it, so ``AutoModelForCausalLM`` and
-  ``AutoTokenizer`` load the directory as it is.
+  of the same config; then ``save_pretrained`` (safetensors) with ``use_cache`` on for generation (in
+  ``config.json`` and ``generation_config.json``), and the tokenizer of ``tokenizer_dir`` (its files and chat
+  template) beside it, so ``AutoModelForCausalLM`` and ``AutoTokenizer`` load the directory as it is.
 - Any other torch model: its weights as ``model.safetensors`` (shared tensors once) and, given, the config it is
   built from (its ``_target_`` node) as ``model_config.json``.
 
@@ -76,12 +76,16 @@ def _save_hugging_face(model: nn.Module, directory: Path, tokenizer_dir: Path | 
     from transformers import AutoTokenizer
 
     model = _plain(merge_lora(copy.deepcopy(model)) if _adapted(model) else model)
-    use_cache = model.config.use_cache
-    model.config.use_cache = True  # training switches it off; generation wants it
+    generation = getattr(model, "generation_config", None)  # generation_config.json: what generate() reads
+    configs = [c for c in (model.config, generation) if c is not None]
+    saved = [c.use_cache for c in configs]
+    for c in configs:
+        c.use_cache = True  # training switches it off; generation wants it
     try:
         model.save_pretrained(directory)  # transformers 5 writes safetensors only
     finally:
-        model.config.use_cache = use_cache
+        for c, use_cache in zip(configs, saved):
+            c.use_cache = use_cache
     if tokenizer_dir is not None:
         AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True).save_pretrained(directory)
 

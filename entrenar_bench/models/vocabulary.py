@@ -62,11 +62,11 @@ def model_vocabulary(cfg: DictConfig, label: str, key: str) -> Vocabulary:
 def _char_size(data: DictConfig) -> int | None:
     """Ids of the char tokenizer over the corpus (read only to word a refusal), None if unreadable."""
     try:
-        from entrenar_bench.data.corpus import BLANK_LINE, document_texts, read_documents
+        from entrenar_bench.data.corpus import BLANK_LINE, PAIR_SEPARATOR, document_texts, read_documents
         from entrenar_bench.data.tokenizer import load_tokenizer
 
         documents = read_documents(Path(str(data.path)), data.get("document_separator", BLANK_LINE))
-        return len(load_tokenizer(CHAR, document_texts(documents)))
+        return len(load_tokenizer(CHAR, document_texts(documents, data.get("pair_separator", PAIR_SEPARATOR))))
     except (OSError, ValueError, KeyError):
         return None
 
@@ -106,10 +106,27 @@ def _mismatch(data: Vocabulary, model: Vocabulary) -> str | None:
     return None
 
 
+def check_logit_widths(found: dict[str, Vocabulary], data: Vocabulary | None) -> None:
+    """The student predicts as many tokens as the teacher (its logits are learnt, and compared in ``teacher_kl``): a
+    student built for the data predicts the data's tokens, a pretrained one its rows."""
+    teacher, student = found.get("teacher.model.path"), found.get("student.model.path")
+    if teacher is None or teacher.rows is None:
+        return
+    if student is not None and student.rows is not None and student.rows != teacher.rows:
+        raise ConfigError(f"{student.describe()} but {teacher.describe()}: the student cannot learn the teacher's "
+                          "logits (they must be as wide)")
+    if student is None and data is not None and data.size is not None and data.size < teacher.rows:
+        raise ConfigError(f"{data.describe()} but {teacher.describe()}: a student built for the data "
+                          f"predicts {data.size} tokens, the teacher {teacher.rows}; give the teacher's tokenizer "
+                          "(data.tokenizer=teacher) or a student made from the teacher (student=from_teacher)")
+
+
 def check_pretrained_models(cfg: DictConfig) -> None:
     """Every pretrained model's directory loadable (models/model_files.py), its embeddings covering its own
-    tokenizer, and its vocabulary the data's; else ConfigError (one line naming both vocabularies)."""
-    models = [model_vocabulary(cfg, label, key) for label, key in pretrained_models(cfg)]
+    tokenizer, and its vocabulary the data's; teacher and student logits as wide. Else ConfigError (one line
+    naming both vocabularies)."""
+    keys = pretrained_models(cfg)
+    models = [model_vocabulary(cfg, label, key) for label, key in keys]
     for model in models:
         if model.rows is not None and model.size is not None and model.rows < model.size:
             raise ConfigError(f"{model.label} has {model.rows} token embeddings, fewer than its tokenizer's "
@@ -120,3 +137,4 @@ def check_pretrained_models(cfg: DictConfig) -> None:
         if problem:
             raise ConfigError(f"{problem}; teacher, student and data must share one vocabulary "
                               f"(data.tokenizer defaults to a pretrained teacher's)")
+    check_logit_widths({key: model for (_, key), model in zip(keys, models)}, data)

@@ -29,6 +29,7 @@ from entrenar_bench.run.ablation import FULL, apply_ablation, parse_ablate
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash
+from entrenar_bench.models.quiet import quiet_progress_bars
 from entrenar_bench.run.checks import validate_config
 from entrenar_bench.run.placement import first_rank
 from entrenar_bench.run.tracking import finish_tracking, job_loggers
@@ -145,6 +146,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     """In a single run, a bad setting (exit 2) or a failed run (exit 1) ends the process with one line; in a
     multirun the error goes back to Hydra, which records it and carries on with the other jobs."""
+    quiet_progress_bars()
     try:
         run(cfg)
     except CompactHydraException as e:

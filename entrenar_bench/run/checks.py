@@ -15,7 +15,9 @@ from entrenar_bench.distill.settings import DECODINGS, LOGIT_LOSSES, SCHEDULERS,
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
+from entrenar_bench.models.layers import FROM_TEACHER
 from entrenar_bench.models.references import with_local_files
+from entrenar_bench.models.structure import check_structure
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
 from entrenar_bench.teacher_signal.sizing import tempered_top_k, tempers_stored_teacher
@@ -36,9 +38,6 @@ def check_schema_keys(node: DictConfig, path: str = "") -> None:
         child = node._get_node(key)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
             check_schema_keys(child, f"{where}.")
-
-
-FROM_TEACHER = "entrenar_bench.models.from_teacher.from_teacher"  # conf/student/from_teacher.yaml's _target_
 
 
 def check_student_source(cfg: DictConfig) -> None:
@@ -64,6 +63,7 @@ def validate_config(cfg: DictConfig) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     check_teacher_temperature(local)
+    check_structure(local)
     check_loggers(cfg)
     try:
         parse_ablate(cfg.get("ablate", FULL))

@@ -184,6 +184,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "metrics_before": fit.metrics_before,
         "primary_metric": task.primary_metric.as_record(),
         "time_s": fit.time_s,
+        "validation_s": fit.validation_s,  # of time_s: the learning curve's validation passes
         "samples_per_s": fit.samples_per_s,
         "peak_memory_gb": fit.peak_memory_gb,
         "peak_memory_kind": fit.peak_memory_kind,
@@ -199,7 +200,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "teacher_outputs": plan.record() if plan else None,
         "finetune": finetune_info,
         **fit.extra,
-        **task.record(module.train_targets, fit.time_s),
-        **time_split(module, fit.time_s),
+        **task.record(module.train_targets, fit.training_s),
+        **time_split(module, fit.training_s),
         **spent,
     }

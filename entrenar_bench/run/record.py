@@ -1,8 +1,9 @@
 """The run record: ``result.json`` in each job's run directory, written atomically.
 
 Fields (the contract aggregation reads): ``status`` ("completed" | "failed"), ``seed``,
-``metrics`` {``accuracy``, ``loss``, ``val_accuracy``, ``val_loss``}, ``time_s``,
-``peak_memory_gb``, ``peak_memory_kind``, ``device``, ``params``, ``samples_per_s``,
+``metrics`` {``accuracy``, ``loss``, ``val_accuracy``, ``val_loss``}, ``time_s`` (with ``validation_s``, its
+learning-curve validation passes, apart), ``peak_memory_gb``, ``peak_memory_kind``, ``device``, ``params``,
+``samples_per_s`` (over ``time_s`` less ``validation_s``, as a language model's ``tokens_per_s``),
 ``distill``, ``config`` (resolved job config), ``config_hash``, ``overrides``, ``resumed_from_epoch``
 (epochs found done in a mid-run checkpoint, else null), ``devices`` with ``peak_memory_per_device_gb``,
 and ``error`` on failure. Mid-run checkpoints live in ``checkpoints/`` beside the record.

@@ -21,11 +21,12 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from entrenar_bench.errors import UsageError
 from entrenar_bench.sweep.compose import check_jobs, expand_jobs
 from entrenar_bench.sweep.plan import quote_value
+from entrenar_bench.sweep.progress import RESUMED, RunsRemainingColumn
 from entrenar_bench.sweep.queue import SlurmQueue, slurm_queue
 from entrenar_bench.sweep.supervise import hold_sweep, make_sweep_dir, record_plan, supervised
 from entrenar_bench.run.record import RESULT_FILE, CorruptRecord, read_result
@@ -115,12 +116,12 @@ def _launch(task_name: str, overrides: list[str], total: int, sweep_dir: Path, c
                  highlight=False, soft_wrap=True)  # one line, however long the path
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("done, {task.fields[failed]} failed"), TextColumn("{task.fields[queue]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+               TimeElapsedColumn(), TextColumn("ETA"), RunsRemainingColumn())
     # A slow refresh and cached records: the bar must not take CPU from the jobs it watches.
     with open(sweep_dir / "sweep.log", "ab") as log, \
             Progress(*columns, console=stderr, transient=False, refresh_per_second=2) as bar:
         record_plan(sweep_dir, task_name, overrides)
-        task = bar.add_task(task_name, total=total, failed=0, queue="")
+        task = bar.add_task(task_name, total=total, failed=0, queue="", **{RESUMED: done_before})
         with supervised(command, log, sweep_dir, task_name, created, queue.cancel if queue else None) as child:
             preload_in_background(preload)
             seen = dict(before)

@@ -59,12 +59,13 @@ def rouge_l(model: nn.Module, datamodule: Any, split: str, limit: int) -> float 
 
     scorer, device = RougeScorer(["rougeL"], use_stemmer=True), next(model.parameters()).device
     eos = datamodule.loaded_tokenizer.eos_token_id
+    stops = sorted({eos, datamodule.specials.end})  # a plain pair ends with the document end, a chat one with EOS
     was_training, scores = model.training, []
     model.eval()
     for prompt, reference in pairs:
         prompt_ids = torch.tensor([prompt], device=device)
         out = model.generate(input_ids=prompt_ids, attention_mask=torch.ones_like(prompt_ids), do_sample=False,
-                             max_new_tokens=len(reference), eos_token_id=eos, pad_token_id=eos, use_cache=True)
+                             max_new_tokens=len(reference), eos_token_id=stops, pad_token_id=eos, use_cache=True)
         response = datamodule.loaded_tokenizer.decode(out[0, len(prompt):].tolist(), skip_special_tokens=True)
         truth = datamodule.loaded_tokenizer.decode(reference, skip_special_tokens=True)
         scores.append(scorer.score(truth, response)["rougeL"].fmeasure)

@@ -23,8 +23,11 @@ UNTEMPERED_LOSSES = ("mse", "none")  # logit terms that take no temperature
 
 
 def stored_top_k(settings: DistillSettings, vocab_size: int) -> int:
-    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null (0: exact)."""
-    return settings.teacher_top_k if settings.teacher_top_k is not None else default_top_k(vocab_size)
+    """The stored form's k: ``distill.teacher_top_k``, or by vocabulary size where it is null (0: exact); a k that
+    keeps every token (k >= V) is the exact form, which holds the same distribution in fewer bytes."""
+    if settings.teacher_top_k is None:
+        return default_top_k(vocab_size)
+    return 0 if settings.teacher_top_k >= vocab_size else settings.teacher_top_k
 
 
 def tempers_stored_teacher(settings: DistillSettings) -> bool:

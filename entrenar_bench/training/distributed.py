@@ -78,6 +78,20 @@ class TrainingClock(L.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
+class ValidationClock(L.Callback):
+    """Seconds spent in the validation passes inside the fit (the learning curve's, the sanity check's): the
+    part of the training clock that trains nothing."""
+
+    def __init__(self) -> None:
+        self.start = self.seconds = 0.0
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds += time.perf_counter() - self.start
+
+
 def gather(trainer: L.Trainer, value: float) -> list[float]:
     """``value`` from every rank, in rank order (one entry on one device)."""
     if trainer.world_size == 1:

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from entrenar_bench.training.checkpoints import AtomicCheckpointIO, EpochCheckpoint, join_curve, read_curve
 from entrenar_bench.training.distributed import (
-    TrainingClock, eval_shard, gather, ranks, train_shard,
+    TrainingClock, ValidationClock, eval_shard, gather, ranks, train_shard,
 )
 from entrenar_bench.training.memory import PeakMemory
 
@@ -60,12 +60,18 @@ _lightning_logs_through_root()
 class FitResult:
     metrics: dict[str, float]
     metrics_before: dict[str, float] | None  # the same, before training (None when it did not train)
-    time_s: float
+    time_s: float  # the fit's wall time, its validation passes included
     samples_per_s: float
     peak_memory_gb: float
     peak_memory_kind: str
     device: str
     extra: dict = field(default_factory=dict)
+    validation_s: float = 0.0  # of time_s, the validation passes (the learning curve's)
+
+    @property
+    def training_s(self) -> float:
+        """The time that trained: ``time_s`` less its validation passes (what throughputs divide by)."""
+        return self.time_s - self.validation_s
 
 
 def cpu_model() -> str:
@@ -155,8 +161,9 @@ def fit_and_evaluate(
     share, ``time_s`` is the slowest rank's training time (``TrainingClock``: without the start of the other
     ranks) and ``peak_memory_gb`` the largest of the per-device peaks.
     ``log_dir``: where the learning curve (``metrics.csv``) of a resumed run is joined; ``loggers``: where the
-    curve goes (:func:`curve_settings`); its validation passes count in ``time_s``. ``max_steps``: a budget in
-    steps (``training/budget.py``); ``callbacks``: more of them (the token counter, the held-out curve).
+    curve goes (:func:`curve_settings`); its validation passes count in ``time_s`` and, apart, in ``validation_s``
+    (``samples_per_s`` divides by the rest, ``training_s``). ``max_steps``: a budget in steps
+    (``training/budget.py``); ``callbacks``: more of them (the token counter, the held-out curve).
     ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
     a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
     """
@@ -164,8 +171,9 @@ def fit_and_evaluate(
     saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
     earlier_curve = read_curve(log_dir) if resume else ""
-    clock = TrainingClock()
-    trainer = build_trainer(trainer_cfg, epochs, [c for c in (saver, clock) if c] + list(callbacks), curves, max_steps)
+    clock, validation = TrainingClock(), ValidationClock()
+    trainer = build_trainer(trainer_cfg, epochs, [c for c in (saver, clock, validation) if c] + list(callbacks), curves,
+                            max_steps)
     train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):
@@ -180,6 +188,7 @@ def fit_and_evaluate(
             time_s = time.perf_counter() - start
         trainer.loggers = []  # the curve holds one row an epoch; the final evaluation goes to result.json
         after = evaluate(trainer, module, eval_loaders)
+        validation_s = max(gather(trainer, validation.seconds))
         if trainer.world_size > 1:
             time_s = max(gather(trainer, clock.seconds))
         peaks = gather(trainer, memory.peak_gb)
@@ -190,9 +199,10 @@ def fit_and_evaluate(
         metrics=after,
         metrics_before=before,
         time_s=time_s,
-        samples_per_s=trained_epochs * datamodule.num_train / time_s if trained_epochs else 0.0,
+        samples_per_s=trained_epochs * datamodule.num_train / (time_s - validation_s) if trained_epochs else 0.0,
         peak_memory_gb=max(peaks),
         peak_memory_kind=memory.kind,
         device=device_name(device),
         extra={"resumed_from_epoch": resumed_from, "devices": trainer.world_size, "peak_memory_per_device_gb": peaks},
+        validation_s=validation_s,
     )

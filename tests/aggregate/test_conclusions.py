@@ -183,6 +183,24 @@ def test_plots_show_runs_clip_cis_and_draw_curves(tmp_path):
     assert Path(document["plot"]).is_file() and Path(document["curves"]).name == "curves.png"
 
 
+def test_the_teacher_row_shows_its_measuring_time_and_the_metrics_runs_measured_of_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    for job, name in enumerate(["kd", "kd", "none", "none"]):
+        job_dir = write(sweep, job, seed=job % 2, accuracy=0.5 + job / 100, distill__name=name)
+        record = json.loads((job_dir / "result.json").read_text())
+        record["metrics"].update(rouge_l=0.2 + job / 100, val_rouge_l=0.3)
+        record["teacher"]["sample_metrics"] = {"rouge_l": 0.41, "val_rouge_l": 0.4}  # greedy: the same every run
+        (job_dir / "result.json").write_text(json.dumps(record))
+    cache = tmp_path / "cache" / "teacher0" / RECORD  # a teacher used as it is: no training, 31 s measuring it
+    cache.write_text(json.dumps({"metrics": {"accuracy": 0.3, "loss": 4.6}, "time_s": 0.0, "measured_s": 31.0}))
+    document, text = compare_report(collect(sweep, metric="rouge_l"))
+    header, row = (next(line for line in text.splitlines() if line.startswith(start) and "|" in line)
+                   for start in ("Strategy ", "teacher (reference)"))
+    cells = dict(zip([h.strip() for h in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert (cells["ROUGE-L"], cells["Val ROUGE-L"], cells["Time (s)"]) == ("0.410", "0.400", "31.0"), text
+    assert document["teacher"]["metric"]["mean"] == pytest.approx(0.41)
+
+
 def test_teacher_record_name_matches_the_model_cache():
     from entrenar_bench.run.model_cache import TEACHER
 

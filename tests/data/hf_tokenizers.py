@@ -14,20 +14,22 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['cont
 
 
 def save_tokenizer(directory: Path, *, bos: str | None = "<s>", pad: str | None = "<pad>",
-                   eos: str = "<|im_end|>", chat_template: str | None = CHAT_TEMPLATE) -> Path:
-    """A byte-level BPE tokenizer (vocabulary ~300) saved in ``directory``; ``pad=None``: pads with EOS."""
+                   eos: str = "<|im_end|>", chat_template: str | None = CHAT_TEMPLATE,
+                   extra_specials: tuple[str, ...] = ()) -> Path:
+    """A byte-level BPE tokenizer (vocabulary ~300) saved in ``directory``; ``pad=None``: pads with EOS;
+    ``extra_specials``: more special tokens (after the four it always has)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    specials = ["<pad>", "<s>", "<|im_start|>", "<|im_end|>"]
+    specials = ["<pad>", "<s>", "<|im_start|>", "<|im_end|>", *extra_specials]
     tok.train_from_iterator(SENTENCES * 20, trainers.BpeTrainer(
         vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos,
                                    pad_token=eos if pad is None else pad, chat_template=chat_template,
-                                   additional_special_tokens=["<|im_start|>"])
+                                   additional_special_tokens=["<|im_start|>", *extra_specials])
     fast.save_pretrained(directory)
     return directory
 

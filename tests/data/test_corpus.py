@@ -111,6 +111,17 @@ def test_a_utf8_byte_order_mark_is_not_text(tmp_path):
     assert read_documents(path) == [TextDocument("hello", 1)]
 
 
+@pytest.mark.parametrize("encoding, named", [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE"),
+                                             ("utf-32", "UTF-32"), ("utf-32-be", "UTF-32BE")])
+def test_a_utf16_or_utf32_corpus_is_named_as_such_not_binary(tmp_path, encoding, named):
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes('{"text": "Grüße aus Köln"}\n{"prompt": "2+2?", "response": "4"}\n'.encode(encoding))
+    _one_line_error(lambda: read_documents(path), rf"^corpus {path} is {named} text, not UTF-8; save it as UTF-8 "
+                                                  rf"\(iconv -f {named} -t UTF-8\)$")
+    path.write_bytes(b"\x00\x01\x02\x03binary\x00data")                   # NUL bytes that are no wide text
+    _one_line_error(lambda: read_documents(path), "a NUL byte: binary data")
+
+
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                            lambda children: st.lists(children, max_size=3)
                            | st.dictionaries(st.sampled_from(["text", "prompt", "response", "x"]) | st.text(max_size=3),

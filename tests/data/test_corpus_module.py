@@ -46,7 +46,7 @@ def test_plain_text_documents_are_packed_with_eos_between_them(tmp_path):
 
 def test_pairs_are_packed_whole_with_only_responses_learnt_and_little_padding(tmp_path):
     pairs = [("Q:ab", "xy"), ("Q:ba", "yx"), ("Q:aa", "xx"), ("Q:bb", "yy")] * 3
-    dm = _module(_pairs(tmp_path / "pairs.jsonl", pairs), block_size=16)
+    dm = _module(_pairs(tmp_path / "pairs.jsonl", pairs), block_size=16, pair_separator="")  # "Q:abxy"
     ids, mask = _all(dm)
     assert ids.shape == (6, 16)                                              # two 7-token pairs a block, not one
     for row, (prompt_targets, response_targets) in zip(mask, [(slice(0, 4), slice(4, 7))] * 6):
@@ -57,7 +57,7 @@ def test_pairs_are_packed_whole_with_only_responses_learnt_and_little_padding(tm
 
 def test_a_pair_longer_than_a_block_keeps_its_prompt(tmp_path, caplog):
     pairs = [("Q:abc", "xyzxyzxyz"), ("Q:abcabcabcab", "xy"), ("Q:a", "x"), ("Q:b", "y"), ("Q:c", "z")]
-    dm = _module(_pairs(tmp_path / "long.jsonl", pairs), block_size=8)
+    dm = _module(_pairs(tmp_path / "long.jsonl", pairs), block_size=8, pair_separator="")
     ids, mask = _all(dm)
     chars = "\0" + "".join(sorted(set("Q:abcxyz")))
     text = ["".join(chars[i] for i in row.tolist()) for row in ids]
@@ -108,7 +108,7 @@ def test_a_chat_template_renders_pairs_and_only_the_answer_is_learnt(tmp_path, h
     learnt = tok.decode([i for i, t in zip(row, targets) if t], skip_special_tokens=False)
     assert learnt.startswith("it sat on the mat<|im_end|>it ran in the park<|im_end|>")
     plain = _module(_pairs(tmp_path / "plain.jsonl", pairs), tokenizer=str(hf_tokenizer), block_size=64)
-    assert tok.decode(_all(plain)[0][0].tolist()).startswith("<s>what did the cat doit sat on the mat<|im_end|>")
+    assert tok.decode(_all(plain)[0][0].tolist()).startswith("<s>what did the cat do it sat on the mat<|im_end|>")
 
 
 def test_a_chat_template_the_tokenizer_lacks_is_refused(tmp_path, eos_padded_tokenizer):

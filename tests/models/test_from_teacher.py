@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 from conftest import CONF_DIR
 from entrenar_bench.run.finetune import build_student, load_base_student
-from entrenar_bench.models.from_teacher import from_teacher, select_layers
+from entrenar_bench.models.from_teacher import from_teacher
+from entrenar_bench.models.layers import select_layers
 from entrenar_bench.models.pretrained import uses_student_as_base
 from entrenar_bench.tasks.causal_lm import CausalLMTask
 from pretrained_dirs import save_llama, word_tokenizer

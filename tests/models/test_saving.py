@@ -46,6 +46,9 @@ def test_lora_is_merged_and_the_student_loads_and_generates(tmp_path):
     assert not any("lora" in name for name, _ in loaded.named_parameters())
     assert any("lora" in name for name, _ in model.named_parameters())  # the run's model is left as it was
     assert loaded.config.use_cache and not model.config.use_cache
+    generation = json.loads((tmp_path / "student" / "generation_config.json").read_text())
+    assert generation.get("use_cache", True) and loaded.generation_config.use_cache  # generates with the KV cache
+    assert model.generation_config.use_cache is False  # the run's model is left as it was
     assert loaded.generate(ids, max_new_tokens=3, do_sample=False).shape == (1, 7)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "student")
     assert tokenizer("in the beginning")["input_ids"] == [2, 3, 4]
