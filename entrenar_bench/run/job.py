@@ -222,7 +222,9 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     module = DistillationModule(task, student, objective, None if cached else teacher,
                                 signal, lr=train.lr, weight_decay=train.weight_decay, optim=cfg.get("optim"),
                                 augment=augment)
-    loader = task.train_loader(indexed=cached)
+    if stored is not None and module.holds_teacher_features:
+        stored["mode"] = "cached"  # the teacher's features over the training rows, computed once, stand in for it
+    loader = task.train_loader(indexed=module.reads_train_rows)
     if settings.seq_kd:
         loader = task.sequence_loader(teacher_sequences(cfg, settings, task, teacher, teacher_dir), settings.prompt_tokens)
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, train.epochs, loader,
