@@ -113,7 +113,7 @@ class DistillationModule(L.LightningModule):
                 and task.holds_teacher_features and task.can_store_train()):
             return False
         inputs = task.split_inputs("train")
-        device = next(self.teacher.parameters()).device
+        device = next((p.device for p in self.teacher.parameters()), torch.device("cpu"))
         with torch.no_grad():
             one = task.forward(self.teacher, inputs[:1].to(device), self.objective.needs_hidden,
                                self.objective.needs_attentions)
