@@ -10,6 +10,8 @@
   held-out cross-entropy on the test blocks. Target: framework ≤ 1.15× the plain loop's time.
 
     python benchmarks/smollm2_plain_loop.py [--repeats 2] [--home DIR]
+    python benchmarks/smollm2_plain_loop.py --repeats 1 -- data.train_subset=16 train.epochs=1 optim.warmup_steps=1
+                                                  # smaller (benchmarks/quick.py): both sides take the overrides
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from common import bench_home, home_argument, machine, median, ratio_line, run
+from common import bench_home, home_argument, machine, median, parse_with_overrides, ratio_line, run
 
 TARGET = 1.15
 PRESET = ["+experiment=smollm2", "distill=kd", "save_student=false"]
 
 
-def plain(home: Path) -> dict:
+def plain(home: Path, overrides: list[str]) -> dict:
     """The plain loop, in this process; its timings and held-out CE."""
     import torch
     import torch.nn.functional as F
@@ -39,7 +41,7 @@ def plain(home: Path) -> dict:
     from entrenar_bench.sweep.compose import compose_config
 
     start = time.perf_counter()
-    cfg = with_local_files(compose_config(PRESET))  # the preset's values and its cached files, nothing else
+    cfg = with_local_files(compose_config([*PRESET, *overrides]))  # the preset's values and its cached files, nothing else
     torch.manual_seed(0)
     data = instantiate(cfg.data)
     data.setup("fit")
@@ -86,8 +88,9 @@ def plain(home: Path) -> dict:
             "test_loss": float(torch.cat(nll).mean()), "steps": steps}
 
 
-def framework(home: Path, name: str) -> dict:
-    wall, _ = run([sys.executable, "-m", "entrenar_bench.run", *PRESET, f"hydra.run.dir={home}/outputs/{name}"], home)
+def framework(home: Path, name: str, overrides: list[str]) -> dict:
+    wall, _ = run([sys.executable, "-m", "entrenar_bench.run", *PRESET, *overrides,
+                   f"hydra.run.dir={home}/outputs/{name}"], home)
     record = json.loads((home / "outputs" / name / "result.json").read_text())
     return {"total_s": wall, "train_s": record["time_s"], "test_loss": record["metrics"]["loss"]}
 
@@ -97,17 +100,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--plain", action="store_true", help="run the plain loop only, print its JSON line")
     home_argument(parser)
-    args = parser.parse_args()
+    args, overrides = parse_with_overrides(parser)
     home = bench_home(args.home)
     if args.plain:
-        print(json.dumps(plain(home)))
+        print(json.dumps(plain(home, overrides)))
         return
     print(machine())
-    framework(home, "warmup")  # converts the teacher and builds its top-64 store once
+    framework(home, "warmup", overrides)  # converts the teacher and builds its top-64 store once
     sides: dict[str, list[dict]] = {"framework": [], "plain": []}
     for repeat in range(args.repeats):
-        sides["framework"].append(framework(home, f"framework-{repeat}"))
-        wall, proc = run([sys.executable, __file__, "--plain", "--home", str(home)], home)
+        sides["framework"].append(framework(home, f"framework-{repeat}", overrides))
+        wall, proc = run([sys.executable, __file__, "--plain", "--home", str(home), "--", *overrides], home)
         sides["plain"].append({**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": wall})
         print(json.dumps({name: runs[-1] for name, runs in sides.items()}))
     train = median([f["train_s"] for f in sides["framework"]]) / median([p["train_s"] for p in sides["plain"]])

@@ -3,9 +3,12 @@
 The task (``entrenar_bench.tasks``) says how a batch splits (inputs, targets, target mask, row index), how a
 model is run (logits, hidden states, attentions), what is measured on a held-out split and what a training
 input's augmentation is. The teacher's logits come from its stored outputs (``teacher_signal[split]``, rows by
-index: ``teacher_signal/``) where given, else from running it on the (augmented) batch; hidden states and
-attentions always come from running it, so its outputs always line up with the batch (a classic bug in public
-KD code). Optimisation is Lightning's manual mode (zero_grad, ``manual_backward``, step; the schedule steps
+index: ``teacher_signal/``; a store of at most ``HELD_STORE_BYTES`` is read into memory once, at its first
+use, and indexed per batch) where given, else from running it on the (augmented) batch. Hidden states and
+attentions come from running it: once over the training rows, held and indexed per batch, where the task allows
+it (:attr:`Task.holds_teacher_features`, un-augmented, logits and features at most ``HELD_FEATURE_BYTES``), else
+on every batch; either way its outputs line up with the batch (a classic bug in public KD code). Optimisation is
+Lightning's manual mode (zero_grad, ``manual_backward``, step; the schedule steps
 once an epoch or once a step, ``distill/optim.py``): the same updates as automatic mode, without its per-step
 closure machinery (~0.15 ms a step, measured).
 """
@@ -25,6 +28,16 @@ from entrenar_bench.distill.objective import DistillationObjective, ModelOutputs
 from entrenar_bench.distill.optim import optimization
 
 EVAL_SPLITS = ("val", "test")
+HELD_STORE_BYTES = 128 << 20  # a teacher store up to this size on disk is held in memory (float16 top-k: 2x that)
+HELD_FEATURE_BYTES = 256 << 20  # the teacher's logits and features over the training rows, held up to this size
+
+
+def _rows(held: Any, index: torch.Tensor) -> Any:
+    """Rows ``index`` of held teacher outputs: logits, or a ``TopKTeacher`` (each of its arrays)."""
+    if isinstance(held, torch.Tensor):
+        return held[index]
+    return held._replace(ids=held.ids[index], log_probs=held.log_probs[index],
+                         tail=None if held.tail is None else held.tail[index])
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -68,7 +81,9 @@ class DistillationModule(L.LightningModule):
         self.optim = optim
         self.augment = augment
         self.schedule_interval = "epoch"
-        self.train_targets = 0  # target positions (tokens, or examples) seen in training steps
+        self._targets: int | torch.Tensor = 0  # target positions seen in training steps (a tensor: no sync a step)
+        self._held: dict[str, tuple[torch.device, Any]] = {}  # split -> its whole store's outputs, on a device
+        self.holds_teacher_features = self._can_hold_features()
         self.on_policy = objective.settings.on_policy  # GKD's λ: the share of batches on the student's own samples
         self.timed = objective.settings.generates  # generation and teacher time measured apart (synchronised)
         self.generation_s = self.teacher_s = 0.0
@@ -77,6 +92,58 @@ class DistillationModule(L.LightningModule):
         with_teacher = task.evaluates_teacher and (teacher is not None or bool(self.teacher_signal))
         self.with_teacher = with_teacher
         self.eval_metrics = nn.ModuleDict({split: task.make_metrics(with_teacher) for split in EVAL_SPLITS})
+
+    @property
+    def train_targets(self) -> int:
+        """Target positions (tokens, or examples) seen in training steps."""
+        return int(self._targets)
+
+    @property
+    def reads_train_rows(self) -> bool:
+        """Whether training batches must carry their row index (``task.train_loader(indexed=True)``): the teacher's
+        stored or held outputs are read by it."""
+        return "train" in self.teacher_signal or self.holds_teacher_features
+
+    def _can_hold_features(self) -> bool:
+        """Whether the teacher's hidden states / attentions over the training rows are computed once and held (see
+        the module docstring): the strategy needs them, the teacher's outputs may be cached, the rows are fixed and
+        indexable, and one row's outputs (a forward pass on it) times the rows fit ``HELD_FEATURE_BYTES``."""
+        settings, task = self.objective.settings, self.task
+        if not (self.teacher is not None and (self.objective.needs_hidden or self.objective.needs_attentions)
+                and self.augment is None and settings.teacher_outputs == "cached" and not settings.generates
+                and task.holds_teacher_features and task.can_store_train()):
+            return False
+        inputs = task.split_inputs("train")
+        device = next((p.device for p in self.teacher.parameters()), torch.device("cpu"))
+        with torch.no_grad():
+            one = task.forward(self.teacher, inputs[:1].to(device), self.objective.needs_hidden,
+                               self.objective.needs_attentions)
+        row_bytes = sum(t.numel() * t.element_size() for t in (one.logits, *one.hidden, *one.attentions))
+        return row_bytes * len(inputs) <= HELD_FEATURE_BYTES
+
+    @torch.no_grad()
+    def _teacher_features(self) -> ModelOutputs:
+        """The teacher's logits, hidden states and attentions over the training rows (``task.store_chunk`` at a time)."""
+        hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
+        parts = [self.task.forward(self.teacher, rows.to(self.device), hidden, attentions)
+                 for rows in self.task.split_inputs("train").split(self.task.store_chunk)]
+        return ModelOutputs(torch.cat([p.logits for p in parts]),
+                            [torch.cat(h) for h in zip(*(p.hidden for p in parts))],
+                            [torch.cat(a) for a in zip(*(p.attentions for p in parts))])
+
+    def _held_outputs(self, split: str) -> Any:
+        """The split's held outputs on this module's device: its whole store (logits, or a ``TopKTeacher``) read
+        once where it is small enough, the training rows' features where :attr:`holds_teacher_features`; else None."""
+        device, held = self._held.get(split, (None, None))
+        if device != self.device:
+            held = None
+            if split == "train" and self.holds_teacher_features:
+                held = self._teacher_features()
+            elif getattr(reader := self.teacher_signal[split], "size_bytes", HELD_STORE_BYTES + 1) <= HELD_STORE_BYTES:
+                rows = torch.arange(len(reader))
+                held = (reader.logits(rows) if reader.is_exact else reader.sparse(rows)).to(self.device)
+            self._held[split] = (self.device, held)
+        return held
 
     def train(self, mode: bool = True) -> DistillationModule:
         """Lightning switches the whole module to train mode; the teacher never leaves eval mode."""
@@ -100,8 +167,14 @@ class DistillationModule(L.LightningModule):
         return result, time.perf_counter() - start
 
     def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
-        """The teacher's outputs on ``batch``: stored logits where they stand in for it, else a forward pass."""
+        """The teacher's outputs on ``batch``: stored (or held) outputs where they stand in for it, else a forward pass."""
+        if split == "train" and self.holds_teacher_features:
+            held = self._held_outputs(split)
+            return ModelOutputs(held.logits[batch.index], [h[batch.index] for h in held.hidden],
+                                [a[batch.index] for a in held.attentions])
         if split in self.teacher_signal and not (hidden or attentions):
+            if (held := self._held_outputs(split)) is not None:
+                return ModelOutputs(_rows(held, batch.index))
             reader, index = self.teacher_signal[split], batch.index.cpu()
             stored = reader.logits(index) if reader.is_exact else reader.sparse(index)  # top-k: no dense teacher
             return ModelOutputs(stored.to(self.device))
@@ -131,7 +204,7 @@ class DistillationModule(L.LightningModule):
         real = None
         if self.objective.settings.alpha < 1:
             real = self.task.forward(self.student, batch.inputs)
-            self.train_targets += int(batch.mask.sum())
+            self._targets = self._targets + batch.mask.sum()
         return self.objective(real, batch.targets, batch.mask, teacher, sampled=(own, sampled.mask))["loss"]
 
     def batch_loss(self, raw_batch: Any) -> torch.Tensor:
@@ -147,7 +220,7 @@ class DistillationModule(L.LightningModule):
         hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
         student = self.task.forward(self.student, batch.inputs, hidden, attentions)
         teacher = self.teacher_outputs("train", batch, hidden, attentions)
-        self.train_targets += len(batch.targets) if batch.mask is None else int(batch.mask.sum())
+        self._targets = self._targets + (len(batch.targets) if batch.mask is None else batch.mask.sum())
         return self.objective(student, batch.targets, batch.mask, teacher)["loss"]
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

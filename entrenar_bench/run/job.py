@@ -166,7 +166,10 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     module = DistillationModule(task, student, objective, None if cached else teacher,
                                 signal, lr=train.lr, weight_decay=train.weight_decay, optim=cfg.get("optim"),
                                 augment=augment)
-    loader = task.train_loader(indexed=cached)
+    stored = plan.record() if plan else None
+    if stored is not None and module.holds_teacher_features:
+        stored["mode"] = "cached"  # the teacher's features over the training rows, computed once, stand in for it
+    loader = task.train_loader(indexed=module.reads_train_rows)
     if settings.seq_kd:
         loader = task.sequence_loader(plan.sequences(task, teacher, teacher_dir, settings, _job_device(cfg)), settings)
     budget = plan_budget(train, task, loader, int(cfg.data.batch_size), teacher)
@@ -174,7 +177,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
                            loggers=loggers, max_steps=budget.length.steps, callbacks=budget.callbacks)
     after_training(cfg, settings, task, student, teacher, fit.metrics, teacher_info, run_dir)
-    teacher_mode = plan.record()["mode"] if plan else "online"
+    teacher_mode = stored["mode"] if stored else "online"
     spent = budget_record(budget, module, fit.extra["devices"], student, teacher, teacher_mode,
                           settings.seq_kd, fit.metrics_before, fit.metrics,
                           teacher_info["metrics"] if teacher_info else cached_teacher_metrics(cfg, task),
@@ -197,7 +200,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
             "teacher": teacher_info["params"] if teacher_info else None,
         },
         "teacher": teacher_info,
-        "teacher_outputs": plan.record() if plan else None,
+        "teacher_outputs": stored,
         "finetune": finetune_info,
         **fit.extra,
         **task.record(module.train_targets, fit.training_s),

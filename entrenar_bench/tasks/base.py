@@ -65,6 +65,8 @@ class Task:
     store_chunk: ClassVar[int] = 256  # rows per teacher forward pass when its outputs are stored
     evaluates_teacher: ClassVar[bool] = False  # held-out metrics against the teacher (needs its val/test outputs)
     generates: ClassVar[bool] = False  # samples sequences (on-policy distillation, sequence-level KD)
+    holds_teacher_features: ClassVar[bool] = False  # the teacher's hidden states over the training rows may be
+    # computed once and held in memory (up to distill/module.HELD_FEATURE_BYTES) rather than on every batch
 
     def __init__(self, datamodule: Any):
         self.datamodule = datamodule

@@ -41,6 +41,7 @@ class ClassificationTask(Task):
     name = "classification"
     primary_metric = Metric("accuracy", lower_is_better=False)
     store_chunk = 1024
+    holds_teacher_features = True
 
     def batch(self, batch: Sequence[Any]) -> Batch:
         return Batch(batch[0], batch[1], None, batch[2] if len(batch) > 2 else None)

@@ -2,6 +2,8 @@
 model as a plain one, any other model as a safetensors state dict; the model itself is left as it was."""
 
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -81,3 +83,19 @@ def test_other_models_are_a_state_dict_and_their_config(tmp_path):
     load_model(copy, str(tmp_path / "student" / WEIGHTS))
     assert all(torch.equal(a, b) for a, b in zip(copy.state_dict().values(), model.state_dict().values()))
     assert saved_format(tmp_path / "student") == "state_dict" and not has_tokenizer(tmp_path / "student")
+
+
+def test_saving_a_cnn_does_not_import_the_transformers_modeling_code():
+    """A CNN run has ``transformers`` imported lazily (torchmetrics does); asking it for ``PreTrainedModel`` would
+    import its modeling code (~0.25 s of CPU a process) only to learn that the student is not one."""
+    code = ("import sys, tempfile, pathlib, torch, transformers\n"
+            "from entrenar_bench.models.saving import save_student, _is_hugging_face\n"
+            "model = torch.nn.Linear(2, 2)\n"
+            "save_student(model, pathlib.Path(tempfile.mkdtemp()) / 'student')\n"
+            "assert not _is_hugging_face(model)\n"
+            "assert 'transformers.modeling_utils' not in sys.modules, 'imported'\n"
+            "from transformers import LlamaConfig, LlamaForCausalLM\n"
+            "tiny = LlamaForCausalLM(LlamaConfig(vocab_size=8, hidden_size=8, intermediate_size=8, num_hidden_layers=1,"
+            " num_attention_heads=1, num_key_value_heads=1))\n"
+            "assert _is_hugging_face(tiny)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

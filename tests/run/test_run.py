@@ -165,6 +165,49 @@ def test_teacher_is_cached_frozen_and_lines_up_with_batches(compose_cfg, tmp_pat
     assert not module.teacher.training  # Lightning's train() never unfreezes the teacher
 
 
+def test_held_teacher_outputs_are_the_teachers_own(compose_cfg, tmp_path, monkeypatch):
+    """Read once and held (a small store; the teacher's hidden states over the training rows), the teacher's
+    outputs per batch are those of reading the store per batch, or running the teacher on the batch."""
+    from hydra.utils import instantiate
+
+    from entrenar_bench.distill import module as module_mod
+    from entrenar_bench.run import model_cache as teacher_mod
+    from entrenar_bench.run.job import prepared_objective
+    from entrenar_bench.tasks import task_for
+    from entrenar_bench.teacher_signal.plan import TeacherPlan
+
+    cfg = compose_cfg("distill=kd", *FAST, f"paths.cache_dir={tmp_path}")
+    dm = instantiate(cfg.data)
+    dm.setup()
+    task = task_for(dm)
+    teacher, directory = load_teacher(cfg, task)
+    student = teacher_mod.build_model(cfg.student.model, dm)
+    batch = task.batch(next(iter(task.train_loader(indexed=True))))
+    signal = TeacherPlan.make(cfg, DistillSettings(), task, augmented=False).build(task, teacher, directory,
+                                                                                   torch.device("cpu"))
+    held = DistillationModule(task, student, DistillationObjective(DistillSettings()), None, signal)
+    monkeypatch.setattr(module_mod, "HELD_STORE_BYTES", 0)
+    per_batch = DistillationModule(task, student, DistillationObjective(DistillSettings()), None, signal)
+    assert torch.equal(held.teacher_outputs("train", batch).logits, per_batch.teacher_outputs("train", batch).logits)
+    assert set(held._held) == {"train"} and per_batch._held["train"][1] is None
+    assert held.reads_train_rows and held.train_targets == 0
+
+    settings = DistillSettings(name="combined", layer_weight=0.3, attention_weight=0.1)
+
+    def module(settings, augment=None):
+        return DistillationModule(task, student, prepared_objective(settings, task, student, teacher), teacher,
+                                  augment=augment)
+    features = module(settings)
+    assert features.holds_teacher_features and features.reads_train_rows
+    held, online = features.teacher_outputs("train", batch, True), task.forward(teacher, batch.inputs, True)
+    assert torch.allclose(held.logits, online.logits, atol=1e-5) and len(held.hidden) == len(online.hidden) > 0
+    assert all(torch.allclose(h, o, atol=1e-5) for h, o in zip(held.hidden, online.hidden))
+    assert not module(DistillSettings(name="combined", layer_weight=0.3, teacher_outputs="online")).holds_teacher_features
+    assert not module(settings, augment=lambda x: x).holds_teacher_features
+    monkeypatch.setattr(module_mod, "HELD_FEATURE_BYTES", 1000)
+    assert not module(settings).holds_teacher_features  # too large to hold: the teacher runs on every batch
+
+
 def test_parallel_jobs_train_the_teacher_once(bench_home, tmp_path):
     env = {**os.environ, "ENTRENAR_BENCH_HOME": str(bench_home), "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "entrenar_bench.run", "distill=kd", *FAST, "teacher.seed=7",
