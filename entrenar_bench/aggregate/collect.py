@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, Metric, choose
+from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, DIRECTION_PREFIX, NAME, Metric, choose
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.run.record import (
     COMPLETED, OPTIONAL_NUMBERS, REQUIRED_NUMBERS, RESULT_FILE, CorruptRecord, field_of, is_finite_number,
@@ -156,6 +156,13 @@ def _metric_columns(record: dict[str, Any]) -> dict[str, float]:
             if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
 
 
+def _directions(record: dict[str, Any]) -> dict[str, bool]:
+    """Each metric's direction as the run's task declared it (``metric_directions``), as ``lower:<name>``."""
+    directions = record.get("metric_directions") if isinstance(record.get("metric_directions"), dict) else {}
+    return {f"{DIRECTION_PREFIX}{k}": v for k, v in directions.items()
+            if isinstance(k, str) and NAME.fullmatch(k) and isinstance(v, bool)}
+
+
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
     """The columns a (checked) record gives; an empty record gives them all as None."""
     teacher = record.get("teacher") if isinstance(record.get("teacher"), dict) else {}
@@ -179,6 +186,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         primary_metric=primary,
         primary_lower_is_better=lower,
         **_metric_columns(record),
+        **_directions(record),
     )
 
 

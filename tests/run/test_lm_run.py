@@ -29,6 +29,7 @@ def test_a_language_model_run_records_what_it_measured(compose_cfg, tmp_path):
         assert math.isclose(m[f"{split}perplexity"], math.exp(m[f"{split}loss"]), rel_tol=1e-5)
         assert m[f"{split}teacher_kl"] > 0 and m[f"{split}truth_kl"] > 0
     assert record["tokens_per_s"] > 0 and record["peak_memory_kind"] == "cpu_rss_growth"
+    assert {name.removeprefix("val_") for name in m} <= set(record["metric_directions"])  # each one's direction
     assert record["teacher"]["metrics"]["truth_kl"] > 0 and 0 < record["teacher"]["accuracy"] <= 1
     assert record["teacher_outputs"] == {"mode": "cached", "form": "exact"}
     assert {"test-exact", "train-exact", "val-exact"} <= set(_outputs(record))  # beside the teacher
