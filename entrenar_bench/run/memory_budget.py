@@ -86,16 +86,16 @@ def activation_bytes(task: Task, model: nn.Module, hidden: bool = False, attenti
 
 
 def forward_bytes(task: Task, model: nn.Module) -> int:
-    """Bytes of a forward pass over one training row without a gradient: its output (kept for the loss) and the
-    most any leaf module holds at once, its input, its output and two more of that size (a gated MLP's
-    activation and up-projection beside their product)."""
-    largest = 0
+    """Bytes of a forward pass over one training row without a gradient: its logits (kept for the loss) and the
+    most any other leaf module holds at once, its input, its output and two more of that size (a gated MLP's
+    activation and up-projection beside their product); the leaf that makes the logits holds its input."""
+    held: list[tuple[int, int, int]] = []  # (output's data pointer, input bytes, output bytes) of each leaf
 
     def count(module, inputs, output) -> None:
-        nonlocal largest
         outputs = [t for t in (output if isinstance(output, (tuple, list)) else (output,)) if isinstance(t, torch.Tensor)]
         size = lambda tensors: sum(t.numel() * t.element_size() for t in tensors)  # noqa: E731
-        largest = max(largest, size([t for t in inputs if isinstance(t, torch.Tensor)]) + 3 * size(outputs))
+        if outputs:
+            held.append((outputs[0].data_ptr(), size([t for t in inputs if isinstance(t, torch.Tensor)]), size(outputs)))
 
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(count) for m in leaves]
@@ -105,7 +105,8 @@ def forward_bytes(task: Task, model: nn.Module) -> int:
     finally:
         for handle in handles:
             handle.remove()
-    return largest + logits.numel() * logits.element_size()
+    most = max((into if ptr == logits.data_ptr() else into + 3 * out for ptr, into, out in held), default=0)
+    return most + logits.numel() * logits.element_size()
 
 
 def generation_bytes(task: Task, model: nn.Module, rows: int, batch_size: int) -> int:
