@@ -161,8 +161,6 @@ def measure(case: str, device_name: str, steps: int) -> dict:
 def _steps(task, settings, build, stored, batches, device):
     """Build the student (and an online teacher) and take one training step a batch, as a run does (the run's
     optimiser, zero_grad to None, backward, step); the student and objective built."""
-    import torch
-
     from entrenar_bench.distill.module import DistillationModule
     from entrenar_bench.distill.optim import optimization
     from entrenar_bench.run.job import prepared_objective

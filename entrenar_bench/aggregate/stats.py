@@ -195,7 +195,7 @@ def pairwise(
     ``not_testable`` (why). With ``test="paired"`` only the seeds (units) both groups share are used.
     """
     pairs = list(pairs) if pairs is not None else list(itertools.combinations(groups, 2))
-    results, samples = [], []
+    results = []
     for a, b in pairs:
         xa, xb = list(groups[a]), list(groups[b])
         if test == "paired":

@@ -87,7 +87,8 @@ def equivalence(a: Samples, b: Samples, test: str, margin: float, alpha: float) 
     difference = out["difference"]
     outside = abs(difference) >= margin
     return {**out, "p_value": float(p) if math.isfinite(p) else None, "side": "other" if outside else "claimed",
-            "tost_bounds": [-margin, margin], "ci_tost": stats.t_interval(difference, out.get("se"), out.get("df"), 1 - 2 * alpha),
+            "tost_bounds": [-margin, margin],
+            "ci_tost": stats.t_interval(difference, out.get("se"), out.get("df"), 1 - 2 * alpha),
             "p_against": _pair(a, b, test, 1, math.copysign(margin, difference))["p_value"] if outside else None}
 
 

@@ -92,10 +92,10 @@ def forward_bytes(task: Task, model: nn.Module) -> int:
     held: list[tuple[int, int, int]] = []  # (output's data pointer, input bytes, output bytes) of each leaf
 
     def count(module, inputs, output) -> None:
-        outputs = [t for t in (output if isinstance(output, (tuple, list)) else (output,)) if isinstance(t, torch.Tensor)]
+        outputs = [t for t in (output if isinstance(output, (tuple, list)) else (output,)) if torch.is_tensor(t)]
         size = lambda tensors: sum(t.numel() * t.element_size() for t in tensors)  # noqa: E731
         if outputs:
-            held.append((outputs[0].data_ptr(), size([t for t in inputs if isinstance(t, torch.Tensor)]), size(outputs)))
+            held.append((outputs[0].data_ptr(), size([t for t in inputs if torch.is_tensor(t)]), size(outputs)))
 
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(count) for m in leaves]

@@ -40,7 +40,8 @@ class CausalLMTask(Task):
     name = "causal_lm"
     primary_metric = MetricSpec("loss", lower_is_better=True)
     recorded_metrics = (  # held-out next-token metrics, then those of the model's own samples and responses
-        MetricSpec("accuracy"), MetricSpec("loss", lower_is_better=True), MetricSpec("perplexity", lower_is_better=True),
+        MetricSpec("accuracy"), MetricSpec("loss", lower_is_better=True),
+        MetricSpec("perplexity", lower_is_better=True),
         MetricSpec("teacher_kl", lower_is_better=True), MetricSpec("truth_kl", lower_is_better=True),
         MetricSpec("bayes_accuracy"), MetricSpec("sample_truth_kl", lower_is_better=True),
         MetricSpec("sample_invalid", lower_is_better=True),  # the share of tokens the source gives probability 0
