@@ -16,9 +16,9 @@ from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.metrics import Metric
 from entrenar_bench.aggregate.outcomes import SPENT_HEADERS, best_fields, outcomes, spent_row, winner_caveat
 from entrenar_bench.aggregate.report import (
-    best_and_runner_up, best_entry, best_text, closing_lines, failures, figures, fmt, group_summaries, metric_headers,
-    metric_samples, n_text, notes, own_samples_lines, p_is, p_text, pair_text, rows_for, selection_line,
-    significance_lines, significance_text, table, title,
+    TEST_NAMES, best_and_runner_up, best_entry, best_text, closing_lines, failures, family_test, figures, fmt,
+    group_summaries, metric_headers, metric_samples, n_text, notes, outcome_text, own_samples_lines, p_is, p_text,
+    pair_text, rows_for, runner_up_entry, selection_line, significance_lines, significance_text, table, title,
 )
 from entrenar_bench.aggregate.teacher import teacher_reference
 from entrenar_bench.run.ablation import COMPONENTS, FULL, describe, parse_ablate
@@ -58,10 +58,11 @@ def _row(s: dict[str, Any]) -> dict[str, Any]:
             **spent_row(s)}
 
 
-def _runner_up_line(test: dict, runner_label: str, metric: Metric) -> str:
-    verdict = "significant" if test["significant"] else "not significant"
-    return (f"Best vs runner-up ({runner_label}): {pair_text(test)} in test {metric.name} ({metric.direction}), "
-            f"Welch's t-test ({verdict} at 0.05)")
+def _runner_up_line(test: dict, best_label: str, runner_label: str, metric: Metric, family: int) -> str:
+    """``T = 2 won against the runner-up, T = 4 (p = …, Holm): …``, or selected on validation, not significantly
+    different (report.outcome_text), with the family's test of best − runner-up."""
+    return (f"Best vs runner-up: {best_label} {outcome_text(test, runner_label)}: {pair_text(test)} in test "
+            f"{metric.name} ({metric.direction}), {TEST_NAMES[test['test']]}, Holm over {family}")
 
 
 def _param_sweep_document(collection: Collection, sweep_type: str, range_info: dict | None, summaries: list[dict],
@@ -85,8 +86,8 @@ def _param_sweep_document(collection: Collection, sweep_type: str, range_info: d
                  "runner_up": {sweep_type: runner["value"], "accuracy": runner["accuracy"]["mean"],
                                "val_accuracy": runner["val_accuracy"]["mean"], "metric": runner["metric"]["mean"],
                                "val_metric": runner["val_metric"]["mean"]} if runner else None,
-                 "vs_runner_up": test,
-                 "significantly_better_than_runner_up": bool(test and test["significant"])},
+                 "vs_runner_up": test, "significantly_better_than_runner_up": bool(test and test["won"]),
+                 "outcome": outcome_text(test, _value(runner["value"])) if test else None},
         f"best_{sweep_type}": best.get("value"),
         "statistical_analysis": {
             "mean_accuracy": spread["mean"],  # mean over the sweep's points of their mean accuracy
@@ -116,11 +117,12 @@ def param_sweep_report(collection: Collection, command: ParameterSweep, range_in
     for s in summaries:
         s["value"] = float(_group_value(collection, s["group"], key))
     summaries.sort(key=lambda s: s["value"])
-    best, runner, test = best_and_runner_up(summaries, groups, metric)
+    best, runner, _ = best_and_runner_up(summaries, [], metric)
     found = outcomes(collection, summaries, reference)
     results = [{sweep_type: s["value"], **_row(s)} for s in summaries]
     values = [s["value"] for s in summaries]
     vs_best = _vs(best["group"], groups) if best else []
+    test = family_test(vs_best, best["group"], runner["group"], metric) if runner else None
     document = _param_sweep_document(collection, sweep_type, range_info, summaries, results, groups, best, runner,
                                      test, vs_best, reference)
     document["best"].update(best_fields(found, best.get("group")))
@@ -139,7 +141,8 @@ def param_sweep_report(collection: Collection, command: ParameterSweep, range_in
         lines += [f"Best {sweep_type}: {_value(best['value'])} ({best_text(best, metric, spread=True)})",
                   selection_line(best, metric), *winner_caveat(found)]
     if test:
-        lines.append(_runner_up_line(test, f"{short} = {_value(runner['value'])}", metric))
+        lines.append(_runner_up_line(test, f"{short} = {_value(best['value'])}", f"{short} = {_value(runner['value'])}",
+                                     metric, len(vs_best)))
     differ = [p["b"] for p in vs_best if p.get("p_adjusted") is not None and p["p_adjusted"] < 0.05]
     if vs_best:
         named = ", ".join(_value(float(_group_value(collection, g, key))) for g in differ)
@@ -164,7 +167,7 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
     summaries = group_summaries(collection, sort_key=_strategy_order)
     pairs = stats.pairwise(groups, seeds)
     means = {s["group"]: s["metric"]["mean"] for s in summaries}
-    best, runner, test = best_and_runner_up(summaries, groups, metric)
+    best, runner, test = best_and_runner_up(summaries, pairs, metric)
     found = outcomes(collection, summaries, reference)
     results = [{"strategy": s["group"], **_row(s), "memory_gb": s["peak_memory_gb"]["mean"]} for s in summaries]
     significance = significance_text(pairs, means, n_text(summaries), metric=metric)
@@ -173,9 +176,7 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
         "metric": metric.as_dict(),
         "strategies": [s["group"] for s in summaries],
         "results": results,
-        "best": {"strategy": best.get("group"), **best_entry(best, metric),
-                 "runner_up": runner["group"] if runner else None, "vs_runner_up": test,
-                 "significantly_better_than_runner_up": bool(test and test["significant"]),
+        "best": {"strategy": best.get("group"), **best_entry(best, metric), **runner_up_entry(runner, test),
                  **best_fields(found, best.get("group"))},
         "pairs": pairs,
         "significant": [line[2:].split(": ")[0] for line in significance_lines(pairs, means, metric)],
@@ -202,8 +203,10 @@ def compare_report(collection: Collection) -> tuple[dict, str]:
     lines += found.lines
     lines += significance
     if best:
-        lines += ["", f"Best strategy: {best['group']} ({best_text(best, metric)})", selection_line(best, metric),
-                  *winner_caveat(found)]
+        lines += ["", f"Best strategy: {best['group']} ({best_text(best, metric)})", selection_line(best, metric)]
+        if test:
+            lines.append(f"{best['group']} {outcome_text(test, runner['group'])}.")
+        lines += winner_caveat(found)
     lines.append(f"\nTime: mean training wall time per run. Tokens: training target tokens per run; FLOPs: "
                  f"their estimate (student 6·N·D + teacher + generation, run/compute.py). Memory: "
                  f"{document['memory_kind']}.")
@@ -251,7 +254,7 @@ def ablation_report(collection: Collection) -> tuple[dict, str]:
     if full:
         others = [(s["group"], full["group"]) for s in summaries if s["removed"] and s["n"]]
         versus = {p["a"]: p for p in stats.pairwise(groups, pairs=others)} if others else {}
-    best, _, _ = best_and_runner_up(summaries, groups, metric)
+    best, _, _ = best_and_runner_up(summaries, [], metric)
     found = outcomes(collection, summaries, reference)
     results = []
     for s in summaries:

@@ -24,7 +24,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, TEACHER_PREFIX, Metric, choose
+from entrenar_bench.aggregate.metrics import (
+    ACCURACY, COLUMN_PREFIX, DIRECTION_PREFIX, NAME, TEACHER_PREFIX, Metric, choose,
+)
 from entrenar_bench.aggregate.spent import spent_columns
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.run.record import (
@@ -165,6 +167,13 @@ def _teacher_metric_columns(teacher: dict[str, Any]) -> dict[str, float]:
             if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
 
 
+def _directions(record: dict[str, Any]) -> dict[str, bool]:
+    """Each metric's direction as the run's task declared it (``metric_directions``), as ``lower:<name>``."""
+    directions = record.get("metric_directions") if isinstance(record.get("metric_directions"), dict) else {}
+    return {f"{DIRECTION_PREFIX}{k}": v for k, v in directions.items()
+            if isinstance(k, str) and NAME.fullmatch(k) and isinstance(v, bool)}
+
+
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
     """The columns a (checked) record gives; an empty record gives them all as None."""
     teacher = record.get("teacher") if isinstance(record.get("teacher"), dict) else {}
@@ -190,6 +199,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         **_metric_columns(record),
         **spent_columns(record),
         **_teacher_metric_columns(teacher),
+        **_directions(record),
     )
 
 

@@ -23,7 +23,9 @@ from entrenar_bench.aggregate import selection, stats
 from entrenar_bench.aggregate.collect import Collection, SweepError, collect
 from entrenar_bench.aggregate.metrics import tie_breaker
 from entrenar_bench.aggregate.model_card import Chosen, model_card
-from entrenar_bench.aggregate.report import best_and_runner_up, config_order, group_summaries, metric_samples
+from entrenar_bench.aggregate.report import (
+    best_and_runner_up, config_order, family_test, group_summaries, metric_samples,
+)
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import write_text_atomic
 from entrenar_bench.models.saving import STUDENT_DIR, saved_format
@@ -61,21 +63,23 @@ def _collection(sweep_dir: Path, metric: str | None) -> Collection:
     return collection
 
 
-def _choose(collection: Collection, group: str | None) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
-    """The group to export, the test of the comparison it won (or lost), and whether the report selected it."""
+def _choose(collection: Collection, group: str | None, test: str = "welch"
+            ) -> tuple[dict[str, Any], dict[str, Any] | None, bool, int]:
+    """The group to export, its test against the runner-up (or, named, against the selected group) taken from
+    the report's family (``aggregate`` with the same ``test``: every pair, Holm-adjusted), whether the report
+    selected it, and the family's size."""
     metric = collection.metric
     summaries = group_summaries(collection, sort_key=config_order(collection))
-    samples, _ = metric_samples(collection)
-    best, runner, test = best_and_runner_up(summaries, samples, metric)
+    samples, seeds = metric_samples(collection)
+    pairs = stats.pairwise(samples, seeds, test=test)
+    best, runner, versus = best_and_runner_up(summaries, pairs, metric)
     if group is None or group == best["group"]:
-        return best, test, True
+        return best, versus, True, len(pairs)
     named = next((s for s in summaries if s["group"] == group), None)
     if named is None:
         known = ", ".join(s["group"] for s in summaries)
         raise UsageError(f"--group {group}: no such group with a completed run; the groups: {known}")
-    versus = stats.pairwise(samples, pairs=[(named["group"], best["group"])])[0]
-    versus["significant"] = versus.get("p_adjusted") is not None and versus["p_adjusted"] < 0.05
-    return named, versus, False
+    return named, family_test(pairs, named["group"], best["group"], metric), False, len(pairs)
 
 
 def best_run(collection: Collection, group: str) -> dict[str, Any]:
@@ -110,12 +114,13 @@ def _copy_student(source: Path, target: Path) -> None:
 
 
 def export(sweep_dir: Path, target: Path, group: str | None = None, metric: str | None = None,
-           command: str | None = None) -> Export:
+           command: str | None = None, paired: bool = False) -> Export:
     """Export the student of ``group`` (default: the selected one) judged on ``metric`` (default: the runs'
-    primary metric) from ``sweep_dir`` to ``target``; ``command``: the command line, for the card."""
+    primary metric) from ``sweep_dir`` to ``target``; ``command``: the command line, for the card; ``paired``:
+    the card's test is the paired t-test (as ``aggregate --paired``)."""
     check_target(target)
     collection = _collection(sweep_dir, metric)
-    chosen, test, selected = _choose(collection, group)
+    chosen, test, selected, family = _choose(collection, group, "paired" if paired else "welch")
     run = best_run(collection, chosen["group"])
     student = sweep_dir / str(run["job"]) / STUDENT_DIR
     form = saved_format(student) if student.is_dir() and not student.is_symlink() else None
@@ -130,7 +135,7 @@ def export(sweep_dir: Path, target: Path, group: str | None = None, metric: str 
     shutil.rmtree(partial, ignore_errors=True)
     try:
         _copy_student(student, partial)
-        card = model_card(Chosen(collection, chosen, test, selected, run, record, form, partial), command)
+        card = model_card(Chosen(collection, chosen, test, selected, run, record, form, partial, family), command)
         write_text_atomic(partial / CARD, card)
         if target.is_dir():
             target.rmdir()  # checked empty above

@@ -7,8 +7,11 @@ classification; the held-out cross-entropy ``loss`` for language models). Select
 reports and tests read ``<name>`` (aggregate/selection.py).
 
 The default is the runs' primary metric; runs that record none are judged on accuracy, higher is better.
-A metric's direction is the one the runs record for it, else this table: ``loss``, ``perplexity``, ``kl`` and
-names ending in ``_loss``, ``_kl`` or ``_perplexity`` are lower-is-better; every other metric is higher-is-better.
+A metric's direction is the one its task declares and the runs record (``metric_directions``: ``{name:
+lower_is_better}``, tasks/*.py ``recorded_metrics``), else this table for runs recorded before that: ``loss``,
+``perplexity``, ``kl``, ``sample_invalid`` and names ending in ``_loss``, ``_kl`` or ``_perplexity`` are
+lower-is-better; every other metric is higher-is-better (a test checks the table against every task's
+declarations).
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from entrenar_bench.errors import UsageError
-from entrenar_bench.tasks.base import Metric as TaskMetric
+from entrenar_bench.tasks.base import MetricSpec
 
 COLUMN_PREFIX = "metric:"  # the collection's column of each recorded metric (aggregate/collect.py)
 TEACHER_PREFIX = "teacher_metric:"  # ... and of each metric a run measured of its teacher
-LOWER_NAMES = ("loss", "perplexity", "kl")
+DIRECTION_PREFIX = "lower:"  # the collection's column of each metric's recorded direction (lower_is_better)
+LOWER_NAMES = ("loss", "perplexity", "kl", "sample_invalid")
 LOWER_SUFFIXES = ("_loss", "_kl", "_perplexity")
 HEADERS = {"accuracy": "Accuracy", "loss": "Loss", "perplexity": "Perplexity", "teacher_kl": "Teacher KL",
            "truth_kl": "Truth KL", "bayes_accuracy": "Bayes Acc", "rouge_l": "ROUGE-L",
@@ -33,12 +37,20 @@ VALIDATION = "val_"
 
 
 def lower_is_better(name: str) -> bool:
-    """The direction table: losses, perplexities and divergences go down."""
+    """The direction table: losses, perplexities, divergences and the share of impossible tokens go down."""
     return name in LOWER_NAMES or name.endswith(LOWER_SUFFIXES)
 
 
+def recorded_direction(runs: Any, name: str) -> bool:
+    """Whether ``name`` is lower-is-better as the runs (a DataFrame of the collection) recorded it (the most
+    common answer), else as the table says."""
+    column = f"{DIRECTION_PREFIX}{name}"
+    found = Counter(v for v in runs[column] if isinstance(v, bool)) if column in runs else Counter()
+    return found.most_common(1)[0][0] if found else lower_is_better(name)
+
+
 @dataclass(frozen=True)
-class Metric(TaskMetric):
+class Metric(MetricSpec):
     """A recorded metric and its direction (a task's ``primary_metric``), as reports name and rank it."""
 
     @property
@@ -131,7 +143,7 @@ def choose(runs: Any, name: str | None = None, problems: list[str] | None = None
     known ones if these runs did not record it), else their primary metric, else accuracy. With no completed run
     there is nothing to check a name against (the reports then say that no run completed)."""
     if runs.empty:
-        return ACCURACY if name is None else Metric(name, lower_is_better(name))
+        return ACCURACY if name is None else Metric(name, recorded_direction(runs, name))
     known = recorded_names(runs)
     recorded_primary = primary(runs, problems)
     if name is None:
@@ -147,4 +159,4 @@ def choose(runs: Any, name: str | None = None, problems: list[str] | None = None
         raise UsageError(f"--metric {name}: not recorded by these runs; known: {', '.join(known) or 'none'}")
     if recorded_primary is not None and recorded_primary.name == name:
         return recorded_primary
-    return Metric(name, lower_is_better(name))
+    return Metric(name, recorded_direction(runs, name))

@@ -2,9 +2,10 @@
 
 Teacher, data, distillation and fine-tuning settings come from the exported run's ``result.json`` (its resolved
 config); the metric is the deciding one (aggregate/metrics.py) with the group's mean, std and 95% t-interval over
-its units (runs, or teachers) and the run's own test and validation values; the comparison is the Welch test the
-group won (against the runner-up) or, for a group named by hand, the one against the selected group; the
-commands are the run's own overrides and the sweep's (``multirun.yaml``).
+its units (runs, or teachers) and the run's own test and validation values; the comparison is the report's own
+(``aggregate``, Welch or ``--paired``, Holm over all its pairs) of the group against the runner-up or, for a group
+named by hand, against the selected group, and the group "won" only when that test is significant in its favour;
+the commands are the run's own overrides and the sweep's (``multirun.yaml``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from entrenar_bench.aggregate.collect import Collection, flatten
-from entrenar_bench.aggregate.report import pair_text
+from entrenar_bench.aggregate.report import TEST_NAMES, outcome_text, pair_text
 from entrenar_bench.aggregate.selection import tie_rule
 from entrenar_bench.aggregate.usefulness import card_lines
 from entrenar_bench.files import load_yaml, read_data
@@ -30,7 +31,8 @@ FORMATS = {"huggingface": "Hugging Face `save_pretrained` (safetensors, `config.
 @dataclass
 class Chosen:
     """What an export chose: the group's summary, the comparison test, whether the report selected the group,
-    the run's row and record, the saved format, and the folder the student was copied to."""
+    the run's row and record, the saved format, the folder the student was copied to, and how many pairs the
+    report's Holm family has."""
 
     collection: Collection
     summary: dict[str, Any]
@@ -40,6 +42,7 @@ class Chosen:
     record: dict[str, Any]
     form: str
     directory: Path
+    family: int = 1
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -86,12 +89,14 @@ def _comparison_lines(chosen: Chosen) -> list[str]:
     lines = ["## Comparison", ""]
     if not test:
         return lines + ["- The sweep has one group: no comparison."]
-    other = test["b"] if test["a"] == group else test["a"]
+    other = test["b"]  # the family's test, oriented as group − other (report.family_test)
     verdict = "significant" if test.get("significant") else "not significant"
-    how = f"won against the runner-up, {other}" if chosen.selected else \
+    how = outcome_text(test, other) if chosen.selected else \
         f"was named with --group; the report selects {other}. Against it"
+    family = f"Holm over the report's {chosen.family} pair{'s' if chosen.family != 1 else ''}"
     lines.append(f"- {group} {how}: difference in test {metric.name} ({group} − {other}, {metric.direction}) "
-                 f"{pair_text(test)}, Welch's t-test ({verdict} at 0.05; n = {test['n_a']} vs {test['n_b']}).")
+                 f"{pair_text(test)}, {TEST_NAMES[test['test']]}, {family} ({verdict} at 0.05; "
+                 f"n = {test['n_a']} vs {test['n_b']}).")
     return lines
 
 

@@ -212,7 +212,8 @@ def significance_text(pairs: list[dict[str, Any]], means: dict[str, float], n_la
         lines += found
     else:
         mdes = [p["mde_80"] for p in pairs if p.get("mde_80")]
-        detail = f" (differences below about {max(mdes):.3f} cannot be ruled out at 80% power)" if mdes else ""
+        detail = (f" (this test had 80% power, at Holm's level {pairs[0]['mde_alpha']:.3g}, only for differences "
+                  f"above about {max(mdes):.3f})") if mdes else ""
         lines.append(f"- no pair differs significantly{detail}")
     others = [p for p in pairs if not _significant(p)]
     if others:
@@ -237,11 +238,12 @@ def notes(summaries: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def best_and_runner_up(summaries: list[dict[str, Any]], groups: dict[str, list[float]], metric: Metric = ACCURACY
+def best_and_runner_up(summaries: list[dict[str, Any]], pairs: list[dict[str, Any]], metric: Metric = ACCURACY
                        ) -> tuple[dict, dict | None, dict | None]:
     """The best group and the runner-up by the selection rule (the metric's validation value), and the test of
-    their test values (Welch's t-test). Runs that recorded no validation value are ranked on the test value,
-    and ``selected_by`` says so."""
+    their test values taken from ``pairs``, the report's own family (its test, Holm-adjusted over its pairs),
+    as best − runner-up (None when the family lacks that pair). Runs that recorded no validation value are
+    ranked on the test value, and ``selected_by`` says so."""
     on_val = any(s["val_metric"]["mean"] is not None for s in summaries)
     value, tie = ("val_metric", f"val_{tie_breaker(metric).name}") if on_val else ("metric", tie_breaker(metric).name)
     ranked = selection.rank(summaries, lambda s: s[value]["mean"], lambda s: s[tie]["mean"], metric)
@@ -252,9 +254,33 @@ def best_and_runner_up(summaries: list[dict[str, Any]], groups: dict[str, list[f
     if len(ranked) < 2:
         return ranked[0], None, None
     best, runner = ranked[:2]
-    test = stats.pairwise(groups, pairs=[(best["group"], runner["group"])])[0]
+    return best, runner, family_test(pairs, best["group"], runner["group"], metric)
+
+
+def family_test(pairs: list[dict[str, Any]], first: str, other: str, metric: Metric = ACCURACY
+                ) -> dict[str, Any] | None:
+    """The family's test of ``first`` against ``other``, as ``first`` − ``other``, with ``significant``
+    (Holm-adjusted p < 0.05) and ``won`` (significant and in ``first``'s favour on ``metric``)."""
+    found = next((p for p in pairs if {p["a"], p["b"]} == {first, other}), None)
+    if found is None:
+        return None
+    test = stats.oriented(found, first)
     test["significant"] = _significant(test)
-    return best, runner, test
+    better = -test["mean_diff"] if metric.lower_is_better else test["mean_diff"]
+    test["won"] = test["significant"] and better > 0
+    return test
+
+
+def outcome_text(test: dict[str, Any], runner: str) -> str:
+    """The claim a test supports about the selected group: ``won against the runner-up, X`` only when the family's
+    test is significant in its favour (its p follows in pair_text); else selected on validation, with what the
+    test says and its Holm-adjusted p."""
+    p = f"{p_is(test.get('p_adjusted'))}, Holm"
+    if test.get("won"):
+        return f"won against the runner-up, {runner}"
+    if test.get("significant"):
+        return f"was selected on validation; on test it is significantly worse than {runner} ({p})"
+    return f"was selected on validation; not significantly different from {runner} ({p})"
 
 
 def best_entry(best: dict[str, Any], metric: Metric = ACCURACY) -> dict[str, Any]:
@@ -266,6 +292,13 @@ def best_entry(best: dict[str, Any], metric: Metric = ACCURACY) -> dict[str, Any
             "metric": {**metric.as_dict(), "mean": m.get("mean"), "std": m.get("std"), "ci95": m.get("ci95"),
                        "n": m.get("n"), "val_mean": best.get("val_metric", {}).get("mean")},
             "selected_by": best.get("selected_by", metric.val_name), "tie_rule": selection.tie_rule(metric)}
+
+
+def runner_up_entry(runner: dict[str, Any] | None, test: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON of the best against the runner-up: the family's test and the claim it supports."""
+    return {"runner_up": runner["group"] if runner else None, "vs_runner_up": test,
+            "significantly_better_than_runner_up": bool(test and test["won"]),
+            "outcome": outcome_text(test, runner["group"]) if test and runner else None}
 
 
 def selection_line(best: dict[str, Any], metric: Metric = ACCURACY) -> str:
@@ -386,14 +419,15 @@ def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[st
     summaries = group_summaries(collection, sort_key=config_order(collection))
     groups, seeds = metric_samples(collection)
     pairs = stats.pairwise(groups, seeds, test=test)
-    best, _, _ = best_and_runner_up(summaries, groups, metric)
+    best, runner, versus = best_and_runner_up(summaries, pairs, metric)
     found = outcomes(collection, summaries, reference)
     document: dict[str, Any] = {
         "sweep_dir": str(collection.sweep_dir),
         "metric": metric.as_dict(),
         "group_keys": collection.group_keys,
         "groups": summaries,
-        "best": {"group": best.get("group"), **best_entry(best, metric), **best_fields(found, best.get("group"))}
+        "best": {"group": best.get("group"), **best_entry(best, metric), **runner_up_entry(runner, versus),
+                 **best_fields(found, best.get("group"))}
         if best else None,
         "pairs": pairs,
         "anova": stats.anova(groups),
@@ -418,8 +452,10 @@ def generic_report(collection: Collection, test: str = "welch") -> tuple[dict[st
     lines += found.lines
     if best:
         lines += ["", f"Best: {best['group']} (test {metric.name} {fmt(best['metric']['mean'], 4)}, "
-                      f"validation {metric.name} {fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric),
-                  *winner_caveat(found)]
+                      f"validation {metric.name} {fmt(best['val_metric']['mean'], 4)})", selection_line(best, metric)]
+        if versus:
+            lines.append(f"{best['group']} {outcome_text(versus, runner['group'])}.")
+        lines += winner_caveat(found)
     means = {s["group"]: s["metric"]["mean"] for s in summaries}
     if pairs:
         lines += significance_text(pairs, means, n_text(summaries), test, metric)

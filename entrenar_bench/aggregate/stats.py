@@ -2,7 +2,8 @@
 
 t-intervals (never normal approximations), Welch's t-test with its exact t distribution,
 Holm's step-down correction across the pairs of one report, Hedges' g, and the minimum
-detectable effect at 80% power so a null result says what it can rule out.
+detectable effect at 80% power of the test actually run (Welch or paired) at the family's Holm level, so a
+null result says what it could not have missed.
 
 A group whose runs all scored the same has zero variance: scipy then warns of "catastrophic
 cancellation" (or returns an infinite t). The warning is silenced and the fact is stated instead
@@ -21,9 +22,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestIndPower
 
 
 def _clean(value: float) -> float | None:
@@ -110,17 +110,62 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-@functools.lru_cache(maxsize=None)
-def _detectable_d(n1: int, n2: int, alpha: float, power: float) -> float:
-    """Standardised effect detectable at this power; depends only on the group sizes (cached: ~3 ms a solve)."""
-    return float(TTestIndPower().solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1, alpha=alpha, power=power))
+@functools.lru_cache(maxsize=4096)
+def _detectable_ncp(df: float, alpha: float, power: float) -> float:
+    """The noncentrality δ/SE at which a two-sided t-test with ``df`` rejects at ``alpha`` with ``power``:
+    P(|T'| > t_{1−α/2, df}) = power, T' ~ noncentral t(df, δ/SE) (scipy's nct; cached: a root solve)."""
+    critical = stats.t.ppf(1 - alpha / 2, df)
+
+    def shortfall(ncp: float) -> float:
+        return stats.nct.sf(critical, df, ncp) + stats.nct.sf(critical, df, -ncp) - power  # lower tail by symmetry
+
+    return float(optimize.brentq(shortfall, 0.0, 4 * critical))  # power at 4·critical is above 0.999
 
 
-def minimum_detectable_effect(n1: int, n2: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float | None:
-    """Smallest true mean difference a two-sided t-test detects with this power (in the metric's units)."""
-    if n1 < 2 or n2 < 2 or not sd or not math.isfinite(sd):
+def detectable_difference(se: float | None, df: float | None, alpha: float = 0.05, power: float = 0.8
+                          ) -> float | None:
+    """Smallest true mean difference the t-test with standard error ``se`` and ``df`` detects with ``power`` at
+    two-sided ``alpha``: δ = ncp(df, α, power) · SE (Welch: SE² = s₁²/n₁ + s₂²/n₂ with Satterthwaite's df;
+    paired: SE = s_d/√n, df = n − 1)."""
+    if not se or not df or not math.isfinite(se) or not math.isfinite(df) or se <= 0 or df <= 0:
         return None
-    return _detectable_d(n1, n2, alpha, power) * sd
+    return _detectable_ncp(round(float(df), 6), alpha, power) * se
+
+
+def standard_error(a: Sequence[float], b: Sequence[float], test: str = "welch") -> tuple[float, float] | None:
+    """(SE, df) of mean(a) − mean(b) under ``test``: Welch (Satterthwaite's df) or paired (a[i], b[i] matched)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if test == "paired":
+        return float(np.std(a - b, ddof=1) / math.sqrt(len(a))), float(len(a) - 1)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return None
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return float(math.sqrt(va + vb)), float(df)
+
+
+def t_interval(center: float, se: float | None, df: float | None, confidence: float) -> list[float] | None:
+    """center ± t_{(1+c)/2, df}·SE (the (1 − 2α) interval is the one TOST at α decides by)."""
+    if not se or not df:
+        return None
+    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+    return [center - half, center + half]
+
+
+def minimum_detectable_effect(a: Sequence[float], b: Sequence[float], test: str = "welch", alpha: float = 0.05,
+                              power: float = 0.8) -> float | None:
+    """Smallest true difference the test actually run (``welch`` or ``paired``) detects with this power at
+    two-sided ``alpha`` (in the metric's units), from the samples' own spread."""
+    found = standard_error(a, b, test)
+    return detectable_difference(*found, alpha, power) if found else None
+
+
+def family_alpha(m: int, alpha: float = 0.05) -> float:
+    """α/m: Holm's first (strictest) step over a family of m tests. A pair whose raw p is below it is rejected
+    whatever its rank, so power at α/m is a lower bound on its power under Holm."""
+    return alpha / max(m, 1)
 
 
 def anova(groups: Mapping[str, Sequence[float]]) -> dict[str, Any] | None:
@@ -144,7 +189,8 @@ def pairwise(
     """Compare every pair (or the given pairs) of groups, Holm-adjusted across them.
 
     Each entry: ``a``, ``b`` (labels; differences are ``a − b``), ``t``, ``df``, ``p_value``,
-    ``p_adjusted``, ``mean_diff``, ``ci95``, ``hedges_g``, ``mann_whitney_p``, ``mde_80``,
+    ``p_adjusted``, ``mean_diff``, ``ci95``, ``hedges_g``, ``mann_whitney_p``, ``se``, ``mde_80`` (the minimum
+    detectable effect of this test at 80% power and ``mde_alpha``, Holm's strictest level for the family),
     ``zero_variance`` (the labels of the two whose values are all equal) and, when no test is possible,
     ``not_testable`` (why). With ``test="paired"`` only the seeds (units) both groups share are used.
     """
@@ -169,13 +215,28 @@ def pairwise(
         if "not_testable" not in entry:
             entry.update(paired(xa, xb) if test == "paired" else welch(xa, xb))
             entry["mann_whitney_p"] = mann_whitney(xa, xb)
-            sd = math.sqrt((np.var(xa, ddof=1) + np.var(xb, ddof=1)) / 2)
-            entry["mde_80"] = minimum_detectable_effect(len(xa), len(xb), sd)
+            entry["se"] = (standard_error(xa, xb, test) or (None,))[0]
         else:
             entry.update(test=test, t=None, df=None, p_value=None, ci95=[None, None],
                          mean_diff=float(np.mean(xa) - np.mean(xb)) if xa and xb else None,
-                         hedges_g=None, mann_whitney_p=None, mde_80=None)
+                         hedges_g=None, mann_whitney_p=None, se=None)
         results.append(entry)
-    for entry, p_adj in zip(results, holm([r["p_value"] for r in results])):
+    adjusted = holm([r["p_value"] for r in results])
+    level = family_alpha(sum(p is not None for p in adjusted))
+    for entry, p_adj in zip(results, adjusted):
         entry["p_adjusted"] = p_adj
+        entry["mde_alpha"] = level
+        entry["mde_80"] = detectable_difference(entry["se"], entry["df"], level)
     return results
+
+
+def oriented(pair: dict[str, Any], first: str) -> dict[str, Any]:
+    """``pair`` as ``first`` − the other (a copy; signs of t, difference, CI and g flipped when it was b − a)."""
+    if pair["a"] == first:
+        return dict(pair)
+    flipped = dict(pair, a=pair["b"], b=pair["a"], n_a=pair["n_b"], n_b=pair["n_a"])
+    for key in ("t", "mean_diff", "hedges_g"):
+        flipped[key] = None if pair.get(key) is None else -pair[key]
+    low, high = pair.get("ci95") or [None, None]
+    flipped["ci95"] = [None if high is None else -high, None if low is None else -low]
+    return flipped

@@ -174,9 +174,15 @@ def claim_line(c: dict[str, Any]) -> str:
     parts = [_effect(c)]
     if c["kind"] == "best":
         parts = [f"the selection rule ({c['selected_by']}) picks {c['selected']}; closest other setting: {parts[0]}"]
-    if c["verdict"] == "not supported" and c.get("mde_80") is not None:
-        parts.append(f"differences below {c['mde_80']:.4g} may go undetected (minimum detectable effect at "
-                     "80% power)")
+    if c["verdict"] == "not supported" and c["kind"] == "equivalence" and c.get("tost_bounds"):
+        low, high = c["tost_bounds"]
+        ci = c.get("ci_tost")
+        shown = f"[{ci[0]:+.4g}, {ci[1]:+.4g}]" if ci else "undefined"
+        parts.append(f"equivalence needs the 90% CI inside the TOST bounds [{low:+.4g}, {high:+.4g}]; observed "
+                     f"{shown}")
+    elif c["verdict"] == "not supported" and c.get("mde_80") is not None:
+        parts.append(f"this test had 80% power only for true differences beyond {c['mde_80']:.4g} (minimum "
+                     f"detectable effect at Holm's level {c['mde_alpha']:.3g}); smaller ones may go undetected")
     parts += [f"deviation: {d}" for d in c["deviations"]] + [f"exploratory: {e}" for e in c["exploratory"]]
     return f"{head}: " + "; ".join(parts) + f"; sweep {c['sweep']}"
 

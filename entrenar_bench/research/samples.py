@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from entrenar_bench.aggregate.metrics import lower_is_better as metric_direction
+from entrenar_bench.aggregate.metrics import recorded_direction
 from entrenar_bench.aggregate.collect import Collection, collect
 from entrenar_bench.aggregate.units import Units, units
 from entrenar_bench.run.record import CorruptRecord, field_of, is_finite_number, read_result
@@ -190,10 +190,10 @@ def default_metric(sweep: Sweep) -> str:
 
 
 def lower_is_better(sweep: Sweep, metric: str) -> bool:
-    """As the runs' primary metric says where it is this metric (or its ``val_`` twin); else the reports' direction
-    table (``aggregate/metrics.py``: losses, perplexities and divergences go down)."""
+    """As the runs' primary metric says where it is this metric (or its ``val_`` twin); else as their task
+    declared it, else the reports' one direction table (``aggregate/metrics.py``)."""
     primary = primary_metric(sweep)
     if primary and metric in (primary["name"], f"val_{primary['name']}") \
             and isinstance(primary.get("lower_is_better"), bool):
         return primary["lower_is_better"]
-    return metric_direction(metric.removeprefix("val_"))
+    return recorded_direction(sweep.collection.completed, metric.removeprefix("val_"))

@@ -16,8 +16,11 @@ Holm's step-down adjustment runs over the support p of every registered claim (i
 on the claimed side; 1 where it does not, or the claim cannot be tested, so the family stays the registered
 one), and separately over the contradiction p (where the estimate lies on the other side). A claim
 is **supported** when its adjusted p < α and the estimate lies on the claimed side, **contradicted** when its
-adjusted contradiction p < α, else **not supported**, with the 95% CI and the minimum detectable effect at
-80% power (what the data could not have missed).
+adjusted contradiction p < α, else **not supported**, with the 95% CI and, for superiority-type claims
+(superiority, non-inferiority, best setting), the minimum detectable effect of the test run (Welch or paired)
+at 80% power and Holm's strictest level α/m over the m claims (what the data could not have missed); an
+equivalence claim states its TOST bounds and the observed 90% CI instead (the MDE says nothing about showing
+equivalence).
 """
 
 from __future__ import annotations
@@ -49,21 +52,13 @@ def _pair(a: Samples, b: Samples, test: str, sign: int = 1, shift: float = 0.0) 
     return stats.pairwise(groups, {"a": a.ids, "b": b.ids}, test=test)[0]
 
 
-def detectable(a: Samples, b: Samples, alpha: float) -> float | None:
-    """The minimum detectable difference at 80% power and ``alpha`` (two-sided), in the metric's units."""
-    if len(a.values) < 2 or len(b.values) < 2:
-        return None
-    sd = math.sqrt((np.var(a.values, ddof=1) + np.var(b.values, ddof=1)) / 2)
-    return stats.minimum_detectable_effect(len(a.values), len(b.values), sd, alpha)
-
-
 def comparison(a: Samples, b: Samples, test: str, sign: int, boundary: float, alpha: float) -> dict[str, Any]:
     """A − B in the metric's units (difference, 95% CI, Hedges' g, n), the improvement, and the two-sided p of
     improvement = ``boundary`` with the side of the boundary the estimate lies on."""
     raw = _pair(a, b, test)
     out: dict[str, Any] = {"a": a.label, "b": b.label, "n": {"a": raw["n_a"], "b": raw["n_b"]},
                            "difference": raw["mean_diff"], "ci95": raw["ci95"], "hedges_g": raw["hedges_g"],
-                           "mde_80": detectable(a, b, alpha), "p_value": None, "p_against": None}
+                           "se": raw.get("se"), "df": raw.get("df"), "p_value": None, "p_against": None}
     if raw.get("not_testable"):
         return {**out, "not_testable": f"{a.label} vs {b.label}: {raw['not_testable']}"}
     improvement = sign * raw["mean_diff"]
@@ -92,6 +87,8 @@ def equivalence(a: Samples, b: Samples, test: str, margin: float, alpha: float) 
     difference = out["difference"]
     outside = abs(difference) >= margin
     return {**out, "p_value": float(p) if math.isfinite(p) else None, "side": "other" if outside else "claimed",
+            "tost_bounds": [-margin, margin],
+            "ci_tost": stats.t_interval(difference, out.get("se"), out.get("df"), 1 - 2 * alpha),
             "p_against": _pair(a, b, test, 1, math.copysign(margin, difference))["p_value"] if outside else None}
 
 
@@ -112,12 +109,18 @@ def best_setting(claimed: Samples, others: list[Samples], selected: str, test: s
 
 
 def decide(outcomes: list[dict[str, Any]], alpha: float) -> None:
-    """Holm across the claims (support, and contradiction, separately), then each claim's verdict, in place."""
+    """Holm across the claims (support, and contradiction, separately), then each claim's verdict, in place; a
+    superiority-type claim's ``mde_80`` at Holm's strictest level α/m (stats.family_alpha), an equivalence's None."""
+    level = stats.family_alpha(len(outcomes), alpha)
     adjusted = stats.holm([o["p_value"] if not o.get("not_testable") and o.get("side") == "claimed"
                            and o.get("p_value") is not None else 1.0 for o in outcomes])
     against = stats.holm([1.0 if o.get("p_against") is None else o["p_against"] for o in outcomes])
     for outcome, p, p_against in zip(outcomes, adjusted, against):
         outcome["p_adjusted"], outcome["p_against_adjusted"] = p, p_against
+        superiority = outcome.get("kind") != "equivalence"
+        outcome["mde_alpha"] = level if superiority else None
+        outcome["mde_80"] = stats.detectable_difference(outcome.get("se"), outcome.get("df"), level) \
+            if superiority else None
         if outcome.get("not_testable"):
             outcome["verdict"] = NOT_TESTABLE
         elif p < alpha and outcome["side"] == "claimed":

@@ -186,6 +186,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "metrics": fit.metrics,
         "metrics_before": fit.metrics_before,
         "primary_metric": task.primary_metric.as_record(),
+        "metric_directions": task.directions(),
         "time_s": fit.time_s,
         "validation_s": fit.validation_s,  # of time_s: the learning curve's validation passes
         "samples_per_s": fit.samples_per_s,

@@ -5,6 +5,6 @@ A task is one class implementing :class:`entrenar_bench.tasks.base.Task`; a data
 module with a registered class plus its YAML files: ``register(MyTask)``.
 """
 
-from entrenar_bench.tasks.base import Batch, Metric, Task, register, task_class, task_for
+from entrenar_bench.tasks.base import Batch, MetricSpec, Task, register, task_class, task_for
 
-__all__ = ["Batch", "Metric", "Task", "register", "task_class", "task_for"]
+__all__ = ["Batch", "MetricSpec", "Task", "register", "task_class", "task_for"]

@@ -9,7 +9,8 @@ What a task says (everything else about a run is shared):
   default targets;
 - the logit term's shape: per example (``mask`` None, logits ``(B, V)``) or per token (``(B, T, V)`` with a
   ``(B, T)`` mask of target positions);
-- the metrics of a held-out split, and the primary one with its direction (:data:`Task.primary_metric`).
+- the metrics of a held-out split, each declared with its direction (:data:`Task.recorded_metrics`; their
+  ``val_`` twins share it), and the primary one (:data:`Task.primary_metric`).
 
 Built-in tasks are named here and imported only when a run asks for them (a language-model run need not load
 the image code, nor an image run transformers); :func:`register` adds any other.
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from entrenar_bench.errors import ConfigError
 
-if TYPE_CHECKING:  # the protocol itself loads nothing heavy: aggregation reads Metric without torch
+if TYPE_CHECKING:  # the protocol itself loads nothing heavy: aggregation reads MetricSpec without torch
     from entrenar_bench.distill.objective import ModelOutputs
 
 BUILT_IN = {
@@ -35,8 +36,8 @@ _REGISTERED: dict[str, type[Task]] = {}
 
 
 @dataclass(frozen=True)
-class Metric:
-    """A recorded metric and its direction: the task's primary one decides selections and tests."""
+class MetricSpec:
+    """A metric a task records and its direction (aggregate/metrics.py's ``Metric`` is how reports rank it)."""
 
     name: str
     lower_is_better: bool = False
@@ -57,11 +58,13 @@ class Batch:
 
 
 class Task:
-    """Base of every task; a subclass sets ``name`` and ``primary_metric`` and implements the methods that
-    raise here. One instance per run: ``Task(datamodule)`` after the data module's ``setup``."""
+    """Base of every task; a subclass sets ``name``, ``primary_metric`` and ``recorded_metrics`` (every test
+    metric it may record, with its direction) and implements the methods that raise here. One instance per run:
+    ``Task(datamodule)`` after the data module's ``setup``."""
 
     name: ClassVar[str]
-    primary_metric: ClassVar[Metric]
+    primary_metric: ClassVar[MetricSpec]
+    recorded_metrics: ClassVar[tuple[MetricSpec, ...]] = ()
     store_chunk: ClassVar[int] = 256  # rows per teacher forward pass when its outputs are stored
     evaluates_teacher: ClassVar[bool] = False  # held-out metrics against the teacher (needs its val/test outputs)
     generates: ClassVar[bool] = False  # samples sequences (on-policy distillation, sequence-level KD)
@@ -70,6 +73,11 @@ class Task:
 
     def __init__(self, datamodule: Any):
         self.datamodule = datamodule
+
+    @classmethod
+    def directions(cls) -> dict[str, bool]:
+        """``{name: lower_is_better}`` of every metric the task declares (``metric_directions`` in result.json)."""
+        return {m.name: m.lower_is_better for m in (*cls.recorded_metrics, cls.primary_metric)}
 
     # data
     def batch(self, batch: Sequence[Any]) -> Batch:

@@ -23,7 +23,7 @@ from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMa
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.distill.settings import Decoding
-from entrenar_bench.tasks.base import Batch, Metric, Task, register
+from entrenar_bench.tasks.base import Batch, MetricSpec, Task, register
 from entrenar_bench.tasks.baselines import lm_baselines
 from entrenar_bench.tasks.generation import continuation_mask, continue_prefixes, prefix_lengths
 from entrenar_bench.tasks.responses import rouge_l
@@ -49,7 +49,14 @@ def source_mask(target_mask: torch.Tensor) -> torch.Tensor:
 @register
 class CausalLMTask(Task):
     name = "causal_lm"
-    primary_metric = Metric("loss", lower_is_better=True)
+    primary_metric = MetricSpec("loss", lower_is_better=True)
+    recorded_metrics = (  # held-out next-token metrics, then those of the model's own samples and responses
+        MetricSpec("accuracy"), MetricSpec("loss", lower_is_better=True),
+        MetricSpec("perplexity", lower_is_better=True),
+        MetricSpec("teacher_kl", lower_is_better=True), MetricSpec("truth_kl", lower_is_better=True),
+        MetricSpec("bayes_accuracy"), MetricSpec("sample_truth_kl", lower_is_better=True),
+        MetricSpec("sample_invalid", lower_is_better=True),  # the share of tokens the source gives probability 0
+        MetricSpec("rouge_l"))
     evaluates_teacher = True
     generates = True
     sample_rows = 256  # test prefixes whose sampled continuations measure a model's own samples

@@ -20,7 +20,7 @@ from entrenar_bench.data.arrays import random_shift
 from entrenar_bench.distill.features import MapAttentionTransfer, MapLayerMatching
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.distill.objective import ModelOutputs
-from entrenar_bench.tasks.base import Batch, Metric, Task, register
+from entrenar_bench.tasks.base import Batch, MetricSpec, Task, register
 
 ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -39,7 +39,8 @@ def hidden_probe(model: nn.Module, input_shape: tuple[int, ...], role: str) -> l
 @register
 class ClassificationTask(Task):
     name = "classification"
-    primary_metric = Metric("accuracy", lower_is_better=False)
+    primary_metric = MetricSpec("accuracy", lower_is_better=False)
+    recorded_metrics = (MetricSpec("accuracy"), MetricSpec("loss", lower_is_better=True))
     store_chunk = 1024
     holds_teacher_features = True
 

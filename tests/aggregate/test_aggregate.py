@@ -136,7 +136,36 @@ def test_significance_lines_ordered_by_mean_holm_only_with_ci_and_effect_size():
 
 
 def test_minimum_detectable_effect_shrinks_with_n():
-    assert stats.minimum_detectable_effect(10, 10, 0.01) < stats.minimum_detectable_effect(3, 3, 0.01)
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(0, 0.01, (2, 3)), rng.normal(0, 0.01, (2, 10))
+    many = many / many.std(axis=1, ddof=1, keepdims=True) * few.std(axis=1, ddof=1, keepdims=True)  # same spread
+    assert stats.minimum_detectable_effect(*many) < stats.minimum_detectable_effect(*few)
+
+
+def test_minimum_detectable_effect_is_the_power_of_the_test_run():
+    """Paired: statsmodels' one-sample power on the differences; Welch with equal n and sd: the pooled test's
+    power at Welch's df; a stricter alpha (Holm) asks for a larger effect."""
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+    a, b = np.array([0.91, 0.93, 0.92, 0.95, 0.90]), np.array([0.90, 0.90, 0.91, 0.93, 0.91])
+    d = a - b
+    expected = TTestPower().solve_power(nobs=5, alpha=0.05 / 3, power=0.8) * d.std(ddof=1)
+    assert stats.minimum_detectable_effect(a, b, "paired", alpha=0.05 / 3) == pytest.approx(expected, rel=1e-4)
+    c = b - b.mean() + a.mean()
+    c = (c - c.mean()) * a.std(ddof=1) / c.std(ddof=1) + c.mean()  # same sd as a: Welch df = pooled df
+    pooled = TTestIndPower().solve_power(nobs1=5, alpha=0.05, power=0.8) * a.std(ddof=1)
+    assert stats.minimum_detectable_effect(a, c) == pytest.approx(pooled, rel=1e-4)
+    assert stats.minimum_detectable_effect(a, c, alpha=0.05 / 3) > pooled
+
+
+def test_pairs_carry_the_mde_of_their_test_at_holm_level():
+    groups = {"x": [1.0, 1.2, 1.1, 1.3], "y": [1.0, 1.1, 1.0, 1.2], "z": [0.8, 1.0, 0.9, 0.95]}
+    seeds = {g: [0, 1, 2, 3] for g in groups}
+    for test in ("welch", "paired"):
+        pairs = stats.pairwise(groups, seeds, test=test)
+        for p in pairs:
+            assert p["mde_alpha"] == pytest.approx(0.05 / 3)
+            assert p["mde_80"] == pytest.approx(stats.minimum_detectable_effect(groups[p["a"]], groups[p["b"]], test,
+                                                                                0.05 / 3))
 
 
 @pytest.mark.parametrize("start, end, step, expected", [

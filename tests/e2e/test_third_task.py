@@ -17,7 +17,7 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from entrenar_bench.data.arrays import ArrayDataModule
 from entrenar_bench.distill.objective import ModelOutputs
-from entrenar_bench.tasks import Batch, Metric, Task, register
+from entrenar_bench.tasks import Batch, MetricSpec, Task, register
 
 TASK = "token_majority"
 HERE = Path(__file__).resolve().parent
@@ -50,7 +50,7 @@ class BagOfTokens(nn.Module):
 @register
 class MajorityTask(Task):
     name = TASK
-    primary_metric = Metric("error_rate", lower_is_better=True)
+    primary_metric = MetricSpec("error_rate", lower_is_better=True)
 
     def batch(self, batch):
         return Batch(batch[0], batch[1], None, batch[2] if len(batch) > 2 else None)

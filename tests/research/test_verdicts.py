@@ -12,7 +12,7 @@ from scipy import stats as scipy_stats
 
 from entrenar_bench.aggregate import stats
 from entrenar_bench.research.bundle import bundle, write_manifest
-from entrenar_bench.research.check import evaluate
+from entrenar_bench.research.check import claim_line, evaluate
 from entrenar_bench.research.link import link_sweep
 from entrenar_bench.research.verify import verify
 from research_support import RECORD, artifact, entrenar, later, runs, write_sweep  # noqa: F401  (artifact)
@@ -93,8 +93,11 @@ def test_equivalence_with_a_tiny_margin_and_two_runs_is_not_supported_with_the_m
     link(artifact, folder)
     (claim,) = check(artifact).values()
     assert claim["verdict"] == "not supported" and claim["groups"] == ["1", "2"]
-    sd = ((0.02 ** 2 / 2 + 0.005 ** 2 / 2) / 2) ** 0.5
-    assert claim["mde_80"] == pytest.approx(stats.minimum_detectable_effect(2, 2, sd))
+    assert claim["mde_80"] is None  # says nothing about showing equivalence: the TOST bounds and the CI instead
+    assert claim["tost_bounds"] == [-0.001, 0.001]
+    low, high = claim["ci_tost"]
+    assert low < claim["difference"] < high and high - low > 0.002
+    assert "TOST bounds [-0.001, +0.001]; observed [" in claim_line(claim)
     assert claim["deviations"] == ["fewer runs than planned (1: 2 of 5, 2: 2 of 5)"]
 
 
@@ -238,6 +241,7 @@ def test_the_command_prints_one_line_per_claim_and_json(artifact, sweep_dir, cap
     assert "Hedges' g" in lines[1] and "(Holm), Welch's t-test" in lines[1]
     assert lines[2].startswith("H2 none > kd: CONTRADICTED (confirmatory)")
     assert lines[3].startswith("H3 kd > none by 0.05: NOT SUPPORTED") and "minimum detectable effect" in lines[3]
+    assert "at Holm's level 0.0125" in lines[3]  # alpha / 4 claims
     assert lines[4].startswith("H4 kd ~ none within 0.0001: CONTRADICTED") and "Welch's t-test" in lines[4]
     assert entrenar("research", "check", str(artifact), "--format", "json") == 0
     document = json.loads(capsys.readouterr().out)

@@ -33,6 +33,7 @@ def test_a_language_model_run_records_what_it_measured(compose_cfg, tmp_path):
     assert record["time_split"]["training_s"] == pytest.approx(record["time_s"] - record["validation_s"])
     measured = json.loads((Path(record["teacher"]["cache"]) / "teacher.json").read_text())
     assert measured["measured_s"] > measured["time_s"] > 0                  # trained, then measured
+    assert {name.removeprefix("val_") for name in m} <= set(record["metric_directions"])  # each one's direction
     assert record["teacher"]["metrics"]["truth_kl"] > 0 and 0 < record["teacher"]["accuracy"] <= 1
     assert record["teacher_outputs"] == {"mode": "cached", "form": "exact", "teacher_kl": "exact teacher"}
     assert {"test-exact", "train-exact", "val-exact"} <= set(_outputs(record))  # beside the teacher
