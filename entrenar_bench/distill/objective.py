@@ -49,9 +49,8 @@ class DistillationObjective(nn.Module):
         self.layers = layers
         self.attention = attention
         self.extra = nn.ModuleList(module for _, _, module in features)
-        self.features = [(name, weight, module) for name, weight, module in
-                         [("layers", settings.layer_weight, layers), ("attention", settings.attention_weight, attention),
-                          *features] if module is not None]
+        named = [("layers", settings.layer_weight, layers), ("attention", settings.attention_weight, attention)]
+        self.features = [(name, weight, module) for name, weight, module in [*named, *features] if module is not None]
         self.needs_hidden = any(t.needs_hidden for _, _, t in self.features)
         self.needs_attentions = any(t.needs_attentions for _, _, t in self.features)
 

@@ -202,7 +202,8 @@ def check_logit_loss(cfg: DictConfig) -> None:
     try:
         logit_terms.check(name)
     except ValueError as e:
-        raise ConfigError(f"distill.logit_loss {e}" if str(e).startswith("must") else f"distill.logit_loss={name}: {e}") from None
+        where = "distill.logit_loss " if str(e).startswith("must") else f"distill.logit_loss={name}: "
+        raise ConfigError(f"{where}{e}") from None
 
 
 def check_generation(cfg: DictConfig) -> None:
