@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 from entrenar_bench.distill.settings import DistillSettings
 
@@ -114,7 +114,7 @@ def _parameters(fn: Callable[..., Any], skip: int) -> list[inspect.Parameter]:
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError) as e:
-        raise ValueError(f"has no inspectable signature ({e})") from None
+        raise ValueError(f"{getattr(fn, '__qualname__', fn)!r} has no inspectable signature ({e})") from None
     return params[skip:]
 
 
