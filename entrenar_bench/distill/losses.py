@@ -1,4 +1,5 @@
-"""Distillation loss terms, each named after its paper, each a plain function of tensors.
+"""Distillation loss terms, each named after its paper, each a plain function of tensors. Which logit term a
+config chooses, and the settings each reads, is ``logit_terms.py``'s registry (a user's term joins by dotted path).
 
 Logit terms are token level: ``student_logits`` and ``teacher_logits`` of shape (B, T, V), in any float
 dtype, and a (B, T) ``mask`` (bool or 0/1; True marks a position that counts, so padding and prompt
