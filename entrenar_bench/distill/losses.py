@@ -1,4 +1,5 @@
-"""Distillation loss terms, each named after its paper, each a plain function of tensors.
+"""Distillation loss terms, each named after its paper, each a plain function of tensors. Which logit term a
+config chooses, and the settings each reads, is ``logit_terms.py``'s registry (a user's term joins by dotted path).
 
 Logit terms are token level: ``student_logits`` and ``teacher_logits`` of shape (B, T, V), in any float
 dtype, and a (B, T) ``mask`` (bool or 0/1; True marks a position that counts, so padding and prompt
@@ -39,6 +40,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from entrenar_bench.distill import logit_terms
 from entrenar_bench.distill.settings import TOP_K_TAILS, DistillSettings
 
 AUTO_CHUNK_ELEMENTS = 1 << 23  # chunk_tokens = 0: positions × V per chunk, 32 MiB per float32 intermediate
@@ -387,55 +389,48 @@ def attention_kl(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], mask: torch
     return torch.stack(terms).mean()
 
 
-TOKEN_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
-    "kl": forward_kl,
-    "reverse_kl": reverse_kl,
-    "jsd": jsd,
-    "skew_kl": skew_kl,
-    "skew_reverse_kl": skew_reverse_kl,
-    "tvd": tvd,
-    "mse": logit_mse,
-}
+TOKEN_LOSSES = logit_terms.REGISTERED  # the registered logit terms by name, each with the knobs it reads
 
 
 def token_divergence(name: str, student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher,
                      mask: torch.Tensor | None = None, temperature: float = 1.0, scale_t2: bool = True,
                      beta: float = 0.5, lam: float = 0.1, chunk_tokens: int = 0) -> torch.Tensor:
-    """The ``TOKEN_LOSSES[name]`` loss, passed only the options it takes (see the module notes on T²)."""
+    """The registered loss ``name``, passed only the knobs it reads (``logit_terms.REGISTERED``; the module notes
+    on T²)."""
     if name not in TOKEN_LOSSES:
         raise ValueError(f"unknown token loss {name!r}; known: {', '.join(TOKEN_LOSSES)}")
-    options = {
-        "kl": {"temperature": temperature, "scale_t2": scale_t2},
-        "reverse_kl": {"temperature": temperature, "scale_t2": scale_t2},
-        "jsd": {"temperature": temperature, "beta": beta},
-        "skew_kl": {"temperature": temperature, "lam": lam},
-        "skew_reverse_kl": {"temperature": temperature, "lam": lam},
-        "tvd": {"temperature": temperature},
-        "mse": {},
-    }[name]
-    return TOKEN_LOSSES[name](student_logits, teacher_logits, mask, chunk_tokens=chunk_tokens, **options)
+    knobs = {"temperature": temperature, "scale_t2": scale_t2, "beta": beta, "lam": lam, "chunk_tokens": chunk_tokens}
+    return logit_terms.resolve(name)(student_logits, teacher_logits, mask,
+                                     **{knob: knobs[knob] for knob in TOKEN_LOSSES[name].knobs})
 
 
-def settings_divergence(settings: DistillSettings, student_logits: torch.Tensor,
-                        teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """The divergence ``settings.logit_loss`` at the settings' temperature (T², unless ablated), β, λ and chunk size;
-    a top-k teacher's tail as ``settings.top_k_tail`` says."""
-    if isinstance(teacher_logits, TopKTeacher):
-        teacher_logits = teacher_logits._replace(tail_rule=settings.top_k_tail)
-    return token_divergence(settings.logit_loss, student_logits, teacher_logits, mask,
-                            temperature=settings.effective_temperature, scale_t2=settings.temperature_scaling,
-                            beta=settings.beta, lam=settings.skew_lambda, chunk_tokens=settings.loss_chunk_tokens)
+def with_tail_rule(teacher_logits: torch.Tensor | TopKTeacher, rule: str) -> torch.Tensor | TopKTeacher:
+    """A top-k teacher with its tail taken as ``rule`` says (``distill.top_k_tail``); dense logits as they are."""
+    return teacher_logits._replace(tail_rule=rule) if isinstance(teacher_logits, TopKTeacher) else teacher_logits
 
 
-def example_divergence(settings: DistillSettings, student_logits: torch.Tensor,
-                       teacher_logits: torch.Tensor | TopKTeacher) -> torch.Tensor:
-    """Per-example KD (images): each of the (B, V) logits one token, every one counted (``kl`` is Hinton KD)."""
+def one_token(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher
+              ) -> tuple[torch.Tensor, torch.Tensor | TopKTeacher]:
+    """Per-example (B, V) logits (and a top-k teacher's (B, k) entries) as (B, 1, V) views: each example one token."""
     if isinstance(teacher_logits, TopKTeacher):
         teacher = teacher_logits._replace(**{name: getattr(teacher_logits, name)[:, None] for name in ("ids", "log_probs")},
                                           tail=None if teacher_logits.tail is None else teacher_logits.tail[:, None])
     else:
         teacher = teacher_logits[:, None]
-    return settings_divergence(settings, student_logits[:, None], teacher)
+    return student_logits[:, None], teacher
+
+
+def settings_divergence(settings: DistillSettings, student_logits: torch.Tensor,
+                        teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The term ``settings.logit_loss`` (``logit_terms.build``: registered or a user's, its knobs from the settings:
+    T — T² unless ablated —, β, λ, chunk size); a top-k teacher's tail as ``settings.top_k_tail`` says."""
+    return logit_terms.build(settings)(student_logits, with_tail_rule(teacher_logits, settings.top_k_tail), mask)
+
+
+def example_divergence(settings: DistillSettings, student_logits: torch.Tensor,
+                       teacher_logits: torch.Tensor | TopKTeacher) -> torch.Tensor:
+    """Per-example KD (images): each of the (B, V) logits one token, every one counted (``kl`` is Hinton KD)."""
+    return settings_divergence(settings, *one_token(student_logits, teacher_logits))
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,14 +1,17 @@
 """The distillation objective: weighted loss terms, one formula for every task.
 
-``loss = (1−α)·CE + α·logit_term + layer_weight·layers + attention_weight·attention``
+``loss = (1−α)·CE + α·logit_term + Σ_f weight_f·feature_term_f``
 
-``CE`` is the cross-entropy with the targets; ``logit_term`` the divergence ``distill.logit_loss`` between the
-student's and the teacher's logits (``losses.py``: kl, reverse_kl, jsd, skew_kl, skew_reverse_kl, tvd, mse) or
-absent (``none``). Per example (``mask`` None, logits (B, V)) or per token ((B, T, V) with a (B, T) mask of
-target positions, each term a mean over them). ``layers`` and ``attention`` are the task's feature terms
-(``features.py``), whose projections train with the student. Every strategy in ``conf/distill`` is a setting
-of these weights. An on-policy batch (GKD) keeps them: its logit term is measured on the student's own
-continuations of the batch's prefixes, its CE on the batch's real tokens (``forward``'s ``sampled``).
+``CE`` is the cross-entropy with the targets; ``logit_term`` the term ``distill.logit_loss`` chooses between the
+student's and the teacher's logits (``logit_terms.py``: a registered divergence of ``losses.py`` — kl,
+reverse_kl, jsd, skew_kl, skew_reverse_kl, tvd, mse — or a user's function or class by dotted path, each with
+the knobs it reads) or absent (``none``: then CE's weight is 1). Per example (``mask`` None, logits (B, V),
+each example one token) or per token ((B, T, V) with a (B, T) mask of target positions, each term a mean over
+them). The feature terms are the task's (``features.py``; their projections train with the student), each
+``(name, weight, module)``: ``layers`` at ``layer_weight``, ``attention`` at ``attention_weight``, and any more a
+caller hands in. Every strategy in ``conf/distill`` is a setting of these weights. An on-policy batch (GKD)
+keeps them: its logit term is measured on the student's own continuations of the batch's prefixes, its CE on
+the batch's real tokens (``forward``'s ``sampled``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from entrenar_bench.distill import losses
+from entrenar_bench.distill import logit_terms, losses
 from entrenar_bench.distill.settings import DistillSettings
 
 
@@ -33,25 +36,31 @@ class ModelOutputs:
     attentions: Sequence[Any] = ()
 
 
-def logit_term(settings: DistillSettings, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-               mask: torch.Tensor | None) -> torch.Tensor:
-    """The divergence ``settings.logit_loss``: per token under ``mask``, or per example (each example one token)."""
-    if mask is None:
-        return losses.example_divergence(settings, student_logits, teacher_logits)
-    return losses.settings_divergence(settings, student_logits, teacher_logits, mask)
-
-
 class DistillationObjective(nn.Module):
-    """Builds the loss from settings and the task's feature terms (which own the projections)."""
+    """Builds the loss from settings: the logit term they choose and the task's feature terms (which own the
+    projections). ``layers``/``attention``: the task's layer matching and attention transfer (None: unused);
+    ``features``: further ``(name, weight, module)`` feature terms, added in order after them."""
 
-    def __init__(self, settings: DistillSettings, layers: nn.Module | None = None, attention: nn.Module | None = None):
+    def __init__(self, settings: DistillSettings, layers: nn.Module | None = None, attention: nn.Module | None = None,
+                 features: Sequence[tuple[str, float, nn.Module]] = ()):
         super().__init__()
         self.settings = settings
+        self.logit = logit_terms.build(settings) if settings.alpha > 0 else None  # a module's parameters train
         self.layers = layers
         self.attention = attention
-        terms = [t for t in (layers, attention) if t is not None]
-        self.needs_hidden = any(t.needs_hidden for t in terms)
-        self.needs_attentions = any(t.needs_attentions for t in terms)
+        self.extra = nn.ModuleList(module for _, _, module in features)
+        named = [("layers", settings.layer_weight, layers), ("attention", settings.attention_weight, attention)]
+        self.features = [(name, weight, module) for name, weight, module in [*named, *features] if module is not None]
+        self.needs_hidden = any(t.needs_hidden for _, _, t in self.features)
+        self.needs_attentions = any(t.needs_attentions for _, _, t in self.features)
+
+    def logit_term(self, student_logits: torch.Tensor, teacher_logits: Any, mask: torch.Tensor | None) -> torch.Tensor:
+        """The configured logit term: per token under ``mask``, or per example (each example one token); a top-k
+        teacher's tail as ``distill.top_k_tail`` says."""
+        teacher_logits = losses.with_tail_rule(teacher_logits, self.settings.top_k_tail)
+        if mask is None:
+            student_logits, teacher_logits = losses.one_token(student_logits, teacher_logits)
+        return self.logit(student_logits, teacher_logits, mask)
 
     def forward(self, student, targets: torch.Tensor, mask: torch.Tensor | None, teacher=None,
                 sampled: tuple[Any, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -64,19 +73,16 @@ class DistillationObjective(nn.Module):
         generated positions; the student's sampled tokens are no ground truth, so CE stays on the batch's real
         tokens (``student`` None: CE is not computed, for α = 1, where its weight is 0 — GKD's loss exactly)."""
         s = self.settings
-        if sampled is not None and (self.layers is not None or self.attention is not None):
+        if sampled is not None and self.features:
             raise ValueError("on-policy batches take no layer matching or attention transfer")
         divergence_on, divergence_mask = sampled if sampled is not None else (student, mask)
         terms = {} if student is None else {"ce": losses.cross_entropy(student.logits, targets, mask)}
         loss = terms.get("ce")
-        if s.logit_loss != "none" and s.alpha > 0:
-            terms["kd"] = logit_term(s, divergence_on.logits, teacher.logits, divergence_mask)
+        if self.logit is not None:
+            terms["kd"] = self.logit_term(divergence_on.logits, teacher.logits, divergence_mask)
             loss = s.alpha * terms["kd"] if loss is None else (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
-        if self.layers is not None:
-            terms["layers"] = self.layers(student, teacher, mask)
-            loss = loss + s.layer_weight * terms["layers"]
-        if self.attention is not None:
-            terms["attention"] = self.attention(student, teacher, mask)
-            loss = loss + s.attention_weight * terms["attention"]
+        for name, weight, term in self.features:
+            terms[name] = term(student, teacher, mask)
+            loss = loss + weight * terms[name]
         terms["loss"] = loss
         return terms

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-LOGIT_LOSSES = ("kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd", "mse", "none")
 TEACHER_OUTPUTS = ("cached", "online")
 TOP_K_TAILS = ("bucket", "drop", "spread")  # distill.top_k_tail (distill/losses.py TopKTeacher)
 SCHEDULERS = ("cosine_epoch", "cosine", "linear", "constant")  # optim.scheduler (distill/optim.py)
@@ -40,7 +39,8 @@ class DistillSettings:
     """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error."""
 
     name: str = "kd"
-    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none (losses.py)
+    logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none, or a user's term
+    # as a dotted import path (module.function or module.Class): distill/logit_terms.py, which says what each reads
     temperature: float = 4.0
     alpha: float = 0.7
     temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)

@@ -11,7 +11,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.data.checks import check_corpus_inputs
-from entrenar_bench.distill.settings import DECODINGS, LOGIT_LOSSES, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
+from entrenar_bench.distill import logit_terms
+from entrenar_bench.distill.settings import DECODINGS, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
@@ -156,7 +157,7 @@ ROOT_RULES = {"seed": "int>=0", "threads": "int>=1"}
 TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0", "augment_shift": "int>=0",
                "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool",
                "tokens": "int>=1", "eval_every_tokens": "int>=1", "eval_rows": "int>=1"}
-DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
+DISTILL_RULES = {"temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
                  "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,
                  "on_policy": "unit", "seq_kd": "bool", "seq_kd_decoding": DECODINGS, "seq_kd_beams": "int>=1",
@@ -188,6 +189,18 @@ def _apply(node: Any, prefix: str, rules: dict[str, str]) -> None:
         if fractions and sum(node[k] for k in fractions) >= 1:
             raise ConfigError(f"{' + '.join(prefix + str(k) for k in fractions)} must be below 1 "
                               "(something must be left to train on)")
+
+
+def check_logit_loss(cfg: DictConfig) -> None:
+    """``distill.logit_loss``: a registered term, ``none``, or a user's term that imports and takes the inputs and
+    knobs a logit term takes (``distill/logit_terms.py``; importing it is the check)."""
+    name = OmegaConf.select(cfg, "distill.logit_loss")
+    if name is None:  # the schema makes it a string
+        return
+    try:
+        logit_terms.check(name)
+    except ValueError as e:
+        raise ConfigError(f"distill.logit_loss {e}") from None
 
 
 def check_generation(cfg: DictConfig) -> None:
@@ -273,6 +286,7 @@ def check_settings(cfg: DictConfig) -> None:
         _apply(OmegaConf.select(cfg, prefix), f"{prefix}.", rules)
     if OmegaConf.select(cfg, "finetune.method") == "lora":
         _apply(cfg.finetune, "finetune.", LORA_RULES)
+    check_logit_loss(cfg)
     check_generation(cfg)
     if OmegaConf.select(cfg, "optim.scheduler") == "cosine_epoch" and OmegaConf.select(cfg, "optim.warmup_steps"):
         raise ConfigError("optim.warmup_steps needs a per-step schedule (optim.scheduler=cosine, linear or constant); "

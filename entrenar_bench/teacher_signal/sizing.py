@@ -13,13 +13,13 @@ the exact form's size as the alternative. Plain Python: the checks before launch
 
 from __future__ import annotations
 
+from entrenar_bench.distill import logit_terms
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 
 DEFAULT_TOP_K = 64  # the top-k form's k: 388 bytes per position
 EXACT_MAX_VOCAB = 1024  # the largest vocabulary stored exact by default: above it exact is ≥ 10× top-64
 GB = 1e9  # limits.max_teacher_store_gb and the printed sizes are decimal
-UNTEMPERED_LOSSES = ("mse", "none")  # logit terms that take no temperature
 
 
 def stored_top_k(settings: DistillSettings, vocab_size: int) -> int:
@@ -34,7 +34,7 @@ def tempers_stored_teacher(settings: DistillSettings) -> bool:
     """Whether a stored teacher would stand in for it at a temperature other than 1 (before the task is known:
     augmentation and a data module without row indices can still make the run online)."""
     return (settings.uses_cached_outputs and settings.effective_temperature != 1
-            and settings.logit_loss not in UNTEMPERED_LOSSES)
+            and logit_terms.tempered(settings.logit_loss))
 
 
 def tempered_top_k(settings: DistillSettings, vocab_size: int | None) -> int:
