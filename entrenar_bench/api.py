@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from entrenar_bench.aggregate.metrics import check_name
+from entrenar_bench.aggregate.sequential_design import Design
 from entrenar_bench.errors import NoResults, UsageError
 from entrenar_bench.sweep.launch import run_sweep
 from entrenar_bench.sweep.plan import (
@@ -78,55 +79,100 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, met
     return SweepResult(sweep_type, Path(sweep_dir), document, text, (*collection.unwritten, *untracked))
 
 
-def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None, metric: str | None = None
-         ) -> SweepResult:
+SWEPT_KEYS = {"temperature": "distill.temperature", "alpha": "distill.alpha", "compare": "distill",
+              "ablation": "ablate"}  # the override each sweep type varies: its groups in an auto sweep
+
+
+def auto_sweep(sweep_type: str, overrides: Sequence[str] = (), design: Design | None = None,
+               range_info: dict | None = None, metric: str | None = None, resume: Path | str | None = None
+               ) -> SweepResult:
+    """``--runs auto``: the ``sweep_type`` sweep planned by ``overrides`` (one seed: the rounds set the seeds) run
+    in rounds until every comparison has stopped or ``design.max_runs`` is reached (aggregate/sequential.py,
+    sweep/sequential.py); or, with ``resume``, the auto sweep in that directory continued as recorded. The
+    report gains ``sequential``: where and why each comparison stopped, and the runs saved."""
+    from entrenar_bench.aggregate.sequential_report import baseline_of, decider, outcome, section
+    from entrenar_bench.sweep.sequential import RoundPlan, read_round_plan, run_rounds, swept_values
+
+    if metric is not None:
+        check_name(metric)
+    if resume is not None:
+        plan = read_round_plan(resume, sweep_type)
+        design = Design(**{k: v for k, v in plan.design.items() if k != "looks"})
+    else:
+        design = (design or Design(max_runs=bench_defaults(sweep_type)["runs"])).check()
+        key = SWEPT_KEYS[sweep_type]
+        plan = RoundPlan(sweep_type, key, swept_values(overrides, key), list(overrides), design.looks, 1,
+                         design.as_dict())
+    baseline = baseline_of(sweep_type, plan.values)
+    sweep_dir = run_rounds(plan, decider(design, plan.key, plan.values, baseline, metric),
+                           None if resume is None else Path(resume).resolve(), preload=REPORT_MODULES)
+    result = report(sweep_type, sweep_dir, range_info, metric)
+    finished, collection = outcome(sweep_dir, design, plan.key, plan.values, baseline, metric)
+    result.document["sequential"], lines = section(finished, sweep_type, bool(collection.metric.lower_is_better))
+    result.text = "\n".join([result.text, *lines])
+    return result
+
+
+def _run(sweep_type: str, overrides: list[str], range_info: dict | None = None, metric: str | None = None,
+         sequential: Design | None = None) -> SweepResult:
+    if sequential is not None:
+        return auto_sweep(sweep_type, overrides, sequential, range_info, metric)
     if metric is not None:
         check_name(metric)  # its form before anything runs; whether the runs record it once they exist
     return report(sweep_type, run_sweep(sweep_type, overrides, preload=REPORT_MODULES), range_info, metric)
 
 
 def _param_sweep(name: str, range: tuple[float, float] | None, step: float | None, runs: int | None,
-                 overrides: Sequence[str], teachers: int, metric: str | None) -> SweepResult:
+                 overrides: Sequence[str], teachers: int, metric: str | None, sequential: Design | None
+                 ) -> SweepResult:
     defaults = bench_defaults(name)
     start, end = range if range is not None else (defaults["start"], defaults["end"])
     step = defaults["step"] if step is None else step
-    planned = param_sweep_overrides(name, start, end, step, defaults["runs"] if runs is None else runs, teachers)
-    return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step}, metric)
+    runs = 1 if sequential else defaults["runs"] if runs is None else runs
+    planned = param_sweep_overrides(name, start, end, step, runs, teachers)
+    return _run(name, [*planned, *overrides], {"start": start, "end": end, "step": step}, metric, sequential)
 
 
 def temperature_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                      overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                      overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                      sequential: Design | None = None) -> SweepResult:
     """kd at each temperature in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds); ``teachers`` K crosses K teachers
-    (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor."""
-    return _param_sweep("temperature", range, step, runs, overrides, teachers, metric)
+    (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor. ``sequential``:
+    ``--runs auto``, seeds added in rounds and points worse than the best dropped (``runs`` is then ignored)."""
+    return _param_sweep("temperature", range, step, runs, overrides, teachers, metric, sequential)
 
 
 def alpha_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                sequential: Design | None = None) -> SweepResult:
     """kd at each alpha in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds); ``teachers`` as for temperature_sweep."""
-    return _param_sweep("alpha", range, step, runs, overrides, teachers, metric)
+    return _param_sweep("alpha", range, step, runs, overrides, teachers, metric, sequential)
 
 
 def compare_strategies(strategies: Sequence[str] | None = None, runs: int | None = None,
-                       overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                       overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                       sequential: Design | None = None) -> SweepResult:
     """Each strategy (``none`` = the student alone) with ``runs`` seeds; Welch + Holm across pairs
-    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep."""
+    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep;
+    ``sequential``: ``--runs auto``, each strategy against ``none`` (else the first) in rounds."""
     defaults = bench_defaults("compare")
-    planned = compare_overrides(strategies or defaults["strategies"], runs or defaults["runs"], teachers)
-    return _run("compare", [*planned, *overrides], metric=metric)
+    runs = 1 if sequential else runs or defaults["runs"]
+    planned = compare_overrides(strategies or defaults["strategies"], runs, teachers)
+    return _run("compare", [*planned, *overrides], metric=metric, sequential=sequential)
 
 
 def ablation_study(components: Sequence[str] | None = None, runs: int | None = None,
                    base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), teachers: int = 1,
-                   metric: str | None = None) -> SweepResult:
+                   metric: str | None = None, sequential: Design | None = None) -> SweepResult:
     """The full objective, then each component and each pair of components removed
-    (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep."""
+    (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep;
+    ``sequential``: ``--runs auto``, each variant against the full objective in rounds."""
     defaults = bench_defaults("ablation")
-    planned = ablation_overrides(components or defaults["components"], runs or defaults["runs"],
-                                 mapping_to_overrides(base or {}), teachers)
-    return _run("ablation", [*planned, *overrides], metric=metric)
+    runs = 1 if sequential else runs or defaults["runs"]
+    planned = ablation_overrides(components or defaults["components"], runs, mapping_to_overrides(base or {}), teachers)
+    return _run("ablation", [*planned, *overrides], metric=metric, sequential=sequential)
 
 
 def export_student(sweep_dir: Path | str, to: Path | str, group: str | None = None, metric: str | None = None

@@ -26,7 +26,7 @@ import numpy as np
 from gsdesign import h1, hupdate
 from scipy import optimize, stats
 
-SPENDING = ("obf", "pocock")
+from entrenar_bench.aggregate.sequential_design import SPENDING
 GRID = 18  # gsDesign's default r: 6r − 1 grid points per look
 SMALLEST_P = 1e-12
 

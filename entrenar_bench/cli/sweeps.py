@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from entrenar_bench import api
+from entrenar_bench.cli.auto import add_auto_options, auto_design, resuming_auto, runs_value
 from entrenar_bench.cli.options import (
     OVERRIDES_EPILOG,
     add_artifact_option,
@@ -17,6 +18,7 @@ from entrenar_bench.cli.options import (
     add_resume_option,
     check_runs,
     comma_list,
+    memory_overrides,
     number,
     positive_int,
     run_or_resume,
@@ -34,29 +36,42 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
     """Check inputs, run (or resume) the sweep, link it to an artifact, print the report."""
     if args.artifact:
         check_artifact(Path(args.artifact))
+    design, auto_resume = auto_design(args), resuming_auto(args)
     if not args.resume:
-        check_runs(args.runs, args.overrides)
-    overrides = args.overrides if args.resume else [*planned(), *args.overrides]
+        check_runs(design.max_runs if design else args.runs, args.overrides)
     started = datetime.now(timezone.utc)
-    sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
+    if design or auto_resume:  # --runs auto: rounds of seeds (planned with one) until the comparisons are settled
+        result = api.auto_sweep(sweep_type, [*planned(), *args.overrides, *memory_overrides(args)] if design else [],
+                                design,
+                                range_info if design else None, args.metric, args.resume)
+        sweep_dir = result.sweep_dir
+    else:
+        overrides = args.overrides if args.resume else [*planned(), *args.overrides]
+        sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
     if args.artifact:
         link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
-    result = api.report(sweep_type, sweep_dir, None if args.resume else range_info, args.metric)
+    if not (design or auto_resume):
+        result = api.report(sweep_type, sweep_dir, None if args.resume else range_info, args.metric)
     emit(args.format, result.document, result.text)
     fail_if_unwritten(result.unwritten)
     return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """Seeds to plan: ``--runs N``; one for ``--runs auto`` (its rounds set the seeds)."""
+    return 1 if args.runs == "auto" else args.runs
 
 
 def _param_sweep(name: str):
     def handler(args: argparse.Namespace) -> int:
         range_info = {"start": args.start, "end": args.end, "step": args.step}
         return execute(args, name, lambda: plan.param_sweep_overrides(name, args.start, args.end, args.step,
-                                                                      args.runs, args.teachers), range_info)
+                                                                      _runs(args), args.teachers), range_info)
     return handler
 
 
 def _compare(args: argparse.Namespace) -> int:
-    return execute(args, "compare", lambda: plan.compare_overrides(args.strategies, args.runs, args.teachers))
+    return execute(args, "compare", lambda: plan.compare_overrides(args.strategies, _runs(args), args.teachers))
 
 
 def read_base(path: str | None) -> list[str]:
@@ -75,11 +90,12 @@ def read_base(path: str | None) -> list[str]:
 
 def _ablation(args: argparse.Namespace) -> int:
     base = read_base(args.base)
-    return execute(args, "ablation", lambda: plan.ablation_overrides(args.components, args.runs, base, args.teachers))
+    return execute(args, "ablation", lambda: plan.ablation_overrides(args.components, _runs(args), base, args.teachers))
 
 
 def _common(parser: argparse.ArgumentParser, runs: int) -> None:
-    parser.add_argument("--runs", type=positive_int, default=runs, help=f"runs (seeds) per point (default: {runs})")
+    parser.add_argument("--runs", type=runs_value, default=runs,
+                        help=f"runs (seeds) per point, or auto: added in rounds (see --max-runs) (default: {runs})")
     parser.add_argument("--teachers", type=positive_int, default=1, metavar="K",
                         help="teachers (teacher.seed 0..K-1, each trained once and cached) crossed with the runs; "
                              "with K >= 2 the tests treat the teacher as a random factor (default: 1, the "
@@ -89,6 +105,7 @@ def _common(parser: argparse.ArgumentParser, runs: int) -> None:
     add_format_option(parser)
     add_resume_option(parser)
     add_artifact_option(parser)
+    add_auto_options(parser)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from entrenar_bench.aggregate.sequential import (
-    EFFICACY, FUTILITY, MAX_RUNS, RUNNING, Design, adjusted_p_values, run_procedure,
-)
+from entrenar_bench.aggregate.sequential import EFFICACY, FUTILITY, MAX_RUNS, RUNNING, adjusted_p_values, run_procedure
+from entrenar_bench.aggregate.sequential_design import Design
 from entrenar_bench.errors import UsageError
 
 
