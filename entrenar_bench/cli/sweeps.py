@@ -36,7 +36,8 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
     """Check inputs, run (or resume) the sweep, link it to an artifact, print the report."""
     if args.artifact:
         check_artifact(Path(args.artifact))
-    design, auto_resume = auto_design(args), resuming_auto(args)
+    auto_resume = resuming_auto(args)
+    design = None if auto_resume else auto_design(args)
     if not args.resume:
         check_runs(design.max_runs if design else args.runs, args.overrides)
     started = datetime.now(timezone.utc)

@@ -81,7 +81,8 @@ def test_a_clear_winner_stops_early_and_the_report_says_where_and_why(tmp_path, 
         [f"round-{k:02d}" for k in range(1, kd["look"] + 1)]
     assert len(launcher.trained) == len(set(launcher.trained)) == seq["runs_used"]
     assert "efficacy boundary crossed" in result.text and "saved" in result.text
-    assert result.document["results"] if "results" in result.document else result.document  # the ordinary report
+    assert {r["strategy"] for r in result.document["results"]} == {"none", "kd"}  # the ordinary report, all rounds
+    assert all(r["n"] == kd["runs"] for r in result.document["results"])
 
 
 def test_groups_stop_one_by_one_and_the_baseline_runs_while_any_comparison_runs(tmp_path, launcher):
