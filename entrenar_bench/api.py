@@ -90,7 +90,7 @@ def auto_sweep(sweep_type: str, overrides: Sequence[str] = (), design: Design | 
     in rounds until every comparison has stopped or ``design.max_runs`` is reached (aggregate/sequential.py,
     sweep/sequential.py); or, with ``resume``, the auto sweep in that directory continued as recorded. The
     report gains ``sequential``: where and why each comparison stopped, and the runs saved."""
-    from entrenar_bench.aggregate.sequential_report import baseline_of, decider, outcome, section
+    from entrenar_bench.aggregate.sequential_report import baseline_of, decider, sequential_section
     from entrenar_bench.sweep.sequential import RoundPlan, read_round_plan, run_rounds, swept_values
 
     if metric is not None:
@@ -107,9 +107,10 @@ def auto_sweep(sweep_type: str, overrides: Sequence[str] = (), design: Design | 
     sweep_dir = run_rounds(plan, decider(design, plan.key, plan.values, baseline, metric),
                            None if resume is None else Path(resume).resolve(), preload=REPORT_MODULES)
     result = report(sweep_type, sweep_dir, range_info, metric)
-    finished, collection = outcome(sweep_dir, design, plan.key, plan.values, baseline, metric)
-    result.document["sequential"], lines = section(finished, sweep_type, bool(collection.metric.lower_is_better))
+    result.document["sequential"], lines, unwritten = sequential_section(sweep_dir, sweep_type, design, plan.key,
+                                                                         plan.values, metric)
     result.text = "\n".join([result.text, *lines])
+    result.unwritten = (*result.unwritten, *unwritten)
     return result
 
 

@@ -84,8 +84,8 @@ def _verdict(c: dict[str, Any], reference: str | None, racing: bool, lower_is_be
         f"still running ({c['runs']} runs so far)"
 
 
-def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> tuple[dict[str, Any], list[str]]:
-    """The ``sequential`` JSON object of the report and its text lines (``lower_is_better``: the metric's)."""
+def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> dict[str, Any]:
+    """The ``sequential`` JSON object of the report (``lower_is_better``: the metric's); its text: section_lines."""
     design, racing = result.design, result.reference is not None and sweep_type in ("temperature", "alpha")
     adjusted = adjusted_p_values(result)
     comparisons = []
@@ -110,10 +110,31 @@ def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> tuple[di
                 "reference": result.reference, "looks_done": result.looks_done, "stopped": stopped,
                 "runs": result.runs, "runs_used": used, "runs_fixed_design": fixed, "runs_saved": fixed - used,
                 "saved_fraction": (fixed - used) / fixed if fixed else None, "comparisons": comparisons}
-    return document, _lines(document)
+    return document
 
 
-def _lines(doc: Mapping[str, Any]) -> list[str]:
+def write_plot(collection: Collection, document: dict[str, Any], key: str, values: Sequence[str]) -> None:
+    """``sequential.png`` beside the runs (its path under ``plot``); a write that fails is noted, not raised."""
+    from entrenar_bench.aggregate.sequential_plot import sequential_plot
+
+    try:
+        document["plot"] = str(sequential_plot(collection.sweep_dir / "sequential.png",
+                                               samples(collection, key, values), document, collection.metric))
+    except OSError as e:
+        collection.unwritten.append(str(e))
+
+
+def sequential_section(sweep_dir: Path, sweep_type: str, design: Design, key: str, values: Sequence[str],
+                       metric: str | None = None) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The finished sweep's ``sequential`` section: its JSON object (with ``plot``), its text, plots not written."""
+    result, collection = outcome(sweep_dir, design, key, values, baseline_of(sweep_type, values), metric)
+    document = section(result, sweep_type, bool(collection.metric.lower_is_better))
+    write_plot(collection, document, key, values)
+    return document, section_lines(document), list(collection.unwritten)
+
+
+def section_lines(doc: Mapping[str, Any]) -> list[str]:
+    """The text of a ``sequential`` section."""
     d = doc["design"]
     futility = f"; futility: the (1 − 2α) interval within ±{d['mde']:g}" if d["mde"] else ""
     lines = ["", f"Sequential (--runs auto): {SPENDING_NAMES[d['spending']]} spending, α {d['alpha']:g} two-sided, "
@@ -125,4 +146,4 @@ def _lines(doc: Mapping[str, Any]) -> list[str]:
         lines.append(f"  {c['group']}: {c['verdict']}{p_adj}")
     lines.append(f"  runs: {doc['runs_used']} of the fixed design's {doc['runs_fixed_design']} "
                  f"({d['max_runs']} a group): {doc['runs_saved']} saved ({doc['saved_fraction']:.0%})")
-    return lines
+    return lines + ([f"  plot: {doc['plot']}"] if doc.get("plot") else [])
