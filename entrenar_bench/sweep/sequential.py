@@ -8,9 +8,10 @@ every round shares, the looks (runs per group at each) and the design. Round k i
 into ``<sweep>/round-<k>/``. After each round ``decide(sweep, k)`` (the statistics, aggregate/sequential.py,
 given from above) reads the runs of seeds below n_k and returns the groups that get the next round; none: done.
 
-A killed auto sweep resumes by replaying its rounds: a round whose jobs all completed is not launched again, the
-interrupted one is relaunched into its own folder, where its completed jobs skip themselves (run/app.py), and
-each decision, a function of the runs below its look, comes out as before. No run is trained twice.
+A killed auto sweep resumes by replaying its rounds: a round whose jobs all completed (or that a later round was
+decided on) is not launched again, the interrupted one is relaunched into its own folder, where its completed
+jobs skip themselves (run/app.py), and each decision, a function of the runs below its look, comes out as
+before. No run is trained twice.
 """
 
 from __future__ import annotations
@@ -82,13 +83,16 @@ def _recorded_overrides(folder: Path) -> list[str] | None:
         return None
 
 
-def _complete(folder: Path, overrides: list[str], jobs: int) -> bool:
-    """Every job of the round completed; UsageError if the folder holds a round planned otherwise."""
+def _settled(folder: Path, overrides: list[str], jobs: int) -> bool:
+    """Nothing to launch for this round: every job completed, or a later round was decided on it as it is (its
+    failed runs stay failed: rerunning them could change decisions already acted on). UsageError if the folder
+    holds a round planned otherwise."""
     recorded = _recorded_overrides(folder)
     if recorded is not None and recorded != overrides:
-        raise UsageError(f"{folder} was run as another round ({' '.join(recorded)[:120]}); the decisions before "
-                         "it changed (a failed run that has completed since?): start a new sweep")
-    return sum(1 for status, _ in sweep_statuses(folder).values() if status == "completed") >= jobs
+        raise UsageError(f"{folder} was run as another round ({' '.join(recorded)[:120]}); the sweep's runs "
+                         "changed since it was planned: start a new sweep")
+    later = folder.with_name(ROUND.format(int(folder.name.split("-")[1]) + 1))
+    return later.is_dir() or sum(1 for status, _ in sweep_statuses(folder).values() if status == "completed") >= jobs
 
 
 def run_rounds(plan: RoundPlan, decide: Callable[[Path, int], list[str]], sweep_dir: Path | None = None,
@@ -105,7 +109,7 @@ def run_rounds(plan: RoundPlan, decide: Callable[[Path, int], list[str]], sweep_
         for k in range(1, len(plan.looks) + 1):
             overrides = [f"+bench={plan.task_name}", *plan.overrides(k, active)]
             folder = sweep_dir / ROUND.format(k)
-            if not _complete(folder, overrides, plan.jobs(k, active)):
+            if not _settled(folder, overrides, plan.jobs(k, active)):
                 launch_multirun(plan.task_name, overrides, folder, preload)
             active = decide(sweep_dir, k)
             if not active:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,18 @@ def test_resume_refuses_a_sweep_of_another_command(tmp_path, launcher):
     result = compare(tmp_path, Design(max_runs=4, min_runs=3), ("none", "kd"))
     with pytest.raises(UsageError, match="a 'compare' sweep, not 'temperature'"):
         api.auto_sweep("temperature", resume=result.sweep_dir)
+
+
+def test_resume_reruns_a_lost_run_of_the_last_round_only(tmp_path, monkeypatch):
+    """A run lost from an earlier round stays lost (later rounds were decided without it); one lost from the
+    last round is trained again, and nothing else is."""
+    monkeypatch.setattr(sequential, "launch_multirun", Launcher())
+    sweep_dir = compare(tmp_path, Design(max_runs=6, min_runs=2)).sweep_dir
+    rounds = sorted(sweep_dir.glob("round-*"))
+    assert len(rounds) >= 2
+    shutil.rmtree(rounds[0] / "0")
+    shutil.rmtree(rounds[-1] / "1")
+    resumed = Launcher()
+    monkeypatch.setattr(sequential, "launch_multirun", resumed)
+    api.auto_sweep("compare", resume=sweep_dir)
+    assert len(resumed.trained) == 1 and resumed.trained[0][1] >= 2  # a seed of the last round
