@@ -45,6 +45,7 @@ class Comparison:
     status: str = RUNNING
     stopped_at: int | None = None  # the look (1-based) at which it stopped
     tests: list[dict[str, Any]] = field(default_factory=list)  # one per look it was tested at
+    crossing: dict[str, Any] | None = None  # the test and boundary that stopped it at the efficacy boundary
 
     def crosses(self, design: Design, level: float) -> dict[str, Any] | None:
         """The first of its tests whose |z| reaches the boundary of its look at ``level``, or None."""
@@ -63,11 +64,6 @@ class Outcome:
     looks_done: int
     active: list[str]  # the groups that still get runs (empty once the sweep has stopped)
     reference: str | None  # the baseline, or the final best when racing
-    crossed: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return not self.active or self.looks_done == len(self.design.looks)
 
 
 def first_runs(values: Sequence[float], n: int) -> np.ndarray:
@@ -123,7 +119,7 @@ def run_procedure(design: Design, samples: Mapping[str, Sequence[float]], baseli
     groups = list(samples)
     others = [g for g in groups if g != baseline]
     comparisons = {g: Comparison(g) for g in others}
-    active, runs, reference, crossed, done = list(groups), {g: 0 for g in groups}, baseline, {}, 0
+    active, runs, reference, done = list(groups), {g: 0 for g in groups}, baseline, 0
     for k, n in enumerate(design.looks[:looks], start=1):
         if not active or (looks is None and any(len(samples[g]) < n for g in active)):
             break
@@ -141,14 +137,14 @@ def run_procedure(design: Design, samples: Mapping[str, Sequence[float]], baseli
             if c.status != RUNNING or c.group not in active:
                 continue
             if c.group in crossed:
-                c.status, c.stopped_at = EFFICACY, k
+                c.status, c.stopped_at, c.crossing = EFFICACY, k, crossed[c.group]
             elif design.mde is not None and _within(c.tests[-1] if c.tests else {}, reference, design.mde):
                 c.status, c.stopped_at = FUTILITY, k
             elif k == len(design.looks):
                 c.status, c.stopped_at = MAX_RUNS, k
         running = [c.group for c in family if c.status == RUNNING and c.group in active]
         active = [g for g in active if g in running or (running and g == reference)]
-    return Outcome(design, comparisons, runs, done, active, reference, crossed)
+    return Outcome(design, comparisons, runs, done, active, reference)
 
 
 def adjusted_p_values(outcome: Outcome) -> dict[str, float | None]:

@@ -74,7 +74,7 @@ def _verdict(c: dict[str, Any], reference: str | None, racing: bool, lower_is_be
         better = (c["mean_diff"] < 0) == lower_is_better
         how = f"{'better' if better and not racing else 'worse'} than {against}"
         return (f"stopped at look {c['look']} ({c['runs']} runs): {how}; efficacy boundary crossed "
-                f"(p {c['p_value']:.2g} ≤ {b['p']:.2g}, |z| {b['observed_z']:.2f} ≥ {b['z']:.2f})")
+                f"at look {b['look']} (p {b['observed_p']:.2g} ≤ {b['p']:.2g}, |z| {b['observed_z']:.2f} ≥ {b['z']:.2f})")
     if c["status"] == FUTILITY:
         return (f"stopped at look {c['look']} ({c['runs']} runs): futility, the difference is within ±{c['mde']:g} of "
                 f"{against} (interval {c['interval'][0]:+.3g} to {c['interval'][1]:+.3g})")
@@ -84,6 +84,14 @@ def _verdict(c: dict[str, Any], reference: str | None, racing: bool, lower_is_be
         f"still running ({c['runs']} runs so far)"
 
 
+def _boundary(hit: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The efficacy boundary a comparison crossed: its look, z and nominal p, the Holm level, and the test's own."""
+    if hit is None:
+        return None
+    return {"look": hit["look"], "z": hit["boundary_z"], "p": hit["boundary_p"], "level": hit["level"],
+            "observed_z": hit["z"], "observed_p": hit["p_value"]}
+
+
 def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> dict[str, Any]:
     """The ``sequential`` JSON object of the report (``lower_is_better``: the metric's); its text: section_lines."""
     design, racing = result.design, result.reference is not None and sweep_type in ("temperature", "alpha")
@@ -91,19 +99,17 @@ def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> dict[str
     comparisons = []
     for group, c in result.comparisons.items():
         last = c.tests[-1] if c.tests else {}
-        hit = result.crossed.get(group) if c.status == EFFICACY else None
         status = "best" if racing and group == result.reference else c.status
         entry = {"group": group, "against": last.get("against", result.reference), "status": status,
                  "look": c.stopped_at, "runs": result.runs[group], "p_value": last.get("p_value"),
                  "p_adjusted": adjusted.get(group), "mean_diff": last.get("mean_diff"),
                  "interval": last.get("tost_ci"), "mde": design.mde,
-                 "boundary": None if hit is None else {"look": hit["look"], "z": hit["boundary_z"], "p": hit["boundary_p"],
-                                                       "level": hit["level"], "observed_z": hit["z"]}}
+                 "boundary": _boundary(c.crossing)}
         entry["verdict"] = _verdict(entry, result.reference, racing, lower_is_better)
         comparisons.append(entry)
     used, fixed = sum(result.runs.values()), design.max_runs * len(result.runs)
-    stopped = "every comparison stopped" if not result.active else (
-        "max runs reached" if result.looks_done == len(design.looks) else "not finished (resume it)")
+    stopped = "max runs reached" if any(c.status == MAX_RUNS for c in result.comparisons.values()) else \
+        "every comparison stopped" if not result.active else "not finished (resume it)"
     document = {"design": {**design.as_dict(), "fractions": design.fractions,
                            "boundaries_z": list(boundaries(design.fractions, design.alpha, design.spending))},
                 "mode": "racing against the best" if racing else f"each against {result.reference}",

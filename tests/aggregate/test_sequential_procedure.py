@@ -37,7 +37,7 @@ def test_a_large_effect_stops_early_at_the_efficacy_boundary():
     assert kd.status == EFFICACY and kd.stopped_at < len(outcome.design.looks)
     assert outcome.runs == {"none": outcome.design.looks[kd.stopped_at - 1]} | {"kd": outcome.runs["none"]}
     assert outcome.runs["kd"] < 8 and outcome.active == []
-    hit = outcome.crossed["kd"]
+    hit = kd.crossing
     assert hit["z"] >= hit["boundary_z"] and hit["p_value"] <= hit["boundary_p"]
     assert adjusted_p_values(outcome)["kd"] <= 0.05
 
@@ -71,7 +71,7 @@ def test_holm_asks_more_of_the_first_rejection():
     samples = {"none": [0.0, 1.0, 2.0], "a": [3.2, 4.2, 5.2], "b": [0.3, 1.3, 2.3]}
     outcome = run_procedure(design, samples, "none", True)
     assert outcome.comparisons["a"].tests[0]["p_value"] < 0.025
-    assert outcome.crossed["a"]["level"] == 0.025
+    assert outcome.comparisons["a"].crossing["level"] == 0.025
     assert outcome.comparisons["b"].status == MAX_RUNS
 
 
