@@ -97,7 +97,7 @@ def auto_sweep(sweep_type: str, overrides: Sequence[str] = (), design: Design | 
         check_name(metric)
     if resume is not None:
         plan = read_round_plan(resume, sweep_type)
-        design = Design(**{k: v for k, v in plan.design.items() if k != "looks"})
+        design = Design.from_dict(plan.design)
     else:
         design = (design or Design(max_runs=bench_defaults(sweep_type)["runs"])).check()
         key = SWEPT_KEYS[sweep_type]

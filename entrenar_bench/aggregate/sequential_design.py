@@ -47,6 +47,11 @@ class Design:
     def fractions(self) -> list[float]:
         return [n / self.max_runs for n in self.looks]
 
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> Design:
+        """The design an auto sweep's plan recorded (:meth:`as_dict`; its ``looks`` follow from the rest)."""
+        return cls(**{k: v for k, v in recorded.items() if k != "looks"})
+
     def as_dict(self) -> dict[str, Any]:
         return {"max_runs": self.max_runs, "min_runs": self.min_runs, "look_every": self.look_every,
                 "mde": self.mde, "alpha": self.alpha, "spending": self.spending, "looks": self.looks}

@@ -139,6 +139,19 @@ def sequential_section(sweep_dir: Path, sweep_type: str, design: Design, key: st
     return document, section_lines(document), list(collection.unwritten)
 
 
+def recorded_section(sweep_dir: Path, metric: str | None = None
+                     ) -> tuple[dict[str, Any], list[str], list[str]] | None:
+    """:func:`sequential_section` of an auto sweep as its plan records it (``aggregate DIR``); None for another sweep."""
+    from entrenar_bench.sweep.rounds import is_sequential
+    from entrenar_bench.sweep.sequential import read_round_plan
+
+    if not is_sequential(sweep_dir):
+        return None
+    plan = read_round_plan(sweep_dir)
+    design = Design.from_dict(plan.design)
+    return sequential_section(sweep_dir, plan.task_name, design, plan.key, plan.values, metric)
+
+
 def section_lines(doc: Mapping[str, Any]) -> list[str]:
     """The text of a ``sequential`` section."""
     d = doc["design"]

@@ -61,8 +61,8 @@ def swept_values(template: Sequence[str], key: str) -> list[str]:
     return line.split("=", 1)[1].split(",")
 
 
-def read_round_plan(sweep_dir: Path | str, task_name: str) -> RoundPlan:
-    """The recorded plan of an auto sweep of ``task_name``; UsageError (one line) for anything else."""
+def read_round_plan(sweep_dir: Path | str, task_name: str | None = None) -> RoundPlan:
+    """The recorded plan of an auto sweep (of ``task_name``, if given); UsageError (one line) for anything else."""
     path = Path(sweep_dir) / SEQUENTIAL_PLAN
     try:
         recorded = load_yaml(read_data(path))
@@ -70,7 +70,7 @@ def read_round_plan(sweep_dir: Path | str, task_name: str) -> RoundPlan:
     except (OSError, ValueError, TypeError) as e:
         raise UsageError(f"--resume {sweep_dir}: unreadable {SEQUENTIAL_PLAN} ({' '.join(str(e).split())[:120]})"
                          ) from None
-    if plan.task_name != task_name:
+    if task_name is not None and plan.task_name != task_name:
         raise UsageError(f"--resume {sweep_dir}: a {plan.task_name!r} sweep, not {task_name!r}; resume it with "
                          "the command that started it")
     return plan

@@ -146,3 +146,14 @@ def test_resume_reruns_a_lost_run_of_the_last_round_only(tmp_path, monkeypatch):
     monkeypatch.setattr(sequential, "launch_multirun", resumed)
     api.auto_sweep("compare", resume=sweep_dir)
     assert len(resumed.trained) == 1 and resumed.trained[0][1] >= 2  # a seed of the last round
+
+
+def test_aggregate_reads_an_auto_sweep_as_one_sweep_with_how_it_stopped(tmp_path, launcher, capsys):
+    from entrenar_bench.cli.main import COMMAND_MODULES, run_cli
+
+    sweep_dir = compare(tmp_path, Design(max_runs=8, min_runs=3), ("none", "kd")).sweep_dir
+    capsys.readouterr()
+    assert run_cli(["aggregate", str(sweep_dir), "--format", "json"], "entrenar-bench", COMMAND_MODULES) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["sequential"]["comparisons"][0]["status"] == "efficacy"
+    assert (sweep_dir / "sequential.png").is_file()
