@@ -106,7 +106,8 @@ def main() -> int:
     scenarios = {
         "A/A (no effect)": (lambda rng: {"a": pick(rng, base), "b": pick(rng, base)}, "a"),
         f"shift of {args.shift:g} SD": (lambda rng: {"a": pick(rng, base), "b": pick(rng, base) + shift}, "a"),
-        f"real effect ({args.other} vs {args.baseline})": (lambda rng: {"a": pick(rng, base), "b": pick(rng, other)}, "a"),
+        f"real effect ({args.other} vs {args.baseline})": (
+            lambda rng: {"a": pick(rng, base), "b": pick(rng, other)}, "a"),
         f"racing A/A ({args.points} equal points)": (
             lambda rng: {str(i): pick(rng, base) for i in range(args.points)}, None),
     }

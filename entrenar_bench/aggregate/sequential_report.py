@@ -74,7 +74,8 @@ def _verdict(c: dict[str, Any], reference: str | None, racing: bool, lower_is_be
         better = (c["mean_diff"] < 0) == lower_is_better
         how = f"{'better' if better and not racing else 'worse'} than {against}"
         return (f"stopped at look {c['look']} ({c['runs']} runs): {how}; efficacy boundary crossed "
-                f"at look {b['look']} (p {b['observed_p']:.2g} ≤ {b['p']:.2g}, |z| {b['observed_z']:.2f} ≥ {b['z']:.2f})")
+                f"at look {b['look']} (p {b['observed_p']:.2g} ≤ {b['p']:.2g}, "
+                f"|z| {b['observed_z']:.2f} ≥ {b['z']:.2f})")
     if c["status"] == FUTILITY:
         return (f"stopped at look {c['look']} ({c['runs']} runs): futility, the difference is within ±{c['mde']:g} of "
                 f"{against} (interval {c['interval'][0]:+.3g} to {c['interval'][1]:+.3g})")
@@ -141,7 +142,8 @@ def sequential_section(sweep_dir: Path, sweep_type: str, design: Design, key: st
 
 def recorded_section(sweep_dir: Path, metric: str | None = None
                      ) -> tuple[dict[str, Any], list[str], list[str]] | None:
-    """:func:`sequential_section` of an auto sweep as its plan records it (``aggregate DIR``); None for another sweep."""
+    """:func:`sequential_section` of an auto sweep as its plan records it (``aggregate DIR``); None for any
+    other sweep."""
     from entrenar_bench.sweep.rounds import is_sequential
     from entrenar_bench.sweep.sequential import read_round_plan
 
