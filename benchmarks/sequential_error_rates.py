@@ -12,7 +12,8 @@ Sources of the values:
                  the embedded LM task's held-out loss, none and kd, measured in BENCHMARKS.md).
 
 Scenarios (each ``--reps`` replications):
-  A/A            both arms drawn from the baseline group: any rejection is a false positive;
+  A/A            both arms drawn from the baseline group: any rejection is a false positive (also with three
+                 groups against the baseline: the family-wise rate under Holm);
   shift          the second arm shifted by --shift standard deviations (a known effect): the power;
   real           the baseline against the recorded (or given) second group: the power against the real effect;
   racing A/A     ``--points`` parameter points all drawn from the baseline: a point dropped is a false drop.
@@ -53,7 +54,7 @@ def rejects(design: Design, samples, baseline: str | None, lower: bool) -> tuple
 def simulate(draw, design: Design, baseline: str | None, lower: bool, reps: int, rng) -> dict[str, float]:
     """Rejection rate of any comparison, sequential and fixed, and the sequential design's mean runs a group. The
     fixed design is the same procedure with one look at --max-runs: Welch's test at α, Holm across comparisons."""
-    fixed_design = Design(design.max_runs, design.max_runs, alpha=design.alpha)
+    fixed_design = Design(design.max_runs, design.max_runs, alpha=design.alpha)  # no futility: the plain test
     seq = fixed = runs = 0
     for _ in range(reps):
         samples = draw(rng)
@@ -80,11 +81,12 @@ def main() -> int:
     parser.add_argument("--min-runs", type=int, default=3)
     parser.add_argument("--look-every", type=int, default=1)
     parser.add_argument("--spending", default="obf")
+    parser.add_argument("--mde", type=float, help="futility margin in the metric's units (default: none)")
     parser.add_argument("--points", type=int, default=8, help="racing A/A: points of the parameter sweep")
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    design = Design(args.max_runs, args.min_runs, args.look_every, spending=args.spending).check()
+    design = Design(args.max_runs, args.min_runs, args.look_every, args.mde, spending=args.spending).check()
     n = design.max_runs
     if args.source:
         values, lower, name = recorded(args.source, args.metric)
@@ -106,11 +108,14 @@ def main() -> int:
         f"shift of {args.shift:g} SD": (lambda rng: {"a": pick(rng, base), "b": pick(rng, base) + shift}, "a"),
         f"real effect ({args.other} vs {args.baseline})": (
             lambda rng: {"a": pick(rng, base), "b": pick(rng, other)}, "a"),
+        "A/A, 3 groups against the baseline": (
+            lambda rng: {g: pick(rng, base) for g in ("a", "b", "c", "d")}, "a"),
         f"racing A/A ({args.points} equal points)": (
             lambda rng: {str(i): pick(rng, base) for i in range(args.points)}, None),
     }
     print(f"source: {source}")
-    print(f"design: looks at {design.looks} runs a group, {args.spending} spending, α 0.05 two-sided; "
+    futility = f", futility ±{args.mde:g}" if args.mde else ""
+    print(f"design: looks at {design.looks} runs a group, {args.spending} spending, α 0.05 two-sided{futility}; "
           f"fixed design: {n} runs a group; {args.reps} replications each, seed {args.seed}")
     print("\n| scenario | rejects (sequential) | rejects (fixed n) | mean runs a group, sequential (fixed) |")
     print("|---|---|---|---|")
