@@ -6,7 +6,8 @@ is a Welch t-test of its group against its reference (the baseline for ``compare
 best, by mean, of the points still running for a parameter sweep: racing). Its p-value is put on the z scale,
 z = Φ⁻¹(1 − p/2), and compared with the boundaries of aggregate/boundaries.py.
 
-Holm across the m comparisons, in the group-sequential form of Maurer & Bretz (2013): with r comparisons
+Holm across the m comparisons (racing: m counts every pair of points, see below), in the group-sequential form
+of Maurer & Bretz (2013): with r comparisons
 rejected so far, a comparison is rejected when at any of its looks j, z_j ≥ c_j(α / (m − r)); each rejection
 passes its α on, and the step repeats until none is added. Its adjusted p-value is Holm's adjustment of the
 repeated p-values p̃ = min_j p̃_j (the smallest α' whose boundary look j reaches).
@@ -16,8 +17,11 @@ at α (the (1 − 2α) t-interval of the difference inside (−D, D)) show the d
 is non-binding: it only removes rejections, so the type-I error stays within α. A group gets no more runs once
 every comparison that involves it has stopped; the sweep ends when every comparison has stopped, or at N.
 
-Racing compares each point with the best, which is chosen from the data: the error rate it controls is that of
-the comparisons as made (F-race and irace do the same); benchmarks/sequential_error_rates.py measures it.
+Racing compares each point with the best, which is chosen from the data. Holm over the g − 1 comparisons made
+would not hold its rate then (the best mean is biased upwards: 10.8 % false drops measured for 8 equal points,
+benchmarks/sequential_error_rates.py); each comparison with a best is one of the g(g − 1)/2 pairs, and Holm's
+step-down over that family (the pairs not compared never rejected) keeps the family-wise rate at α whatever
+the choice, since the first true null it rejects faces a level of at most α / m₀.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Outcome:
     looks_done: int
     active: list[str]  # the groups that still get runs (empty once the sweep has stopped)
     reference: str | None  # the baseline, or the final best when racing
+    family: int  # Holm's m (family_size)
 
 
 def first_runs(values: Sequence[float], n: int) -> np.ndarray:
@@ -99,11 +104,18 @@ def _within(test: Mapping[str, Any], reference: str, mde: float) -> bool:
     return test.get("against") == reference and low is not None and -mde < low and high < mde
 
 
-def _holm_rejections(design: Design, comparisons: Sequence[Comparison]) -> dict[str, dict[str, Any]]:
-    """Maurer–Bretz sequential Holm over every comparison's looks so far: group -> the crossing that rejected it."""
+def family_size(groups: int, racing: bool) -> int:
+    """Holm's m: the comparisons with the baseline (groups − 1), or, racing, every pair of points (g(g − 1)/2),
+    since a best chosen from the data makes each comparison with it one of any pair."""
+    return groups * (groups - 1) // 2 if racing else groups - 1
+
+
+def _holm_rejections(design: Design, comparisons: Sequence[Comparison], m: int) -> dict[str, dict[str, Any]]:
+    """Maurer–Bretz sequential Holm over every comparison's looks so far, ``m`` hypotheses in the family (the
+    comparisons not made count as never rejected): group -> the crossing that rejected it."""
     rejected: dict[str, dict[str, Any]] = {}
     while len(rejected) < len(comparisons):
-        level = design.alpha / (len(comparisons) - len(rejected))
+        level = design.alpha / (m - len(rejected))
         added = {c.group: hit for c in comparisons if c.group not in rejected and (hit := c.crosses(design, level))}
         if not added:
             break
@@ -132,7 +144,7 @@ def run_procedure(design: Design, samples: Mapping[str, Sequence[float]], baseli
                 test = welch_test(first_runs(samples[c.group], n), first_runs(samples[reference], n),
                                   design.alpha)
                 c.tests.append({"look": k, "n": n, "against": reference, **test})
-        crossed = _holm_rejections(design, family)
+        crossed = _holm_rejections(design, family, family_size(len(groups), baseline is None))
         for c in family:
             if c.status != RUNNING or c.group not in active:
                 continue
@@ -144,13 +156,15 @@ def run_procedure(design: Design, samples: Mapping[str, Sequence[float]], baseli
                 c.status, c.stopped_at = MAX_RUNS, k
         running = [c.group for c in family if c.status == RUNNING and c.group in active]
         active = [g for g in active if g in running or (running and g == reference)]
-    return Outcome(design, comparisons, runs, done, active, reference)
+    return Outcome(design, comparisons, runs, done, active, reference, family_size(len(groups), baseline is None))
 
 
 def adjusted_p_values(outcome: Outcome) -> dict[str, float | None]:
-    """Holm-adjusted repeated p-values of the comparisons (against the final reference's family)."""
+    """Holm-adjusted repeated p-values of the comparisons (against the final reference; when racing, the pairs
+    not compared fill the family of every pair with p = 1, which leaves the others' multipliers as Holm's)."""
     family = [c for g, c in outcome.comparisons.items() if g != outcome.reference]
     fractions = outcome.design.fractions
     repeated = [min((repeated_p_value(t["z"], fractions[:t["look"]], outcome.design.spending) for t in c.tests
                      if t["p_value"] is not None), default=None) for c in family]
-    return dict(zip((c.group for c in family), holm(repeated)))
+    padding = [1.0] * (outcome.family - len(family))
+    return dict(zip((c.group for c in family), holm([*repeated, *padding])))
