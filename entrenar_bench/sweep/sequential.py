@@ -16,12 +16,13 @@ before. No run is trained twice.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from entrenar_bench.errors import UsageError
+from entrenar_bench.errors import Interrupted, UsageError
 from entrenar_bench.files import load_yaml, read_data, write_json_atomic
 from entrenar_bench.sweep.compose import expand_jobs
 from entrenar_bench.sweep.launch import launch_multirun, new_sweep_dir, sweep_statuses
@@ -110,7 +111,12 @@ def run_rounds(plan: RoundPlan, decide: Callable[[Path, int], list[str]], sweep_
             overrides = [f"+bench={plan.task_name}", *plan.overrides(k, active)]
             folder = sweep_dir / ROUND.format(k)
             if not _settled(folder, overrides, plan.jobs(k, active)):
-                launch_multirun(plan.task_name, overrides, folder, preload)
+                try:
+                    launch_multirun(plan.task_name, overrides, folder, preload)
+                except Interrupted as e:  # resumed as a whole, not round by round
+                    raise Interrupted(e.signum, f"interrupted by {signal.Signals(e.signum).name}: the auto sweep was "
+                                      f"stopped in round {k} (resume it: entrenar-bench "
+                                      f"{plan.task_name.replace('_', '-')} --resume {sweep_dir})") from None
             active = decide(sweep_dir, k)
             if not active:
                 break

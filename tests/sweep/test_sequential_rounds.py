@@ -157,3 +157,17 @@ def test_aggregate_reads_an_auto_sweep_as_one_sweep_with_how_it_stopped(tmp_path
     document = json.loads(capsys.readouterr().out)
     assert document["sequential"]["comparisons"][0]["status"] == "efficacy"
     assert (sweep_dir / "sequential.png").is_file()
+
+
+def test_an_interrupted_round_names_the_auto_sweep_to_resume(tmp_path, monkeypatch):
+    import signal
+
+    from entrenar_bench.errors import Interrupted
+
+    def stopped(task_name, overrides, folder, preload=()):
+        raise Interrupted(signal.SIGTERM, f"interrupted by SIGTERM (resume it: --resume {folder})")
+
+    monkeypatch.setattr(sequential, "launch_multirun", stopped)
+    with pytest.raises(Interrupted, match=r"stopped in round 1 \(resume it: entrenar-bench compare --resume ") as e:
+        compare(tmp_path, Design(max_runs=4, min_runs=3), ("none", "kd"))
+    assert "round-01" not in str(e.value) and e.value.exit_code == 128 + signal.SIGTERM
