@@ -30,7 +30,6 @@ from entrenar_bench.sweep.rounds import ROUND, SEQUENTIAL_PLAN, is_sequential
 from entrenar_bench.sweep.supervise import PLAN_FILE, hold_sweep, make_sweep_dir
 
 
-
 @dataclass
 class RoundPlan:
     """What every round of an auto sweep is made from (``sequential.json``)."""
