@@ -22,7 +22,8 @@ def add_auto_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("--runs auto", "seeds added in rounds until each comparison is settled "
                                       "(group-sequential tests, Holm; parameter sweeps drop points worse than "
                                       "the best)")
-    group.add_argument("--max-runs", type=positive_int, metavar="N", help="most runs a group gets (required with --runs auto)")
+    group.add_argument("--max-runs", type=positive_int, metavar="N",
+                       help="most runs a group gets (required with --runs auto)")
     group.add_argument("--min-runs", type=positive_int, default=3, metavar="N",
                        help="runs a group gets before the first look (default: 3)")
     group.add_argument("--look-every", type=positive_int, default=1, metavar="K",
