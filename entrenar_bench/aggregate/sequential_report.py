@@ -26,13 +26,23 @@ def swept_value(overrides: Any, key: str) -> str | None:
     return next((o.split("=", 1)[1] for o in overrides.split() if o.lstrip("+").startswith(f"{key}=")), None)
 
 
+def same_value(text: str | None) -> str | None:
+    """A swept value as Hydra records it for a job: the planned ``0.50`` runs as ``0.5``, so numbers are compared
+    as numbers, anything else as text."""
+    try:
+        return repr(float(text))
+    except (TypeError, ValueError):
+        return text
+
+
 def samples(collection: Collection, key: str, values: Sequence[str], below: int | None = None
             ) -> dict[str, list[float]]:
     """value -> the metric of seeds 0, 1, … (NaN where a run failed), only seeds below ``below`` if given."""
     by_seed: dict[str, dict[int, float]] = {v: {} for v in values}
+    planned = {same_value(v): v for v in values}
     column = collection.metric.column
     for _, row in collection.completed.iterrows():
-        value, seed = swept_value(row["overrides"], key), row["seed"]
+        value, seed = planned.get(same_value(swept_value(row["overrides"], key))), row["seed"]
         metric = row.get(column)
         if value in by_seed and isinstance(seed, (int, float)) and seed == seed and (below is None or seed < below) \
                 and metric is not None and math.isfinite(metric):

@@ -18,6 +18,15 @@ def test_the_swept_value_is_read_from_the_recorded_overrides():
     assert swept_value("seed=0 distill=kd", "distill") == "kd" and swept_value(None, "distill") is None
 
 
+def test_a_planned_number_matches_the_value_hydra_records(tmp_path):
+    """The plan says distill.alpha=0.50; the job records distill.alpha=0.5."""
+    for job, (value, loss) in enumerate([("0.0", 2.0), ("0.5", 1.8), ("0.25", 1.9)]):
+        write_run(tmp_path, job, seed=0, metrics=lm_metrics(loss, loss, 0.5), config={"distill.alpha": float(value)},
+                  overrides=["seed=0", f"distill.alpha={value}"])
+    assert samples(collect(tmp_path), "distill.alpha", ["0.00", "0.25", "0.50"]) == \
+        {"0.00": [2.0], "0.25": [1.9], "0.50": [1.8]}
+
+
 def test_baselines_none_first_or_none_for_racing():
     assert baseline_of("compare", ["kd", "none"]) == "none"
     assert baseline_of("compare", ["kd", "mse"]) == "kd"
