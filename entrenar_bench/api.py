@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from entrenar_bench.aggregate.metrics import check_name
+from entrenar_bench.aggregate.sequential_design import Design
 from entrenar_bench.errors import NoResults, UsageError
 from entrenar_bench.sweep.launch import run_sweep
 from entrenar_bench.sweep.commands import sweep_command
@@ -69,15 +70,50 @@ def report(sweep_type: str, sweep_dir: Path, range_info: dict | None = None, met
     return SweepResult(sweep_type, Path(sweep_dir), document, text, (*collection.unwritten, *untracked))
 
 
+def auto_sweep(sweep_type: str, overrides: Sequence[str] = (), design: Design | None = None,
+               range_info: dict | None = None, metric: str | None = None, resume: Path | str | None = None
+               ) -> SweepResult:
+    """``--runs auto``: the ``sweep_type`` sweep planned by ``overrides`` (one seed: the rounds set the seeds) run
+    in rounds until every comparison has stopped or ``design.max_runs`` is reached (aggregate/sequential.py,
+    sweep/sequential.py); or, with ``resume``, the auto sweep in that directory continued as recorded. The
+    report gains ``sequential``: where and why each comparison stopped, and the runs saved."""
+    from entrenar_bench.aggregate.sequential_report import baseline_of, decider, sequential_section
+    from entrenar_bench.sweep.sequential import RoundPlan, read_round_plan, run_rounds, swept_values
+
+    if metric is not None:
+        check_name(metric)
+    command = sweep_command(sweep_type)
+    if resume is not None:
+        plan = read_round_plan(resume, sweep_type)
+        design = Design.from_dict(plan.design)
+    else:
+        design = (design or Design(max_runs=command.defaults()["runs"])).check()
+        plan = RoundPlan(sweep_type, command.swept_key, swept_values(overrides, command.swept_key), list(overrides),
+                         design.looks, 1, design.as_dict())
+    baseline = baseline_of(sweep_type, plan.values)
+    sweep_dir = run_rounds(plan, decider(design, plan.key, plan.values, baseline, metric),
+                           None if resume is None else Path(resume).resolve(), preload=REPORT_MODULES)
+    result = report(sweep_type, sweep_dir, range_info, metric)
+    result.document["sequential"], lines, unwritten = sequential_section(sweep_dir, sweep_type, design, plan.key,
+                                                                         plan.values, metric)
+    result.text = "\n".join([result.text, *lines])
+    result.unwritten = (*result.unwritten, *unwritten)
+    return result
+
+
 def run_command(name: str, values: Mapping[str, Any] | None = None, runs: int | None = None,
-                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                sequential: Design | None = None) -> SweepResult:
     """Plan the registered sweep command ``name`` with its option ``values`` (missing: its defaults) and
-    ``runs`` seeds, run it with the extra ``overrides``, and report (the command line does the same)."""
+    ``runs`` seeds, run it with the extra ``overrides``, and report (the command line does the same).
+    ``sequential``: ``--runs auto``, seeds added in rounds (:func:`auto_sweep`; ``runs`` is then ignored)."""
     command = sweep_command(name)
     if metric is not None:
         check_name(metric)  # its form before anything runs; whether the runs record it once they exist
     values = dict(values or {})
-    planned = command.plan(values, runs or command.defaults()["runs"], teachers)
+    planned = command.plan(values, 1 if sequential else runs or command.defaults()["runs"], teachers)
+    if sequential is not None:
+        return auto_sweep(name, [*planned, *overrides], sequential, command.range_info(values), metric)
     sweep_dir = run_sweep(name, [*planned, *overrides], preload=REPORT_MODULES)
     return report(name, sweep_dir, command.range_info(values), metric)
 
@@ -88,34 +124,40 @@ def _range_values(range: tuple[float, float] | None, step: float | None) -> dict
 
 
 def temperature_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                      overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                      overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                      sequential: Design | None = None) -> SweepResult:
     """kd at each temperature in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/temperature.yaml, 1.0 to 8.0 by 0.5, 3 seeds); ``teachers`` K crosses K teachers
-    (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor."""
-    return run_command("temperature", _range_values(range, step), runs, overrides, teachers, metric)
+    (teacher seeds 0..K-1) with the seeds, and the tests treat the teacher as a random factor. ``sequential``:
+    ``--runs auto``, seeds added in rounds and points worse than the best dropped (``runs`` is then ignored)."""
+    return run_command("temperature", _range_values(range, step), runs, overrides, teachers, metric, sequential)
 
 
 def alpha_sweep(range: tuple[float, float] | None = None, step: float | None = None, runs: int | None = None,
-                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                sequential: Design | None = None) -> SweepResult:
     """kd at each alpha in ``range`` (inclusive) every ``step``, ``runs`` seeds each
     (defaults: conf/bench/alpha.yaml, 0.0 to 1.0 by 0.1, 3 seeds); ``teachers`` as for temperature_sweep."""
-    return run_command("alpha", _range_values(range, step), runs, overrides, teachers, metric)
+    return run_command("alpha", _range_values(range, step), runs, overrides, teachers, metric, sequential)
 
 
 def compare_strategies(strategies: Sequence[str] | None = None, runs: int | None = None,
-                       overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None) -> SweepResult:
+                       overrides: Sequence[str] = (), teachers: int = 1, metric: str | None = None,
+                       sequential: Design | None = None) -> SweepResult:
     """Each strategy (``none`` = the student alone) with ``runs`` seeds; Welch + Holm across pairs
-    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep."""
-    return run_command("compare", {"strategies": strategies}, runs, overrides, teachers, metric)
+    (defaults: conf/bench/compare.yaml, the five strategies, 5 seeds); ``teachers`` as for temperature_sweep;
+    ``sequential``: ``--runs auto``, each strategy against ``none`` (else the first) in rounds."""
+    return run_command("compare", {"strategies": strategies}, runs, overrides, teachers, metric, sequential)
 
 
 def ablation_study(components: Sequence[str] | None = None, runs: int | None = None,
                    base: Mapping[str, Any] | None = None, overrides: Sequence[str] = (), teachers: int = 1,
-                   metric: str | None = None) -> SweepResult:
+                   metric: str | None = None, sequential: Design | None = None) -> SweepResult:
     """The full objective, then each component and each pair of components removed
-    (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep."""
+    (defaults: conf/bench/ablation.yaml, every component, 3 seeds); ``teachers`` as for temperature_sweep;
+    ``sequential``: ``--runs auto``, each variant against the full objective in rounds."""
     return run_command("ablation", {"components": components, "base": mapping_to_overrides(base or {})}, runs,
-                       overrides, teachers, metric)
+                       overrides, teachers, metric, sequential)
 
 
 def export_student(sweep_dir: Path | str, to: Path | str, group: str | None = None, metric: str | None = None

@@ -33,6 +33,7 @@ from entrenar_bench.run.record import (
     COMPLETED, OPTIONAL_NUMBERS, REQUIRED_NUMBERS, RESULT_FILE, CorruptRecord, field_of, is_finite_number,
     is_run_invariant, read_result,
 )
+from entrenar_bench.sweep.rounds import round_dirs
 
 MISSING = "missing"
 MAX_EXPECTED_JOBS = 1_000_000  # a multirun.yaml asking for more is not expanded (its jobs on disk still count)
@@ -227,6 +228,22 @@ def _row(job_dir: Path) -> dict[str, Any]:
     return row
 
 
+def _multirun_rows(part: Path, sweep_dir: Path, problems: list[str]) -> list[dict[str, Any]]:
+    """The rows of one multirun folder (the sweep, or a round of an auto sweep: its jobs named
+    ``round-01/0``, …), with the jobs it asked for that never started."""
+    rows = [_row(d) for d in _job_dirs(part, problems)]
+    if part != sweep_dir:
+        rows = [{**r, "job": f"{part.name}/{r['job']}"} for r in rows]
+    expected = expected_jobs(part, problems)
+    if expected is not None:
+        seen = {r.get("overrides") for r in rows}
+        for overrides in expected:
+            if " ".join(overrides) not in seen:
+                rows.append({"job": None, "status": MISSING, **_fields({}), "overrides": " ".join(overrides),
+                             "error": "never started"})
+    return rows
+
+
 def collect(sweep_dir: Path | str, metric: str | None = None) -> Collection:
     """Read every job directory under ``sweep_dir``; list failed, missing and damaged runs, each once. The
     deciding metric: ``metric`` (UsageError naming the recorded ones if the runs did not record it), else the
@@ -235,14 +252,7 @@ def collect(sweep_dir: Path | str, metric: str | None = None) -> Collection:
     if not sweep_dir.is_dir():
         raise SweepError(f"{sweep_dir}: no such directory")
     problems: list[str] = []
-    rows = [_row(d) for d in _job_dirs(sweep_dir, problems)]
-    expected = expected_jobs(sweep_dir, problems)
-    if expected is not None:
-        seen = {r.get("overrides") for r in rows}
-        for overrides in expected:
-            if " ".join(overrides) not in seen:
-                rows.append({"job": None, "status": MISSING, **_fields({}), "overrides": " ".join(overrides),
-                             "error": "never started"})
+    rows = [row for part in round_dirs(sweep_dir) or [sweep_dir] for row in _multirun_rows(part, sweep_dir, problems)]
     if not rows:
         raise SweepError(f"{sweep_dir}: no runs found (no job directories with result.json or .hydra/)")
     runs = pd.DataFrame(rows)

@@ -13,6 +13,7 @@ from entrenar_bench.cli.output import emit, fail_if_unwritten
 def _aggregate(args: argparse.Namespace) -> int:
     from entrenar_bench.aggregate.collect import SweepError, collect  # pandas, scipy: only for this command
     from entrenar_bench.aggregate.report import generic_report
+    from entrenar_bench.aggregate.sequential_report import recorded_section
     from entrenar_bench.aggregate.tracking import log_report
 
     try:
@@ -20,6 +21,10 @@ def _aggregate(args: argparse.Namespace) -> int:
     except SweepError as e:
         raise UsageError(str(e)) from None
     document, text = generic_report(collection, test="paired" if args.paired else "welch")
+    sequential = None if collection.completed.empty else recorded_section(collection.sweep_dir, args.metric)
+    if sequential:  # an auto sweep (--runs auto): how it stopped
+        document["sequential"], lines, unwritten = sequential
+        text, collection.unwritten = "\n".join([text, *lines]), [*collection.unwritten, *unwritten]
     untracked = log_report(collection.sweep_dir, document, text)  # to the sweep's MLflow parent run, if any
     emit(args.format, document, text)
     if collection.completed.empty:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from entrenar_bench import api
+from entrenar_bench.cli.auto import add_auto_options, auto_design, resuming_auto, runs_value
 from entrenar_bench.cli.options import (
     OVERRIDES_EPILOG,
     add_artifact_option,
@@ -18,6 +19,7 @@ from entrenar_bench.cli.options import (
     add_resume_option,
     check_runs,
     comma_list,
+    memory_overrides,
     number,
     positive_int,
     run_or_resume,
@@ -35,17 +37,31 @@ def execute(args: argparse.Namespace, sweep_type: str, planned: Callable[[], lis
     """Check inputs, run (or resume) the sweep, link it to an artifact, print the report."""
     if args.artifact:
         check_artifact(Path(args.artifact))
+    auto_resume = resuming_auto(args)
+    design = None if auto_resume else auto_design(args)
     if not args.resume:
-        check_runs(args.runs, args.overrides)
-    overrides = args.overrides if args.resume else [*planned(), *args.overrides]
+        check_runs(design.max_runs if design else args.runs, args.overrides)
     started = datetime.now(timezone.utc)
-    sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
+    if design or auto_resume:  # --runs auto: rounds of seeds (planned with one) until the comparisons are settled
+        result = api.auto_sweep(sweep_type, [*planned(), *args.overrides, *memory_overrides(args)] if design else [],
+                                design,
+                                range_info if design else None, args.metric, args.resume)
+        sweep_dir = result.sweep_dir
+    else:
+        overrides = args.overrides if args.resume else [*planned(), *args.overrides]
+        sweep_dir = run_or_resume(args, sweep_type, overrides, preload=api.REPORT_MODULES)
     if args.artifact:
         link_sweep(Path(args.artifact), sweep_dir, started, ["entrenar-bench", *args.argv])
-    result = api.report(sweep_type, sweep_dir, None if args.resume else range_info, args.metric)
+    if not (design or auto_resume):
+        result = api.report(sweep_type, sweep_dir, None if args.resume else range_info, args.metric)
     emit(args.format, result.document, result.text)
     fail_if_unwritten(result.unwritten)
     return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """Seeds to plan: ``--runs N``; one for ``--runs auto`` (its rounds set the seeds)."""
+    return 1 if args.runs == "auto" else args.runs
 
 
 def read_base(path: str | None) -> list[str]:
@@ -63,7 +79,8 @@ def read_base(path: str | None) -> list[str]:
 
 
 def _common(parser: argparse.ArgumentParser, runs: int) -> None:
-    parser.add_argument("--runs", type=positive_int, default=runs, help=f"runs (seeds) per point (default: {runs})")
+    parser.add_argument("--runs", type=runs_value, default=runs,
+                        help=f"runs (seeds) per point, or auto: added in rounds (see --max-runs) (default: {runs})")
     parser.add_argument("--teachers", type=positive_int, default=1, metavar="K",
                         help="teachers (teacher.seed 0..K-1, each trained once and cached) crossed with the runs; "
                              "with K >= 2 the tests treat the teacher as a random factor (default: 1, the "
@@ -73,6 +90,7 @@ def _common(parser: argparse.ArgumentParser, runs: int) -> None:
     add_format_option(parser)
     add_resume_option(parser)
     add_artifact_option(parser)
+    add_auto_options(parser)
 
 
 OPTION_TYPES = {"number": number, "list": comma_list, "overrides_file": read_base}
@@ -82,7 +100,7 @@ def _handler(command: SweepCommand) -> Callable[[argparse.Namespace], int]:
     """Plan with the library's command (``sweep/commands.py``) from the parsed options, run, report."""
     def handler(args: argparse.Namespace) -> int:
         values = {option.name: getattr(args, option.name) for option in command.options()}
-        return execute(args, command.name, lambda: command.plan(values, args.runs, args.teachers),
+        return execute(args, command.name, lambda: command.plan(values, _runs(args), args.teachers),
                        command.range_info(values))
     return handler
 

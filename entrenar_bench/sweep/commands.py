@@ -50,6 +50,11 @@ class SweepCommand(ABC):
     conf_file: Path | None = None  # its bench YAML; None: conf/bench/<name>.yaml
 
     @property
+    @abstractmethod
+    def swept_key(self) -> str:
+        """The override the command varies: its groups (``--runs auto`` adds seeds to each)."""
+
+    @property
     def bench_file(self) -> Path:
         return self.conf_file or CONF_DIR / "bench" / f"{self.name}.yaml"
 
@@ -100,6 +105,10 @@ class ParameterSweep(SweepCommand):
         step = float(points[1] - points[0]) if len(points) > 1 else 1.0
         return {**super().defaults(), "start": float(points[0]), "end": float(points[-1]), "step": step}
 
+    @property
+    def swept_key(self) -> str:
+        return self.key
+
     def options(self) -> list[Option]:
         return [Option("start", "number", f"starting {self.name}"),
                 Option("end", "number", f"ending {self.name}, inclusive"),
@@ -120,6 +129,7 @@ class StrategyComparison(SweepCommand):
     """Each strategy (``none`` = the student alone) with the same seeds."""
 
     report: str = "compare"
+    swept_key = "distill"
 
     def defaults(self) -> dict[str, Any]:
         return {**super().defaults(), "strategies": self.sweeper_params()["distill"]}
@@ -138,6 +148,7 @@ class AblationStudy(SweepCommand):
     the base configuration (``--base``)."""
 
     report: str = "ablation"
+    swept_key = "ablate"
 
     def defaults(self) -> dict[str, Any]:
         removals = [v for v in self.sweeper_params()["ablate"] if v != FULL and "+" not in v]
