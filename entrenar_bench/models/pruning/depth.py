@@ -1,0 +1,65 @@
+"""Which of the teacher's L decoder layers a student keeps (``student.method``, ``student.keep`` = K):
+
+- ``first``: layers 0..K-1; ``spread``: ``round(i (L-1) / (K-1))``, first and last kept, evenly between;
+- ``list``: ``student.layers``, an increasing list (or ``first:K`` / ``spread:K``, as before);
+- ``block_influence`` (ShortGPT, Men et al. 2024): the K layers of highest ``BI_l = 1 - cos(h_l, h_{l+1})``
+  (the L - K layers that change their input least are dropped);
+- ``angular`` (Gromov et al. 2024): the contiguous block [l, l+n), n = L - K, of smallest
+  ``d(l) = arccos(cos(h_l, h_{l+n})) / π`` is dropped, over l + n <= L - 1 (the last layer is always kept).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+
+from entrenar_bench.models.pruning.importance import Importance
+
+LAYER_SPEC = re.compile(r"^(first|spread):(\d+)$")
+
+
+def select_layers(layers: str | int | Sequence[int], available: int) -> list[int]:
+    """Teacher layer indices: ``first:k`` (0..k-1), ``spread:k`` (round(i (n-1) / (k-1)), first and last
+    included), or an explicit increasing list. ValueError naming the problem."""
+    if isinstance(layers, str):
+        match = LAYER_SPEC.match(layers.strip())
+        if not match:
+            raise ValueError(f"layers must be first:K, spread:K or a list of layer indices, got {layers!r}")
+        how, k = match[1], int(match[2])
+        if not 1 <= k <= available:
+            raise ValueError(f"layers={layers}: the teacher has {available} layers, so K must be 1..{available}")
+        if how == "first":
+            return list(range(k))
+        return [0] if k == 1 else [round(i * (available - 1) / (k - 1)) for i in range(k)]
+    chosen = [layers] if isinstance(layers, int) else list(layers)
+    if not chosen or any(isinstance(i, bool) or not isinstance(i, int) for i in chosen):
+        raise ValueError(f"layers must be first:K, spread:K or a non-empty list of layer indices, got {layers!r}")
+    if any(not 0 <= i < available for i in chosen) or chosen != sorted(set(chosen)):
+        raise ValueError(f"layers={chosen}: indices must increase, each in 0..{available - 1} (the teacher's layers)")
+    return chosen
+
+
+def angular_distances(importance: Importance, dropped: int) -> torch.Tensor:
+    """``d(l)`` for every start l of a block of ``dropped`` layers that leaves the last layer: l = 0..L-1-n."""
+    layers = importance.cosine.shape[0] - 1
+    return torch.stack([importance.angular[l, l + dropped] for l in range(layers - dropped)])
+
+
+def ranked_layers(method: str, keep: int, importance: Importance) -> tuple[list[int], list[float]]:
+    """The kept layers by importance and the scores they were chosen by (per layer for ``block_influence``,
+    per block start for ``angular``)."""
+    layers = importance.cosine.shape[0] - 1
+    if method == "block_influence":
+        scores = importance.block_influence()
+        kept = sorted(torch.argsort(-scores.double(), stable=True)[:keep].tolist())
+        return kept, scores.tolist()
+    if method != "angular":
+        raise ValueError(f"no importance ranking for method {method!r}")
+    dropped = layers - keep
+    if dropped == 0:
+        return list(range(layers)), []
+    distances = angular_distances(importance, dropped)
+    start = int(torch.argmin(distances))
+    return [l for l in range(layers) if not start <= l < start + dropped], distances.tolist()
