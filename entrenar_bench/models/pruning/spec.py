@@ -50,15 +50,19 @@ class Shape:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Shape:
-        heads = int(config.get("num_attention_heads") or 1)
-        hidden = int(config.get("hidden_size") or 0)
+        def first(*keys: str) -> int:
+            return next((int(config[k]) for k in keys if isinstance(config.get(k), int)), 0)
+
+        layers = first("num_hidden_layers", "n_layer", "num_layers")
+        if layers < 1:
+            raise ConfigError(f"student=from_teacher: cannot tell the teacher's number of layers from its config.json "
+                              f"({config.get('model_type', '?')} model)")
+        heads, hidden = first("num_attention_heads", "n_head") or 1, first("hidden_size", "n_embd")
         return cls(model_type=str(config.get("model_type", "?")),
-                   architecture=",".join(config.get("architectures") or []) or "?",
-                   layers=int(config["num_hidden_layers"]), hidden=hidden,
-                   intermediate=int(config.get("intermediate_size") or 0), heads=heads,
-                   kv_heads=int(config.get("num_key_value_heads") or heads),
-                   head_dim=int(config.get("head_dim") or hidden // heads),
-                   vocab=int(config.get("vocab_size") or 0), tied=bool(config.get("tie_word_embeddings", True)),
+                   architecture=",".join(config.get("architectures") or []) or "?", layers=layers, hidden=hidden,
+                   intermediate=first("intermediate_size"), heads=heads,
+                   kv_heads=first("num_key_value_heads") or heads, head_dim=first("head_dim") or hidden // heads,
+                   vocab=first("vocab_size"), tied=bool(config.get("tie_word_embeddings", True)),
                    attention_bias=bool(config.get("attention_bias", False)), mlp_bias=bool(config.get("mlp_bias", False)))
 
     @property
