@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from entrenar_bench.aggregate.metrics import ACCURACY, COLUMN_PREFIX, NAME, Metric, choose
+from entrenar_bench.aggregate.metrics import ACCURACY, BEFORE_PREFIX, COLUMN_PREFIX, NAME, Metric, choose
 from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.run.record import (
     COMPLETED, OPTIONAL_NUMBERS, REQUIRED_NUMBERS, RESULT_FILE, CorruptRecord, field_of, is_finite_number,
@@ -156,6 +156,14 @@ def _metric_columns(record: dict[str, Any]) -> dict[str, float]:
             if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
 
 
+def _before_columns(record: dict[str, Any]) -> dict[str, float]:
+    """Every finite number of the record's ``metrics_before`` (the student's start: for a pruned student, right
+    after pruning), as ``before:<name>``."""
+    before = record.get("metrics_before") if isinstance(record.get("metrics_before"), dict) else {}
+    return {f"{BEFORE_PREFIX}{k}": float(v) for k, v in before.items()
+            if isinstance(k, str) and NAME.fullmatch(k) and is_finite_number(v)}
+
+
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
     """The columns a (checked) record gives; an empty record gives them all as None."""
     teacher = record.get("teacher") if isinstance(record.get("teacher"), dict) else {}
@@ -179,6 +187,7 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
         primary_metric=primary,
         primary_lower_is_better=lower,
         **_metric_columns(record),
+        **_before_columns(record),
     )
 
 

@@ -22,6 +22,7 @@ from entrenar_bench.errors import UsageError
 from entrenar_bench.tasks.base import Metric as TaskMetric
 
 COLUMN_PREFIX = "metric:"  # the collection's column of each recorded metric (aggregate/collect.py)
+BEFORE_PREFIX = "before:"  # the same, measured before training (a pruned student: right after pruning)
 LOWER_NAMES = ("loss", "perplexity", "kl")
 LOWER_SUFFIXES = ("_loss", "_kl", "_perplexity")
 HEADERS = {"accuracy": "Accuracy", "loss": "Loss", "perplexity": "Perplexity", "teacher_kl": "Teacher KL",

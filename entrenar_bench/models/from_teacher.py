@@ -149,9 +149,11 @@ def from_teacher(path: str, layers: str | int | Sequence[int] | None = None, met
                          f"({vocab_size})")
     student.config.teacher_layers = chosen  # saved with the student: where its layers came from
     student.config.pruning = {
-        **spec.as_record(), "layers": chosen, "keep": len(chosen), "scores": scores,
+        **{("params_target" if k == "params" else k): v for k, v in spec.as_record().items()},
+        "layers": chosen, "keep": len(chosen), "scores": scores,
         "widths": widths.as_record(), "kept_groups": groups, "params": param_count(shape, len(chosen), widths),
-        "teacher_params": param_count(shape, shape.layers, full_widths(shape)),
+        "teacher_params": param_count(shape, shape.layers, full_widths(shape)), "teacher_depth": shape.layers,
+        "teacher_widths": full_widths(shape).as_record(),
         "calibration_blocks": spec.calibration_blocks if importance is not None else None,
         "calibration_tokens": tokens, "cache": str(weights_dir) if weights_dir is not None else None,
     }
