@@ -61,3 +61,18 @@ def test_the_exported_card_says_how_the_student_was_pruned(tmp_path, capsys):
     assert "- Calibration: the first 32 blocks of the training split (2016 tokens)" in card
     (after_pruning,) = [line for line in card.splitlines() if line.startswith("- Right after pruning, before training")]
     assert "loss 6.5000" in after_pruning and "val_" not in after_pruning
+
+
+def test_every_pruning_key_sweeps_one_group_per_combination(tmp_path, capsys):
+    sweep = tmp_path / "grid"
+    job = 0
+    for method in ("first", "block_influence", "angular"):
+        for keep in (10, 15):
+            for seed in range(2):
+                write_run(sweep, job, seed=seed, config={"student.method": method, "student.keep": keep},
+                          metrics=lm_metrics(3.0 + keep / 100, 3.1, 0.3))
+                job += 1
+    code, out, err = run(["aggregate", sweep, "--format", "json"], capsys)
+    assert code == 0, err
+    groups = {g["group"]: g["n"] for g in json.loads(out)["groups"]}
+    assert len(groups) == 6 and set(groups.values()) == {2}, groups

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 from omegaconf import OmegaConf
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from conftest import CONF_DIR
 from entrenar_bench.data.text import TokenDataModule
@@ -17,23 +17,13 @@ from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.pruning import importance
 from entrenar_bench.run.checks import validate_config
 from entrenar_bench.run.model_cache import build_model
-from pretrained_dirs import WORDS, word_tokenizer
-
-
-def save_gqa(directory, layers=4):
-    """A tiny Llama with the word tokenizer: 4 query heads in 2 key/value groups of 2."""
-    torch.manual_seed(0)
-    size = len(word_tokenizer())
-    LlamaForCausalLM(LlamaConfig(vocab_size=size, hidden_size=16, intermediate_size=32, num_hidden_layers=layers,
-                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                                 tie_word_embeddings=False)).save_pretrained(directory)
-    word_tokenizer().save_pretrained(directory)
+from pretrained_dirs import WORDS, save_gqa_llama, word_tokenizer
 
 
 @pytest.fixture
 def pruned_cfg(compose_cfg, tmp_path):
     """+experiment=smollm2 with a tiny GQA teacher of 4 layers and a corpus of about 8 blocks of 16 tokens."""
-    save_gqa(tmp_path / "teacher")
+    save_gqa_llama(tmp_path / "teacher")
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": f"the {w} sat on a mat ."}) + "\n" for w in WORDS * 2))
 
@@ -104,7 +94,7 @@ class Blocks(TokenDataModule):
 
 
 def test_calibration_never_reads_validation_or_test_blocks(tmp_path, monkeypatch):
-    save_gqa(tmp_path / "teacher")
+    save_gqa_llama(tmp_path / "teacher")
     data = Blocks(val_fraction=0.25, test_fraction=0.25, train_subset=4)
     data.setup("fit")
     train_ids = data.splits["train"].tensors[0].clone()
@@ -136,7 +126,7 @@ def test_calibration_never_reads_validation_or_test_blocks(tmp_path, monkeypatch
 
 @pytest.mark.slow
 def test_the_app_refuses_a_bad_pruning_before_anything_runs_exit_2(tmp_path):
-    save_gqa(tmp_path / "teacher")
+    save_gqa_llama(tmp_path / "teacher")
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": f"the {w} sat on a mat ."}) + "\n" for w in WORDS * 2))
     run_dir, home = tmp_path / "run", tmp_path / "home"
