@@ -29,7 +29,8 @@ def pruned_cfg(compose_cfg, tmp_path):
 
     def _compose(*overrides):
         return compose_cfg("+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}", f"data.path={corpus}",
-                           "data.block_size=16", "student.method=block_influence", "student.keep=2",
+                           "data.block_size=16", "data.val_fraction=0.1", "data.test_fraction=0.1",
+                           "student.method=block_influence", "student.keep=2",
                            "student.calibration_blocks=2", *overrides)
 
     return _compose
