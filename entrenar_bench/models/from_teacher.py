@@ -35,7 +35,7 @@ from entrenar_bench.models.pruning.cache import cache_directory, cached
 from entrenar_bench.models.pruning.calibration import Calibration, calibration_digest
 from entrenar_bench.models.pruning.depth import ranked_layers, select_layers
 from entrenar_bench.models.pruning.importance import Importance, measure
-from entrenar_bench.models.pruning.spec import PruneSpec, Shape
+from entrenar_bench.models.pruning.spec import WIDTH_ARCHITECTURES, PruneSpec, Shape
 from entrenar_bench.models.pruning.width import (
     Widths, full_widths, kept_units, param_count, prune_state, pruned_config, target_widths,
 )
@@ -151,8 +151,9 @@ def from_teacher(path: str, layers: str | int | Sequence[int] | None = None, met
     student.config.pruning = {
         **{("params_target" if k == "params" else k): v for k, v in spec.as_record().items()},
         "layers": chosen, "keep": len(chosen), "scores": scores,
-        "widths": widths.as_record(), "kept_groups": groups, "params": param_count(shape, len(chosen), widths),
-        "teacher_params": param_count(shape, shape.layers, full_widths(shape)), "teacher_depth": shape.layers,
+        "widths": widths.as_record(), "kept_groups": groups, "params": sum(p.numel() for p in student.parameters()),
+        "teacher_params": param_count(shape, shape.layers, full_widths(shape))
+        if shape.model_type in WIDTH_ARCHITECTURES else None, "teacher_depth": shape.layers,
         "teacher_widths": full_widths(shape).as_record(),
         "calibration_blocks": spec.calibration_blocks if importance is not None else None,
         "calibration_tokens": tokens, "cache": str(weights_dir) if weights_dir is not None else None,

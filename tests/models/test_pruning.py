@@ -2,6 +2,7 @@
 Llama width pruning (MLP neurons, key/value groups, hidden channels) to ratios or a parameter target, and the
 cache of both by content."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from entrenar_bench.models.pruning import importance as importance_module
 from entrenar_bench.models.pruning.depth import ranked_layers
 from entrenar_bench.models.pruning.importance import Importance, measure
 from entrenar_bench.models.pruning.spec import PruneSpec, Shape
-from entrenar_bench.models.pruning.width import param_count, target_widths
+from entrenar_bench.models.pruning.width import Widths, param_count, target_widths
 
 VOCAB = 40
 
@@ -119,7 +120,8 @@ def test_the_parameter_count_formula_is_the_built_students(tmp_path, tied, width
     student = from_teacher(str(tmp_path / "t"), method="block_influence", keep=4, width=width,
                            calibration=calibration_of(ids, mask), calibration_blocks=4)
     actual = sum(p.numel() for p in student.parameters())
-    assert student.config.pruning["params"] == actual
+    shape = Shape.from_config(json.loads((tmp_path / "t" / "config.json").read_text()))
+    assert param_count(shape, 4, Widths(**student.config.pruning["widths"])) == actual == student.config.pruning["params"]
     assert student.config.hidden_size % student.config.num_attention_heads == 0
     assert student.eval()(input_ids=ids).logits.shape == (6, 12, VOCAB)
 
