@@ -27,6 +27,7 @@ from entrenar_bench.tasks.base import MetricSpec
 COLUMN_PREFIX = "metric:"  # the collection's column of each recorded metric (aggregate/collect.py)
 TEACHER_PREFIX = "teacher_metric:"  # ... and of each metric a run measured of its teacher
 DIRECTION_PREFIX = "lower:"  # the collection's column of each metric's recorded direction (lower_is_better)
+BEFORE_PREFIX = "before:"  # ... and of each measured before training (a pruned student: right after pruning)
 LOWER_NAMES = ("loss", "perplexity", "kl", "sample_invalid")
 LOWER_SUFFIXES = ("_loss", "_kl", "_perplexity")
 HEADERS = {"accuracy": "Accuracy", "loss": "Loss", "perplexity": "Perplexity", "teacher_kl": "Teacher KL",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from entrenar_bench.aggregate.collect import Collection, flatten
+from entrenar_bench.aggregate.pruning_card import pruning_lines
 from entrenar_bench.aggregate.report import TEST_NAMES, outcome_text, pair_text
 from entrenar_bench.aggregate.selection import tie_rule
 from entrenar_bench.aggregate.usefulness import card_lines
@@ -177,5 +178,5 @@ def model_card(chosen: Chosen, command: str | None = None) -> str:
              *_settings(config.get("train"), "train", skip=CHECKPOINTS),
              *(_settings(config.get("finetune"), "finetune", skip=("base.checkpoint", "base.keep"))
                if (config.get("finetune") or {}).get("method", "none") != "none" else []), "",
-             *_files_lines(chosen), "", *_reproduce_lines(chosen, command), ""]
+             *pruning_lines(record), *_files_lines(chosen), "", *_reproduce_lines(chosen, command), ""]
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from scipy import stats as sps
 
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.curves import METRICS_FILE
-from entrenar_bench.aggregate.spent import BEFORE_PREFIX
+from entrenar_bench.aggregate.metrics import BEFORE_PREFIX
 from entrenar_bench.aggregate.stats import describe
 from entrenar_bench.files import read_data
 from entrenar_bench.run.recovery import LEVELS, recovery

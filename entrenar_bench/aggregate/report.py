@@ -19,7 +19,7 @@ import pandas as pd
 from entrenar_bench.aggregate import plots, selection, stats
 from entrenar_bench.aggregate.collect import Collection
 from entrenar_bench.aggregate.curves import read_curves
-from entrenar_bench.aggregate.metrics import ACCURACY, HEADERS, Metric, recorded_names, tie_breaker
+from entrenar_bench.aggregate.metrics import ACCURACY, BEFORE_PREFIX, HEADERS, Metric, recorded_names, tie_breaker
 from entrenar_bench.aggregate.outcomes import (
     SPENT, SPENT_HEADERS, best_fields, outcomes, recovery_label, spent_cells, winner_caveat,
 )
@@ -83,6 +83,8 @@ def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any
         entry["metric"] = {**metric.as_dict(), **stats.describe(decides.values)}
         entry["val_metric"] = stats.describe(units(done, metric.val_column).values)
         entry["metric_values"] = decides.runs
+        entry["before"] = {c[len(BEFORE_PREFIX):]: stats.describe(pd.to_numeric(done[c], errors="coerce").dropna().tolist())
+                           for c in done.columns if c.startswith(BEFORE_PREFIX) and done[c].notna().any()}
         entry["recorded"] = {name: stats.describe(pd.to_numeric(done[Metric(name).column], errors="coerce").dropna()
                                                   .tolist()) for name in recorded_names(done)}
         if decides.kind == TEACHER:

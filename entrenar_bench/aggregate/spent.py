@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from entrenar_bench.aggregate.metrics import BEFORE_PREFIX
 from entrenar_bench.run.record import field_of, is_finite_number
 
-BEFORE_PREFIX = "before:"
 FIELDS = {  # column: the record's field
     "tokens_seen": "tokens_seen", "flops": "flops.total", "flops_student": "flops.student",
     "flops_teacher": "flops.teacher", "flops_generation": "flops.generation", "recovery": "recovery",

@@ -110,6 +110,14 @@ class TokenDataModule(L.LightningDataModule):
         """The student's training ids, in index order."""
         return self.splits["train"].tensors[0][:self.num_train]
 
+    def calibration_inputs(self, blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``blocks`` sequences of the training split, ids and target mask: what a pruned student's
+        importance is measured on (never a validation or test block). ValueError past the split's size."""
+        ids, mask = self.splits["train"].tensors
+        if blocks > len(ids):
+            raise ValueError(f"student.calibration_blocks={blocks} but the training split has {len(ids)} blocks")
+        return ids[:blocks], mask[:blocks]
+
     def split_inputs(self, split: str) -> torch.Tensor:
         """A split's ids in index order: the student's subset for ``train``."""
         return self.train_inputs() if split == "train" else self.splits[split].tensors[0]

@@ -51,7 +51,10 @@ def model_layers(model: Mapping[str, Any], where: str) -> int | None:
     target = model.get("_target_")
     if target == FROM_TEACHER:
         available = pretrained_layers(str(model["path"]), f"{where}.path={model['path']}")
-        return None if available is None else len(select_layers(model["layers"], available))
+        if available is None or model.get("layers") is not None:
+            return None if available is None else len(select_layers(model["layers"], available))
+        keep = model.get("keep")  # a pruning method's count (models/pruning); checked there
+        return keep if isinstance(keep, int) and 1 <= keep <= available else available
     if "path" in model:
         return pretrained_layers(str(model["path"]), f"{where}.path={model['path']}")
     if isinstance(model.get("config"), Mapping) and isinstance(model["config"].get("num_hidden_layers"), int):

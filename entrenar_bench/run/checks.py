@@ -17,6 +17,7 @@ from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
 from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.models.layers import FROM_TEACHER
+from entrenar_bench.models.pruning.checks import check_pruning
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.structure import check_structure
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
@@ -59,6 +60,7 @@ def validate_config(cfg: DictConfig) -> None:
     check_devices(cfg)
     local = with_local_files(cfg)  # references fetched and converted once; the checks then read local files only
     check_pretrained_models(local)  # first: the corpus's checks read the tokenizer the models name
+    check_pruning(local)
     try:
         check_corpus_inputs(local.data)
     except ValueError as e:

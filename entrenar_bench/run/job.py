@@ -27,6 +27,7 @@ from entrenar_bench.files import write_json_atomic
 from entrenar_bench.models.networks import count_parameters
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.pretrained import uses_student_as_base
+from entrenar_bench.models.pruning.record import pruning_record
 from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_dir
 from entrenar_bench.run.accounting import budget_record, plan_budget
 from entrenar_bench.run.finetune import base_spec, build_student, load_base_student, run_training
@@ -201,6 +202,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
             "teacher": teacher_info["params"] if teacher_info else None,
         },
         "teacher": teacher_info,
+        "pruning": pruning_record(student),
         "teacher_outputs": stored,
         "finetune": finetune_info,
         **fit.extra,

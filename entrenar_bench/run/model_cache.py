@@ -35,6 +35,7 @@ from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.files import config_hash, content_digest, content_digests, write_atomic, write_json_atomic
+from entrenar_bench.models.pruning.calibration import calibration_kwargs
 from entrenar_bench.tasks import Task
 from entrenar_bench.training.distributed import one_device
 from entrenar_bench.training.loop import fit_and_evaluate
@@ -90,8 +91,9 @@ def used_as_it_is(spec: DictConfig) -> bool:
 
 
 def build_model(model_cfg: DictConfig, datamodule: Any) -> nn.Module:
-    """The model of ``model_cfg`` (``_target_``) built with its data module's ``model_kwargs()``."""
-    return instantiate(model_cfg, **datamodule.model_kwargs())
+    """The model of ``model_cfg`` (``_target_``) built with its data module's ``model_kwargs()`` (and its
+    calibration blocks where the node takes them: models/pruning/calibration.py)."""
+    return instantiate(model_cfg, **datamodule.model_kwargs(), **calibration_kwargs(model_cfg, datamodule))
 
 
 def cross_entropy_module(model: nn.Module, task: Task, train: DictConfig) -> L.LightningModule:

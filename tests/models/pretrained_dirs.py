@@ -36,3 +36,15 @@ def save_llama(directory: Path, layers: int = 4, rows: int | None = None, tokeni
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
     return model
+
+
+def save_gqa_llama(directory: Path, layers: int = 4) -> None:
+    """A random tiny Llama with the word tokenizer and grouped-query attention: 4 query heads in 2 key/value
+    groups of 2 (hidden 16, MLP 32)."""
+    import torch
+
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(word_tokenizer()), hidden_size=16, intermediate_size=32,
+                                 num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                                 max_position_embeddings=64, tie_word_embeddings=False)).save_pretrained(directory)
+    word_tokenizer().save_pretrained(directory)

@@ -29,7 +29,7 @@ def smollm2_like(compose_cfg, tmp_path, corpus):
 
     def _compose(*overrides):
         return compose_cfg("+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}", f"data.path={corpus}",
-                           "student.layers=first:2", *overrides)
+                           "student.layers=first:2", "data.val_fraction=0.1", "data.test_fraction=0.1", *overrides)
 
     return _compose
 
@@ -123,7 +123,7 @@ def test_the_app_and_a_compare_sweep_refuse_before_the_first_job(tmp_path, corpu
     save_llama(tmp_path / "teacher", layers=LAYERS, tokenizer=word_tokenizer())
     home, run_dir = tmp_path / "home", tmp_path / "run"
     overrides = ["+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}", f"data.path={corpus}",
-                 "student.layers=first:2", *override.split()]
+                 "student.layers=first:2", "data.val_fraction=0.1", "data.test_fraction=0.1", *override.split()]
     done = subprocess.run([sys.executable, "-m", "entrenar_bench.run", *overrides, f"hydra.run.dir={run_dir}"],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONWARNINGS": "ignore", "ENTRENAR_BENCH_HOME": str(home)})

@@ -57,6 +57,7 @@ def test_the_student_starts_as_the_chosen_teacher_layers(tmp_path):
 def test_the_config_builds_it_from_the_teachers_directory(tmp_path):
     save_llama(tmp_path / "teacher", layers=3, tokenizer=word_tokenizer())
     cfg = OmegaConf.create({"teacher": {"model": {"path": str(tmp_path / "teacher")}},
+                            "paths": {"cache_dir": str(tmp_path / "cache")},
                             "student": OmegaConf.load(CONF_DIR / "student" / "from_teacher.yaml")})
     cfg.student.layers = "spread:2"
     student = instantiate(cfg.student.model, vocab_size=len(word_tokenizer()))
