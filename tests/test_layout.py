@@ -1,5 +1,5 @@
 """The house keeps one direction of dependencies: every package imports only packages below it in
-:data:`ORDER` (the README's layout), so nothing outside cli/ imports the command line and no two packages
+:data:`ORDER` (docs/architecture.md), so nothing outside cli/ imports the command line and no two packages
 import each other (directly or round a longer circle)."""
 
 from __future__ import annotations

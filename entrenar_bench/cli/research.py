@@ -124,7 +124,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", help="why an amendment is made (recorded with it)")
     p.add_argument("--claim", action="append", metavar="CLAIM",
                    help="a claim to test (repeatable): 'kd > none on loss', 'A >= B within 0.01', 'A ~ B within 0.01', "
-                        "'best temperature is 4' (grammar: README, Research workflow)")
+                        "'best temperature is 4' (grammar: docs/research.md)")
     p.add_argument("--metric", help="analysis plan: the metric of claims that name none (default: the task's "
                                     "primary metric, else accuracy)")
     p.add_argument("--test", choices=TESTS, help="analysis plan: Welch's or the paired t-test (default welch)")

@@ -1,7 +1,7 @@
 """What a hostile user can type or leave on disk: every case ends in one line on stderr (never a
 traceback), the documented exit code, nothing trained, and no file the input asked for created.
 
-Exit codes (README): 0 report printed; 1 no run completed or verification failed; 2 bad input or an
+Exit codes (docs/commands.md): 0 report printed; 1 no run completed or verification failed; 2 bad input or an
 output that cannot be written.
 """
 
