@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hydra import compose, initialize_config_dir
+# Private, for want of a public one: Hydra exposes no API that expands sweep overrides into the jobs its basic
+# sweeper would launch (split_arguments), and the checks before launch must see exactly those jobs.
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
