@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.causal_lm import pretrained_causal_lm
