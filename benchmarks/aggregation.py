@@ -45,7 +45,8 @@ def synthetic_sweep(sweep_dir: Path, size: int, record: dict) -> None:
     temperatures = [f"{1 + 0.5 * i:.1f}" for i in range(POINTS)]
     rng = random.Random(size)
     sweep_dir.mkdir(parents=True)
-    task = ["+bench=temperature", f"distill.temperature={','.join(temperatures)}", f"seed={','.join(map(str, range(seeds)))}"]
+    task = ["+bench=temperature", f"distill.temperature={','.join(temperatures)}",
+            f"seed={','.join(map(str, range(seeds)))}"]
     (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump(
         {"task_name": "temperature", "hydra": {"sweeper": {"params": None}, "overrides": {"task": task, "hydra": []}}}))
     job = 0

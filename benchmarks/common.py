@@ -22,7 +22,8 @@ def machine() -> str:
     """CPU model, usable cores and the load average: timings are only comparable on one machine."""
     cpu = cpu_model()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{cpu}; {len(os.sched_getaffinity(0))} usable cores; load average {load}; Python {platform.python_version()}"
+    return (f"{cpu}; {len(os.sched_getaffinity(0))} usable cores; load average {load}; "
+            f"Python {platform.python_version()}")
 
 
 def compare_parser(description: str) -> argparse.ArgumentParser:

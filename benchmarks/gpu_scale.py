@@ -1,5 +1,5 @@
-"""GPU: runs per minute for ``+experiment=gpu_scale`` (or ``--experiment lm_gpu``) with 1, 2, 4 and 8 jobs per GPU (joblib
-workers sharing the GPU), and the fraction of time the GPU was busy (``nvidia-smi``'s
+"""GPU: runs per minute for ``+experiment=gpu_scale`` (or ``--experiment lm_gpu``) with 1, 2, 4 and 8 jobs per GPU
+(joblib workers sharing the GPU), and the fraction of time the GPU was busy (``nvidia-smi``'s
 ``utilization.gpu``, sampled every 250 ms). Run by ``benchmarks/gpu.sh`` on a GPU machine.
 
 1. Warm-up, timed apart: generate the data, train the cached teacher, one short student run.
@@ -78,7 +78,8 @@ class GpuSampler:
                 mem.append(m)
         if not util:
             return {"samples": 0}
-        return {"samples": len(util), "util_mean_pct": statistics.fmean(util), "util_median_pct": statistics.median(util),
+        return {"samples": len(util), "util_mean_pct": statistics.fmean(util),
+                "util_median_pct": statistics.median(util),
                 "busy_fraction": sum(u > 0 for u in util) / len(util), "memory_max_mib": max(mem)}
 
 
@@ -118,7 +119,8 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")  # fresh directories: an earlier record would be skipped as done
     warm_dir = home / "outputs" / f"warmup-{stamp}"
     with GpuSampler(args.out / "smi_warmup.csv") as sampler:
-        wall, code, tail = app(f"+experiment={args.experiment}", *args.extra, "distill=kd", f"train.epochs={warm_epochs}",
+        wall, code, tail = app(f"+experiment={args.experiment}", *args.extra, "distill=kd",
+                               f"train.epochs={warm_epochs}",
                                f"hydra.run.dir={warm_dir}", timeout=max(60.0, args.budget_s / 2))
     warm_file = warm_dir / "result.json"
     warm = [json.loads(warm_file.read_text())] if warm_file.exists() else []
@@ -144,13 +146,15 @@ def main() -> None:
         predicted = jobs / last_rate + 15 if last_rate else 0.0
         left = args.budget_s - elapsed()
         if predicted > left or left < 30:
-            result["phases"].append({"jobs_per_gpu": k, "skipped": f"out of time ({left:.0f} s left, ~{predicted:.0f} s needed)"})
+            result["phases"].append({"jobs_per_gpu": k,
+                                     "skipped": f"out of time ({left:.0f} s left, ~{predicted:.0f} s needed)"})
             print(f"k={k}: skipped, out of time", flush=True)
             continue
         sweep_dir = home / "outputs" / f"k{k}-{stamp}"
         seeds = ",".join(str(s) for s in range(jobs))
         with GpuSampler(args.out / f"smi_k{k}.csv") as sampler:
-            wall, code, tail = app("-m", f"+experiment={args.experiment}", *args.extra, "distill=kd", f"seed={seeds}", f"train.epochs={epochs}",
+            wall, code, tail = app("-m", f"+experiment={args.experiment}", *args.extra, "distill=kd",
+                                   f"seed={seeds}", f"train.epochs={epochs}",
                                    "launcher=joblib", f"launcher.jobs_per_gpu={k}", f"hydra.sweep.dir={sweep_dir}",
                                    timeout=left)
         done = [r for r in records(sweep_dir) if r["status"] == "completed"]
@@ -173,14 +177,16 @@ def main() -> None:
               f"max memory {gpu.get('memory_max_mib', float('nan')):.0f} MiB", flush=True)
 
     base = next((p for p in result["phases"] if p.get("completed")), None)
-    lines = ["| jobs per GPU | runs | wall (s) | runs/min | x k=1 | train s/run | tokens/s | GPU util mean | GPU mem max (MiB) |",
+    lines = ["| jobs per GPU | runs | wall (s) | runs/min | x k=1 | train s/run | tokens/s | GPU util mean "
+             "| GPU mem max (MiB) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for p in result["phases"]:
         if "skipped" in p:
             lines.append(f"| {p['jobs_per_gpu']} | skipped: {p['skipped']} | | | | | | | |")
             continue
         g = p["gpu"]
-        lines.append(f"| {p['jobs_per_gpu']} | {p['completed']}/{p['jobs']} | {p['wall_s']:.1f} | {p['runs_per_min']:.2f} "
+        lines.append(f"| {p['jobs_per_gpu']} | {p['completed']}/{p['jobs']} | {p['wall_s']:.1f} "
+                     f"| {p['runs_per_min']:.2f} "
                      f"| {p['runs_per_min'] / base['runs_per_min']:.2f} | {p['train_s_per_run_mean'] or 0:.1f} "
                      f"| {p['tokens_per_s'] or 0:,.0f} "
                      f"| {g.get('util_mean_pct', float('nan')):.0f}% | {g.get('memory_max_mib', float('nan')):.0f} |")

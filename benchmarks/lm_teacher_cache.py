@@ -21,8 +21,9 @@ TARGET = 1.5
 
 
 def sweep(args: argparse.Namespace, overrides: list[str], mode: str) -> list[str]:
-    return cli("temperature", "--start", str(args.start), "--end", str(args.end), "--step", str(args.step), "--runs",
-               str(args.runs), "--format", "json", "--", "+experiment=lm", f"distill.teacher_outputs={mode}", *overrides)
+    return cli("temperature", "--start", str(args.start), "--end", str(args.end), "--step", str(args.step),
+               "--runs", str(args.runs), "--format", "json", "--", "+experiment=lm",
+               f"distill.teacher_outputs={mode}", *overrides)
 
 
 def accuracies(stdout: str) -> dict[float, float]:

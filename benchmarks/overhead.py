@@ -39,7 +39,8 @@ def plan(strategies: list[str], runs: int, overrides: list[str]) -> dict:
             jobs.append({
                 "distill": dataclasses.asdict(distill_settings(cfg)), "seed": seed, "epochs": cfg.train.epochs,
                 "lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay, "batch_size": cfg.data.batch_size,
-                "student": OmegaConf.to_container(cfg.student.model), "teacher": OmegaConf.to_container(cfg.teacher.model),
+                "student": OmegaConf.to_container(cfg.student.model),
+                "teacher": OmegaConf.to_container(cfg.teacher.model),
                 "teacher_weights": str(Path(cfg.paths.cache_dir).resolve() / "teachers"
                                        / model_key(cfg.teacher, cfg.data) / "teacher.pt"),
             })

@@ -38,7 +38,9 @@ def digits_splits(val_fraction: float, test_fraction: float, split_seed: int) ->
                                                       random_state=split_seed)
     x_train, x_val, y_train, y_val = train_test_split(x_rest, y_rest, test_size=val_fraction / (1.0 - test_fraction),
                                                       stratify=y_rest, random_state=split_seed)
-    as_tensors = lambda xs, ys: (torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(ys, dtype=torch.long))
+    def as_tensors(xs, ys):
+        return torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(ys, dtype=torch.long)
+
     return {"train": as_tensors(x_train, y_train), "val": as_tensors(x_val, y_val), "test": as_tensors(x_test, y_test)}
 
 

@@ -20,7 +20,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from common import ROOT, machine
 

@@ -41,7 +41,8 @@ def plain(home: Path, overrides: list[str]) -> dict:
     from entrenar_bench.sweep.compose import compose_config
 
     start = time.perf_counter()
-    cfg = with_local_files(compose_config([*PRESET, *overrides]))  # the preset's values and its cached files, nothing else
+    # the preset's values and its cached files, nothing else
+    cfg = with_local_files(compose_config([*PRESET, *overrides]))
     torch.manual_seed(0)
     data = instantiate(cfg.data)
     data.setup("fit")
@@ -82,7 +83,8 @@ def plain(home: Path, overrides: list[str]) -> dict:
     student.eval()
     test_ids, test_mask = data.splits["test"].tensors
     with torch.no_grad():
-        nll = [F.cross_entropy(student(input_ids=ids).logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")[m[:, 1:]]
+        nll = [F.cross_entropy(student(input_ids=ids).logits[:, :-1].transpose(1, 2), ids[:, 1:],
+                               reduction="none")[m[:, 1:]]
                for ids, m in zip(test_ids.split(32), test_mask.split(32))]
     return {"setup_s": setup_s, "teacher_s": teacher_s, "train_s": train_s, "total_s": time.perf_counter() - start,
             "test_loss": float(torch.cat(nll).mean()), "steps": steps}

@@ -114,7 +114,8 @@ def main() -> None:
     (t_dense, m_dense, l_dense), (t_sparse, m_sparse, l_sparse) = summary[names[2]], summary[names[3]]
     print(f"losses agree: chunked vs unchunked {abs(l_chunk - l_whole) / abs(l_whole):.1e} relative; "
           f"sparse vs dense top-{args.top_k} {abs(l_sparse - l_dense) / abs(l_dense):.1e}")
-    print(ratio_line("peak memory chunked / unchunked", m_chunk / m_whole, f"<= {TARGET}x", m_chunk / m_whole <= TARGET))
+    print(ratio_line("peak memory chunked / unchunked", m_chunk / m_whole,
+                     f"<= {TARGET}x", m_chunk / m_whole <= TARGET))
     print(f"time chunked / unchunked: {t_chunk / t_whole:.2f}x")
     print(f"top-{args.top_k} sparse / dense: peak memory {m_sparse / m_dense:.2f}x, time {t_sparse / t_dense:.2f}x")
 

@@ -31,7 +31,8 @@ def lm_metrics(loss: float, val_loss: float, accuracy: float, val_accuracy: floa
             "val_teacher_kl": val_loss / 2}
 
 
-def write_run(sweep: Path, job: int | str, *, seed: int, metrics: dict[str, float], config: dict[str, Any] | None = None,
+def write_run(sweep: Path, job: int | str, *, seed: int, metrics: dict[str, float],
+              config: dict[str, Any] | None = None,
               primary: dict[str, Any] | None = LM_PRIMARY, time_s: float = 1.0, memory_gb: float = 0.05,
               overrides: list[str] | None = None) -> Path:
     """One completed run; ``config``: dotted keys (``{"distill.name": "kd"}``)."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "entrenar_bench"
-ORDER = ("cli", "api", "research", "cost", "aggregate", "sweep", "run", "teacher_signal", "tasks", "training", "distill",
-         "models", "data", "locks", "files", "errors")  # top to bottom
+ORDER = ("cli", "api", "research", "cost", "aggregate", "sweep", "run", "teacher_signal", "tasks", "training",
+         "distill", "models", "data", "locks", "files", "errors")  # top to bottom
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -127,7 +127,8 @@ def test_the_guards_catch_a_cli_import_and_a_circle(tmp_path):
     for name, text in {"__init__.py": "", "cli/__init__.py": "", "cli/main.py": "from entrenar_bench.sweep import x\n",
                        "sweep/__init__.py": "", "sweep/x.py": "from entrenar_bench.run.app import run\n",
                        "run/__init__.py": "", "run/app.py": "from ..sweep import x\n",
-                       "aggregate/__init__.py": "", "aggregate/y.py": "def f():\n    from entrenar_bench.cli import main\n"}.items():
+                       "aggregate/__init__.py": "",
+                       "aggregate/y.py": "def f():\n    from entrenar_bench.cli import main\n"}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     assert cli_importers(root) == ["entrenar_bench/aggregate/y.py"]

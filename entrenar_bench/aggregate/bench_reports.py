@@ -147,7 +147,8 @@ def param_sweep_report(collection: Collection, command: ParameterSweep, range_in
     if vs_best:
         named = ", ".join(_value(float(_group_value(collection, g, key))) for g in differ)
         lines.append(f"Against the best (Welch's t-test, Holm over {len(vs_best)}): {len(differ)} of {len(vs_best)} "
-                     f"points differ significantly{': ' + short + ' = ' + named if differ else ''} ({n_text(summaries)})")
+                     f"points differ significantly{': ' + short + ' = ' + named if differ else ''} "
+                     f"({n_text(summaries)})")
     a = document["statistical_analysis"]["anova"]
     if a:
         lines.append(f"One-way ANOVA across {len(results)} points: F = {fmt(a['F'], 2)}, {p_is(a['p_value'])}")

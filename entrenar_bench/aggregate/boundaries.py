@@ -86,7 +86,8 @@ def _bounds(fractions: tuple[float, ...], alpha: float, spending: str) -> tuple[
         if target <= 1e-15:  # nothing to spend at this look: a boundary no statistic reaches
             c = 40.0
         else:
-            c = optimize.brentq(lambda c: _exit_beyond(c, t, grid, t_prev) - target, 1e-6, 40.0, xtol=1e-10)
+            c = optimize.brentq(lambda c, t=t, grid=grid, t_prev=t_prev, target=target:
+                                _exit_beyond(c, t, grid, t_prev) - target, 1e-6, 40.0, xtol=1e-10)
         out.append(c)
         spent_before += target
         grid, t_prev = _advance(grid, c, t, t_prev), t

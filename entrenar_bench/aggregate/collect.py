@@ -79,7 +79,7 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 FACTORS = ("seed", "teacher.seed")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def is_bookkeeping(key: str) -> bool:
     """Not a group key: a factor (groups are over seeds and teachers) or a key that cannot change what a
     run computes. Cached: the same few dozen keys repeat in every run of a sweep."""

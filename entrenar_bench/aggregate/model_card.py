@@ -24,7 +24,8 @@ from entrenar_bench.files import load_yaml, read_data
 from entrenar_bench.models.saving import has_tokenizer
 
 APP = "python -m entrenar_bench.run"
-CHECKPOINTS = ("checkpoint_every", "keep_checkpoints", "train.checkpoint_every", "train.keep_checkpoints")  # how, not what
+# how, not what
+CHECKPOINTS = ("checkpoint_every", "keep_checkpoints", "train.checkpoint_every", "train.keep_checkpoints")
 FORMATS = {"huggingface": "Hugging Face `save_pretrained` (safetensors, `config.json`)",
            "state_dict": "a safetensors state dict (`model.safetensors`) and the model's config (`model_config.json`)"}
 
@@ -62,7 +63,8 @@ def _sweep_commands(sweep_dir: Path) -> tuple[list[str], list[str]]:
     try:
         hydra = load_yaml(read_data(sweep_dir / "multirun.yaml"))["hydra"]
         task = [o for o in hydra["overrides"]["task"] if isinstance(o, str)]
-        search = [o for o in hydra["overrides"].get("hydra", []) if isinstance(o, str) and o.startswith("hydra.searchpath")]
+        search = [o for o in hydra["overrides"].get("hydra", [])
+                  if isinstance(o, str) and o.startswith("hydra.searchpath")]
         return task, search
     except (OSError, ValueError, KeyError, TypeError):
         return [], []

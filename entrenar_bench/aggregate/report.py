@@ -83,7 +83,8 @@ def group_summaries(collection: Collection, sort_key=None) -> list[dict[str, Any
         entry["metric"] = {**metric.as_dict(), **stats.describe(decides.values)}
         entry["val_metric"] = stats.describe(units(done, metric.val_column).values)
         entry["metric_values"] = decides.runs
-        entry["before"] = {c[len(BEFORE_PREFIX):]: stats.describe(pd.to_numeric(done[c], errors="coerce").dropna().tolist())
+        entry["before"] = {c[len(BEFORE_PREFIX):]:
+                           stats.describe(pd.to_numeric(done[c], errors="coerce").dropna().tolist())
                            for c in done.columns if c.startswith(BEFORE_PREFIX) and done[c].notna().any()}
         entry["recorded"] = {name: stats.describe(pd.to_numeric(done[Metric(name).column], errors="coerce").dropna()
                                                   .tolist()) for name in recorded_names(done)}

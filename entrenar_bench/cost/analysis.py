@@ -262,7 +262,8 @@ class CostPerformanceAnalysis:
             value = p.point.measured.get(name)
             if limit is not None:
                 checks.append((math.inf if value is None else value, limit, value is None or value > limit,
-                               f"no {name} recorded" if value is None else f"{name} {value:.4f} > max {name} {limit:g}"))
+                               f"no {name} recorded" if value is None
+                               else f"{name} {value:.4f} > max {name} {limit:g}"))
         score = p.point.score
         if c.min_metric is not None:
             checks.append((score, c.min_metric, score < c.min_metric,

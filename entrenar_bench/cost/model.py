@@ -1,4 +1,5 @@
-"""GPU cost models (``cost/pricing/*.yaml``: plain data read here, not a Hydra config group) and the pricing of measured training time.
+"""GPU cost models (``cost/pricing/*.yaml``: plain data read here, not a Hydra config group) and the pricing of
+measured training time.
 
 Pricing formula, for a run measured on device ``d`` and priced on GPU ``g``::
 

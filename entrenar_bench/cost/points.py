@@ -64,7 +64,8 @@ def _details(sweep_dir: Path, jobs: list[str]) -> dict[str, Any]:
         value = field_of(record, f"config.{key}")
         if isinstance(value, (str, int, float, bool)):
             details[name] = value
-    for name, key in (("epochs", "finetune.epochs"), ("learning_rate", "finetune.lr"), ("student", "finetune.base.name")):
+    for name, key in (("epochs", "finetune.epochs"), ("learning_rate", "finetune.lr"),
+                      ("student", "finetune.base.name")):
         value = field_of(record, key)  # what the fine-tuning run did: its own epochs and rate, its base student
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             details[name] = value

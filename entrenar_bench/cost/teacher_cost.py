@@ -76,6 +76,7 @@ def teacher_lines(document: dict[str, Any], money) -> list[str]:
     tokens = document.get("tokens")
     if tokens and any(v is not None for v in tokens["per_config"].values()):
         cells = ", ".join(f"{k} {v:,.0f}" for k, v in tokens["per_config"].items() if v is not None)
-        verdict = "equal tokens" if tokens["equal"] else "not equal tokens: add -- train.tokens=N to price at equal tokens"
+        verdict = ("equal tokens" if tokens["equal"]
+                   else "not equal tokens: add -- train.tokens=N to price at equal tokens")
         lines.append(f"Tokens per run: {cells} ({verdict}).")
     return lines

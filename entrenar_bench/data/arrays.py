@@ -47,7 +47,8 @@ class ArrayDataModule(L.LightningDataModule):
     teacher_free_keys: tuple[str, ...] = ()
     content_keys: tuple[str, ...] = ()  # config keys naming files the data is made of (none: generated or bundled)
 
-    def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0):
+    def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                 split_seed: int = 0):
         super().__init__()
         self.batch_size = batch_size
         self.val_fraction = val_fraction

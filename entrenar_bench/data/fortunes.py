@@ -1,7 +1,7 @@
 """A real corpus from a package registry: Debian's ``fortunes`` packages, as JSON lines.
 
-The packages (``fortunes-min``, ``fortunes``) ship plain-text files of short documents (quotations, jokes, poems), one file per
-category (``wisdom``, ``science``, ``literature``, ...), each document ended by a line holding ``%``.
+The packages (``fortunes-min``, ``fortunes``) ship plain-text files of short documents (quotations, jokes, poems), one
+file per category (``wisdom``, ``science``, ``literature``, ...), each document ended by a line holding ``%``.
 A reference ``fortunes:wisdom`` (or ``fortunes:wisdom+science``) names categories; the first use fetches
 them with ``apt-get download`` (no installation, no root needed once the package lists exist:
 ``apt-get update``), unpacks them with ``dpkg -x`` and writes ``<cache>/corpora/fortunes/<categories>.jsonl``,

@@ -61,7 +61,8 @@ def uld(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
 def jsd_of_probs(teacher: torch.Tensor, student: torch.Tensor, beta: float) -> torch.Tensor:
     """Per position the generalised JSD of two probability vectors over the same tokens (0·log 0 = 0): ``(N,)``."""
     def kl(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.where(a > 0, a * (a.clamp_min(1e-38).log() - b.clamp_min(1e-38).log()), torch.zeros_like(a)).sum(-1)
+        return torch.where(a > 0, a * (a.clamp_min(1e-38).log() - b.clamp_min(1e-38).log()),
+                           torch.zeros_like(a)).sum(-1)
 
     if beta == 0:
         return kl(teacher, student)
@@ -75,7 +76,8 @@ def vocabulary_matches(teacher_vocab: Mapping[str, int], student_vocab: Mapping[
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ids of the token strings both vocabularies hold: (teacher ids, student ids), in teacher-id order."""
     pairs = sorted((t_id, student_vocab[token]) for token, t_id in teacher_vocab.items() if token in student_vocab)
-    return (torch.tensor([t for t, _ in pairs], dtype=torch.long), torch.tensor([s for _, s in pairs], dtype=torch.long))
+    return (torch.tensor([t for t, _ in pairs], dtype=torch.long),
+            torch.tensor([s for _, s in pairs], dtype=torch.long))
 
 
 def gold(teacher: torch.Tensor, student: torch.Tensor, teacher_ids: torch.Tensor, student_ids: torch.Tensor,

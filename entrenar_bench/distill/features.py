@@ -68,7 +68,8 @@ class MapLayerMatching(nn.Module):
         if not student_hidden or not teacher_hidden:
             raise ValueError("layer matching needs models with forward_with_hidden()")
         self.layer_map = uniform_layer_map(len(student_hidden), len(teacher_hidden))
-        self.projections = nn.ModuleList(Projection(s, teacher_hidden[j]) for s, j in zip(student_hidden, self.layer_map))
+        self.projections = nn.ModuleList(Projection(s, teacher_hidden[j])
+                                         for s, j in zip(student_hidden, self.layer_map))
 
     def forward(self, student, teacher, mask=None) -> torch.Tensor:
         pairs = [proj(student.hidden[i], teacher.hidden[j])

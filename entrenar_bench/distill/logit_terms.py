@@ -124,7 +124,7 @@ def knobs_of(term: Callable[..., Any], name: str = "") -> tuple[str, ...]:
     ``__call__``); every other parameter is a knob or has a default. ValueError (one line) otherwise."""
     where = name or getattr(term, "__qualname__", repr(term))
     if inspect.isclass(term):
-        call = getattr(term, "forward", None) or getattr(term, "__call__")
+        call = getattr(term, "forward", None) or term.__call__
         inputs, own = _parameters(call, 1), _parameters(term, 0)
     else:
         inputs = own = _parameters(term, 0)

@@ -203,7 +203,8 @@ def _mse_terms(student, teacher):
     return (student.float() - teacher.detach().float()).pow(2).mean(dim=-1)
 
 
-def top_k_teacher_logits(ids: torch.Tensor, log_probs: torch.Tensor, tail: torch.Tensor, vocab_size: int) -> torch.Tensor:
+def top_k_teacher_logits(ids: torch.Tensor, log_probs: torch.Tensor, tail: torch.Tensor,
+                         vocab_size: int) -> torch.Tensor:
     """The dense (…, V) ``log p̂`` of a top-k teacher: the k log-probs at their ids, ``log(tail / (V − k))``
     elsewhere (``tail`` already floored)."""
     k = ids.shape[-1]
@@ -291,7 +292,8 @@ def sparse_forward_kl(student_logits: torch.Tensor, top_ids: torch.Tensor, top_l
     return _t2(kl, temperature, scale_t2)
 
 
-def forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
+def forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher,
+               mask: torch.Tensor | None = None,
                temperature: float = 1.0, scale_t2: bool = True, chunk_tokens: int = 0) -> torch.Tensor:
     """Hinton et al. 2015 (GKD's forward KL, Agarwal et al. 2024): ``T² · KL(p ‖ q)``; ``scale_t2=False`` drops T²."""
     if isinstance(teacher_logits, TopKTeacher) and teacher_logits.tail_rule == "spread":
@@ -303,7 +305,8 @@ def forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopK
     return _t2(kl, temperature, scale_t2)
 
 
-def reverse_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
+def reverse_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher,
+               mask: torch.Tensor | None = None,
                temperature: float = 1.0, scale_t2: bool = True, chunk_tokens: int = 0) -> torch.Tensor:
     """MiniLLM (Gu et al. 2024), mode-seeking: ``T² · KL(q ‖ p)``, T and T² handled as in ``forward_kl``."""
     kl = _divergence(partial(_reverse_kl_terms, temperature=temperature), student_logits, teacher_logits, mask,
@@ -348,7 +351,8 @@ def tvd(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher
                        temperature)
 
 
-def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher, mask: torch.Tensor | None = None,
+def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKTeacher,
+              mask: torch.Tensor | None = None,
               chunk_tokens: int = 0) -> torch.Tensor:
     """Logit matching (Ba & Caruana 2014): ``mean_v (z_s − z_t)²`` per position, no temperature. Without a
     mask, one ``F.mse_loss`` over every element (the same mean: each position has V of them)."""
@@ -357,7 +361,8 @@ def logit_mse(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKT
     return _divergence(_mse_terms, student_logits, teacher_logits, mask, chunk_tokens)
 
 
-def hidden_state_mse(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor | None = None) -> torch.Tensor:
+def hidden_state_mse(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
     """PKD (Sun et al. 2019) layer matching: mean over pairs of ``MSE(P_i(h_s^i), h_t^j)``, each pair an already
     projected student state and its teacher state. With a (B, T) mask, the states are (B, T, D) token states
     and each pair's MSE is the masked token mean of ``mean_d (P(h_s) − h_t)²``."""
@@ -376,7 +381,8 @@ def attention_transfer(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> to
     return torch.stack([(attention_map(s) - attention_map(t)).pow(2).mean() for s, t in pairs]).sum()
 
 
-def attention_kl(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def attention_kl(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], mask: torch.Tensor,
+                 eps: float = 1e-12) -> torch.Tensor:
     """MiniLM (Wang et al. 2020) attention transfer: mean over layer pairs of the masked mean over query
     positions of ``KL(ā_t ‖ ā_s) = Σ_k ā_t (log ā_t − log ā_s)``, with ``ā`` a layer's (B, H, T, T)
     attention probabilities averaged over heads (so teacher and student may have different head counts).
@@ -413,7 +419,8 @@ def one_token(student_logits: torch.Tensor, teacher_logits: torch.Tensor | TopKT
               ) -> tuple[torch.Tensor, torch.Tensor | TopKTeacher]:
     """Per-example (B, V) logits (and a top-k teacher's (B, k) entries) as (B, 1, V) views: each example one token."""
     if isinstance(teacher_logits, TopKTeacher):
-        teacher = teacher_logits._replace(**{name: getattr(teacher_logits, name)[:, None] for name in ("ids", "log_probs")},
+        teacher = teacher_logits._replace(**{name: getattr(teacher_logits, name)[:, None]
+                                             for name in ("ids", "log_probs")},
                                           tail=None if teacher_logits.tail is None else teacher_logits.tail[:, None])
     else:
         teacher = teacher_logits[:, None]
@@ -442,7 +449,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tenso
     return masked_token_mean(per_token.view_as(targets), mask)
 
 
-def token_top1_matches(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def token_top1_matches(logits: torch.Tensor, targets: torch.Tensor,
+                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token accuracy counts: ``(#unmasked positions where argmax_v logits == target, #unmasked)``.
 
     ``targets[b, t]`` is the token that ``logits[b, t]`` predicts (already shifted by one).

@@ -48,8 +48,8 @@ class DistillationModule(L.LightningModule):
     """Student + objective; the teacher stays frozen in eval mode and is never updated.
 
     ``teacher_signal``: per split, a reader whose ``logits(index)`` gives the teacher's stored logits of those
-    rows (on the CPU, read per batch); ``optim``: the ``optim`` config (None: Adam with per-epoch cosine decay); ``augment``: the task's
-    training-time augmentation of inputs, or None.
+    rows (on the CPU, read per batch); ``optim``: the ``optim`` config (None: Adam with per-epoch cosine decay);
+    ``augment``: the task's training-time augmentation of inputs, or None.
     """
 
     def __init__(
@@ -123,7 +123,8 @@ class DistillationModule(L.LightningModule):
 
     @torch.no_grad()
     def _teacher_features(self) -> ModelOutputs:
-        """The teacher's logits, hidden states and attentions over the training rows (``task.store_chunk`` at a time)."""
+        """The teacher's logits, hidden states and attentions over the training rows (``task.store_chunk`` at a
+        time)."""
         hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
         parts = [self.task.forward(self.teacher, rows.to(self.device), hidden, attentions)
                  for rows in self.task.split_inputs("train").split(self.task.store_chunk)]
@@ -167,7 +168,8 @@ class DistillationModule(L.LightningModule):
         return result, time.perf_counter() - start
 
     def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
-        """The teacher's outputs on ``batch``: stored (or held) outputs where they stand in for it, else a forward pass."""
+        """The teacher's outputs on ``batch``: stored (or held) outputs where they stand in for it, else a forward
+        pass."""
         if split == "train" and self.holds_teacher_features:
             held = self._held_outputs(split)
             return ModelOutputs(held.logits[batch.index], [h[batch.index] for h in held.hidden],

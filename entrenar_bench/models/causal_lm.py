@@ -26,7 +26,8 @@ SPECIAL_TOKENS = ("pad_token_id", "bos_token_id", "eos_token_id")
 EAGER = "eager"  # the attention implementation that returns attention probabilities
 
 
-def causal_lm(config: PretrainedConfig, vocab_size: int | None = None, attn_implementation: str = "sdpa") -> PreTrainedModel:
+def causal_lm(config: PretrainedConfig, vocab_size: int | None = None,
+              attn_implementation: str = "sdpa") -> PreTrainedModel:
     """A randomly initialised ``AutoModelForCausalLM`` of ``config`` (e.g. a ``LlamaConfig``), sized to the data."""
     if vocab_size is not None:
         config.vocab_size = vocab_size
@@ -36,14 +37,16 @@ def causal_lm(config: PretrainedConfig, vocab_size: int | None = None, attn_impl
     return AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
 
 
-def pretrained_causal_lm(path: str, vocab_size: int | None = None, attn_implementation: str = "sdpa") -> PreTrainedModel:
+def pretrained_causal_lm(path: str, vocab_size: int | None = None,
+                         attn_implementation: str = "sdpa") -> PreTrainedModel:
     """``AutoModelForCausalLM.from_pretrained`` of a local directory (local files only, safetensors only)."""
     model_config(Path(path), f"model.path={path}")  # safetensors weights, no code of its own, else one line
     model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True,
                                                  attn_implementation=attn_implementation)
     size = model.get_input_embeddings().num_embeddings
     if vocab_size is not None and vocab_size > size:
-        raise ValueError(f"the model in {path} has {size} token embeddings, fewer than the data's vocabulary ({vocab_size})")
+        raise ValueError(f"the model in {path} has {size} token embeddings, "
+                         f"fewer than the data's vocabulary ({vocab_size})")
     model.config.use_cache = False
     return model
 

@@ -139,7 +139,8 @@ def from_teacher(path: str, layers: str | int | Sequence[int] | None = None, met
     student = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation, dtype=torch.float32)
     target = {**(key or {"teacher": str(directory)}), "layers": chosen, "widths": widths.as_record()}
     weights_dir = cache_directory(cache_dir, target) if key is not None else None
-    state, groups = cached(weights_dir, "student.pt", lambda: pruned_state(teacher(), shape, chosen, widths, importance),
+    state, groups = cached(weights_dir, "student.pt",
+                           lambda: pruned_state(teacher(), shape, chosen, widths, importance),
                            save_state, load_state)
     student.load_state_dict(state, strict=True)
     rows = student.get_input_embeddings().num_embeddings

@@ -48,7 +48,8 @@ def check_student_source(cfg: DictConfig) -> None:
     model = student.get("model") if isinstance(student, DictConfig) else None
     if (isinstance(model, DictConfig) and model.get("_target_") == FROM_TEACHER
             and OmegaConf.select(cfg, "teacher.model.path", default=None) is None):
-        raise ConfigError(f"student=from_teacher needs a pretrained teacher (a teacher.model.path, e.g. teacher=smollm2); "
+        raise ConfigError("student=from_teacher needs a pretrained teacher (a teacher.model.path, "
+                          "e.g. teacher=smollm2); "
                           f"the teacher {cfg.teacher.get('name', '')} is built from a config")
 
 
@@ -214,7 +215,8 @@ def check_generation(cfg: DictConfig) -> None:
         return
     what = "distill.on_policy" if d.get("on_policy") else "distill.seq_kd"
     if d.get("on_policy") and (d.get("logit_loss") == "none" or not d.get("alpha")):
-        raise ConfigError(f"distill.on_policy needs a logit term against the teacher (distill={d.get('name')} has none: "
+        raise ConfigError(f"distill.on_policy needs a logit term against the teacher "
+                          f"(distill={d.get('name')} has none: "
                           "its generated batches would have nothing to learn from)")
     data = cfg.get("data")
     length = next((k for k in ("seq_len", "block_size") if isinstance(data, DictConfig) and data.get(k)), None)

@@ -5,8 +5,9 @@ The base student is the configured student model (or ``finetune.base.model``, na
 trained with cross-entropy alone on the run's data (``finetune.base``: seed and the training schema).
 A pretrained student with no separate base named is its own base, used as it is: neither trained first
 nor cached (models/pretrained.py ``uses_student_as_base``).
-A fine-tuning run trains for ``finetune.epochs`` at ``finetune.lr`` (null: ``train``'s). It is made once and kept in the model cache
-(``run/model_cache.py``, ``base_students/<key>/student.pt``, keyed by the SHA-256 of the base settings,
+A fine-tuning run trains for ``finetune.epochs`` at ``finetune.lr`` (null: ``train``'s).
+It is made once and kept in the model cache (``run/model_cache.py``, ``base_students/<key>/student.pt``,
+keyed by the SHA-256 of the base settings,
 the student model and the data), so every job of a sweep that fine-tunes the same base loads it.
 
 ``finetune.method``:
@@ -64,7 +65,8 @@ def load_base_student(cfg: DictConfig, task: Any) -> tuple[nn.Module, Path | Non
     """
     if cfg.finetune.method == "none":
         return None
-    from entrenar_bench.run.model_cache import BASE_STUDENT, build_model, cached_model  # Lightning: only to train or load
+    # Lightning: only to train or load
+    from entrenar_bench.run.model_cache import BASE_STUDENT, build_model, cached_model
 
     if uses_student_as_base(cfg):
         return build_model(cfg.student.model, task.datamodule), None
@@ -89,7 +91,8 @@ def build_student(cfg: DictConfig, task: Any,
         "method": method, "epochs": train.epochs, "lr": train.lr,
         "base": {"name": base_info["config"]["name"] if base_info else cfg.student.name,
                  "cache": str(directory) if base_info else None,
-                 "accuracy": base_info["metrics"]["accuracy"] if base_info else None, "params": count_parameters(model)},
+                 "accuracy": base_info["metrics"]["accuracy"] if base_info else None,
+                 "params": count_parameters(model)},
     }
     if method == "full":
         model.requires_grad_(True)

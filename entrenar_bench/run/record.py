@@ -25,16 +25,16 @@ COMPLETED = "completed"
 FAILED = "failed"
 
 
-# Keys that say where and how a run is placed or logged, never what it computes (launcher, CPU threads,
-# paths, which device index, progress output, the experiment trackers of the ``logger`` group). The one list used both by a run's config hash (so a
-# sweep resumed under another launcher finds its completed runs) and by aggregation's grouping (runs
-# differing only here are the same computation). Precision, accumulation, clipping and every other
-# trainer setting can change the metrics, so they are not here: they form groups. So does the number of
-# devices: batches are per device, so N devices train on N times larger batches and take fewer steps.
-# Mid-run checkpoints are here: a resumed run ends exactly where an uninterrupted one does; so is whether the
-# trained student is written to disk (save_student).
+# Keys that say where and how a run is placed or logged, never what it computes (launcher, CPU threads, paths, which
+# device index, progress output, the experiment trackers of the ``logger`` group). The one list used both by a run's
+# config hash (so a sweep resumed under another launcher finds its completed runs) and by aggregation's grouping (runs
+# differing only here are the same computation). Precision, accumulation, clipping and every other trainer setting can
+# change the metrics, so they are not here: they form groups. So does the number of devices: batches are per device, so
+# N devices train on N times larger batches and take fewer steps. Mid-run checkpoints are here: a resumed run ends
+# exactly where an uninterrupted one does; so is whether the trained student is written to disk (save_student).
 RUN_INVARIANT_KEYS = (
-    "launcher", "threads", "paths", "save_student", "task_name", "limits", "train.checkpoint_every", "train.keep_checkpoints",
+    "launcher", "threads", "paths", "save_student", "task_name", "limits",
+    "train.checkpoint_every", "train.keep_checkpoints",
     "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.logger", "logger",
 )
 

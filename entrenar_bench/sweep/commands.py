@@ -77,7 +77,7 @@ class SweepCommand(ABC):
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bench_params(path: Path) -> dict[str, list[str]]:
     """The sweeper params of a bench YAML, each a list of its comma-separated values."""
     params = yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]

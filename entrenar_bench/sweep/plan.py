@@ -77,7 +77,8 @@ def compare_overrides(strategies: Iterable[str], runs: int, teachers: int = 1) -
     known = (*STRATEGIES, BASELINE)
     unknown = [s for s in chosen if s not in known]
     if unknown or not chosen:
-        raise UsageError(f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; known: {', '.join(known)}")
+        raise UsageError(f"unknown strategy {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"known: {', '.join(known)}")
     return [*seed_overrides(runs), *teacher_overrides(teachers), f"distill={','.join(chosen)}"]
 
 

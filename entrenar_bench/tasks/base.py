@@ -176,6 +176,7 @@ def task_for(datamodule: Any) -> Task:
     """The task of a set-up data module (its ``task`` attribute names it)."""
     name = getattr(datamodule, "task", None)
     if not isinstance(name, str):
-        raise ConfigError(f"data: {type(datamodule).__name__} names no task (a class attribute task = 'classification', "
+        raise ConfigError(f"data: {type(datamodule).__name__} names no task "
+                          f"(a class attribute task = 'classification', "
                           f"'causal_lm' or a registered one)")
     return task_class(name)(datamodule)

@@ -183,7 +183,8 @@ class CausalLMTask(Task):
     def split_inputs(self, split: str) -> torch.Tensor:
         return self.datamodule.split_inputs(split)
 
-    def forward(self, model: nn.Module, inputs: torch.Tensor, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
+    def forward(self, model: nn.Module, inputs: torch.Tensor, hidden: bool = False,
+                attentions: bool = False) -> ModelOutputs:
         out = model(input_ids=inputs, output_hidden_states=hidden, output_attentions=attentions, use_cache=False)
         return ModelOutputs(out.logits, (out.hidden_states or ())[1:], out.attentions or ())  # embeddings excluded
 
@@ -206,10 +207,12 @@ class CausalLMTask(Task):
 
     def make_metrics(self, with_teacher: bool) -> MetricCollection:
         names = ["accuracy", "loss"]
-        names += ["teacher_kl"] * with_teacher + ["truth_kl", "bayes_accuracy"] * (self.datamodule.reference is not None)
+        names += (["teacher_kl"] * with_teacher
+                  + ["truth_kl", "bayes_accuracy"] * (self.datamodule.reference is not None))
         return MetricCollection({name: MeanMetric() for name in names})
 
-    def update_metrics(self, metrics: MetricCollection, logits: torch.Tensor, batch: Batch, teacher_logits=None) -> None:
+    def update_metrics(self, metrics: MetricCollection, logits: torch.Tensor, batch: Batch,
+                       teacher_logits=None) -> None:
         targets, target_mask = batch.targets, batch.mask
         correct, count = losses.token_top1_matches(logits, targets, target_mask)
         weight = count.float()

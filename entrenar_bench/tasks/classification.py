@@ -28,7 +28,8 @@ ADAPTABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def hidden_probe(model: nn.Module, input_shape: tuple[int, ...], role: str) -> list[torch.Tensor]:
     """The hidden states of ``model`` on two blank inputs: their number and shapes size the feature terms."""
     if not hasattr(model, "forward_with_hidden"):  # a capability of the user's model, which this task needs
-        raise ConfigError(f"the {role} model {type(model).__name__} has no forward_with_hidden(); this strategy needs it")
+        raise ConfigError(f"the {role} model {type(model).__name__} has no forward_with_hidden(); "
+                          "this strategy needs it")
     was_training = model.training
     with torch.no_grad():
         _, hidden = model.eval().forward_with_hidden(torch.zeros(2, *input_shape))
@@ -65,7 +66,8 @@ class ClassificationTask(Task):
     def train_loader(self, indexed: bool) -> Any:
         return self.datamodule.indexed_train_dataloader() if indexed else self.datamodule.train_dataloader()
 
-    def forward(self, model: nn.Module, inputs: torch.Tensor, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
+    def forward(self, model: nn.Module, inputs: torch.Tensor, hidden: bool = False,
+                attentions: bool = False) -> ModelOutputs:
         if hidden or attentions:  # attention transfer here works on the feature maps
             logits, states = model.forward_with_hidden(inputs)
             return ModelOutputs(logits, states)
@@ -75,7 +77,8 @@ class ClassificationTask(Task):
         if not settings.needs_hidden:
             return None, None
         shape = self.datamodule.input_shape
-        student_hidden, teacher_hidden = hidden_probe(student, shape, "student"), hidden_probe(teacher, shape, "teacher")
+        student_hidden, teacher_hidden = (hidden_probe(student, shape, "student"),
+                                          hidden_probe(teacher, shape, "teacher"))
         layers = MapLayerMatching(student_hidden, teacher_hidden) if settings.layer_weight > 0 else None
         attention = MapAttentionTransfer(student_hidden, teacher_hidden) if settings.attention_weight > 0 else None
         return layers, attention
@@ -84,9 +87,11 @@ class ClassificationTask(Task):
         return [name for name, module in model.named_modules() if isinstance(module, ADAPTABLE)]
 
     def make_metrics(self, with_teacher: bool) -> MetricCollection:
-        return MetricCollection({"accuracy": MulticlassAccuracy(num_classes=self.datamodule.num_classes, average="micro"),
+        return MetricCollection({"accuracy": MulticlassAccuracy(num_classes=self.datamodule.num_classes,
+                                                                average="micro"),
                                  "loss": MeanMetric()})
 
-    def update_metrics(self, metrics: MetricCollection, logits: torch.Tensor, batch: Batch, teacher_logits=None) -> None:
+    def update_metrics(self, metrics: MetricCollection, logits: torch.Tensor, batch: Batch,
+                       teacher_logits=None) -> None:
         metrics["accuracy"].update(logits, batch.targets)
         metrics["loss"].update(nn.functional.cross_entropy(logits, batch.targets, reduction="none"))

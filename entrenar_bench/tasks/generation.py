@@ -52,7 +52,8 @@ def continuation_mask(sequences: torch.Tensor, prefixes: torch.Tensor, new_token
     width = sequences.shape[1]
     positions = torch.arange(width, device=sequences.device)[None]
     start = prefixes.to(sequences.device)[:, None]
-    mask = (positions >= start) & (positions < start + budgets(prefixes, width, new_tokens).to(sequences.device)[:, None])
+    mask = (positions >= start) & (positions < start
+                                   + budgets(prefixes, width, new_tokens).to(sequences.device)[:, None])
     if eos is not None:
         ends = (sequences == eos) & mask
         mask &= (ends.cumsum(1) - ends.long()) == 0  # nothing after the first generated EOS

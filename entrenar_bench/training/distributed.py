@@ -39,9 +39,11 @@ def _with_sampler(loader: DataLoader, sampler: Sampler) -> DataLoader:
         batches = EpochBatchSampler(sampler, loader.sampler.batch_size, loader.sampler.drop_last)
         return DataLoader(loader.dataset, batch_size=None, sampler=batches, **common)
     if loader.batch_size is None:
-        raise ConfigError(f"cannot split a data loader with a custom batch sampler ({type(loader.batch_sampler).__name__})"
+        raise ConfigError(f"cannot split a data loader with a custom batch sampler "
+                          f"({type(loader.batch_sampler).__name__})"
                           " across devices; use trainer.devices=1")
-    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, drop_last=loader.drop_last, **common)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
+                      drop_last=loader.drop_last, **common)
 
 
 def _samples(loader: DataLoader) -> Sampler:

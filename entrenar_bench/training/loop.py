@@ -31,9 +31,11 @@ from entrenar_bench.training.memory import PeakMemory
 
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*number of training batches.*smaller than the logging interval.*")
-warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")  # the frozen teacher
+# the frozen teacher
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")  # synced by torchmetrics
+# synced by torchmetrics
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
 warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
 warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*")  # no curve
 warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")  # the run dir
@@ -116,11 +118,13 @@ def evaluated_metrics(trainer: L.Trainer) -> dict[str, float]:
     """What the module logged in its test pass: ``test/<name>`` as ``<name>``, ``val/<name>`` as ``val_<name>``."""
     logged = {key: float(value) for key, value in trainer.callback_metrics.items()}
     metrics = {key.removeprefix("test/"): value for key, value in logged.items() if key.startswith("test/")}
-    metrics.update({f"val_{key.removeprefix('val/')}": value for key, value in logged.items() if key.startswith("val/")})
+    metrics.update({f"val_{key.removeprefix('val/')}": value for key, value in logged.items()
+                    if key.startswith("val/")})
     return metrics
 
 
-def build_trainer(trainer_cfg: DictConfig, epochs: int, callbacks: list, curves: dict, max_steps: int = -1) -> L.Trainer:
+def build_trainer(trainer_cfg: DictConfig, epochs: int, callbacks: list, curves: dict,
+                  max_steps: int = -1) -> L.Trainer:
     """The configured Lightning ``Trainer`` for ``epochs`` (and at most ``max_steps``; -1: no limit): atomic
     checkpoints (enabled with a checkpoint callback), this project's own distributed samplers, evaluations under
     ``no_grad`` (so the pass before training leaves no inference tensors behind)."""

@@ -115,7 +115,8 @@ def test_failed_missing_and_corrupt_runs_are_listed_not_dropped(sweep):
 
 def test_expected_but_never_started_jobs_are_missing(sweep):
     (sweep / "multirun.yaml").write_text(
-        "hydra:\n  sweeper:\n    params: {}\n  overrides:\n    task:\n    - distill=kd,mse,none,attention\n    - seed=0,1,2,3,4\n")
+        "hydra:\n  sweeper:\n    params: {}\n  overrides:\n    task:\n    - distill=kd,mse,none,attention\n"
+        "    - seed=0,1,2,3,4\n")
     document, _ = generic_report(collect(sweep))
     never = [f for f in document["failures"] if f["error"] == "never started"]
     assert len(never) == 5 and all("distill=attention" in f["overrides"] for f in never)

@@ -61,7 +61,8 @@ def test_groups_below_the_unigram_line_are_flagged_and_no_winner_is_declared(tmp
     u = document["usefulness"]
     assert u["all_below"] and sorted(u["below_line"]) == ["kd", "none"] and u["value"] == UNIGRAM
     assert document["best"]["useful"] is False and document["best"]["caveat"] == NO_WINNER
-    assert document["baselines"]["uniform"] == pytest.approx(UNIFORM) and "add-one" in document["baselines"]["smoothing"]
+    assert (document["baselines"]["uniform"] == pytest.approx(UNIFORM)
+            and "add-one" in document["baselines"]["smoothing"])
     assert f"WARNING: kd, none: {WARNING}." in text and f"Caveat: {NO_WINNER}." in text
     assert any(WARNING in note for note in document["notes"])
     assert "uniform ln V 3.4657, unigram 3.0000" in text

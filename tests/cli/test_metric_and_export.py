@@ -112,7 +112,8 @@ def test_export_writes_the_selected_student_and_its_card(tmp_path, capsys):
     target = Path(out.strip())
     assert sorted(p.name for p in target.iterdir()) == ["README.md", "model.safetensors", "model_config.json"]
     chosen = sweep / "0" / STUDENT_DIR  # kd, seed 0: the lowest validation loss, ties to the lower seed
-    assert torch.equal(load_file(target / "model.safetensors")["weight"], load_file(chosen / "model.safetensors")["weight"])
+    assert torch.equal(load_file(target / "model.safetensors")["weight"],
+                       load_file(chosen / "model.safetensors")["weight"])
     card = (target / "README.md").read_text()
     assert "group `kd` (selected by the report), run `0`" in card
     assert "- Deciding metric: **loss** (lower is better)" in card

@@ -53,7 +53,8 @@ def test_the_exported_card_says_how_the_student_was_pruned(tmp_path, capsys):
     assert code == 0, err
     card = (Path(out.strip()) / "README.md").read_text()
     assert "## Pruning" in card
-    assert "- Depth: `block_influence`, ShortGPT block influence" in card and "3 of the teacher's 6 layers kept: 0, 1, 5." in card
+    assert ("- Depth: `block_influence`, ShortGPT block influence" in card
+            and "3 of the teacher's 6 layers kept: 0, 1, 5." in card)
     assert "- Scores (block influence per teacher layer): 0.900, 0.200, 0.010, 0.030, 0.050, 0.800." in card
     assert "- Width: hidden channels 36 → 24; MLP neurons 48 → 32, the units of largest mean activation" in card
     assert "target `student.params=20000`" in card

@@ -23,7 +23,8 @@ def lm_point(name, hours, loss, accuracy=0.3, **kwargs):
 
 
 def test_pareto_front_with_a_lower_is_better_metric():
-    points = [lm_point("cheap-poor", 1.0, 3.0, accuracy=0.9), lm_point("mid", 2.0, 2.5), lm_point("dear-good", 5.0, 2.0),
+    points = [lm_point("cheap-poor", 1.0, 3.0, accuracy=0.9), lm_point("mid", 2.0, 2.5),
+              lm_point("dear-good", 5.0, 2.0),
               lm_point("dominated", 6.0, 2.6, accuracy=0.99), lm_point("twin", 2.0, 2.5)]
     front = [p.name for p in A100.compute_pareto_frontier(points)]
     assert front == ["cheap-poor", "mid", "dear-good", "twin"]  # cost ↓, loss ↓: accuracy plays no part

@@ -91,7 +91,7 @@ def test_bad_files_are_refused_without_opening_what_is_not_a_regular_file(tmp_pa
     signal.alarm(10)  # opening the FIFO for reading would block: fail rather than hang
     try:
         for name, match in cases.items():
-            _one_line_error(lambda: read_documents(tmp_path / name), match)
+            _one_line_error(lambda name=name: read_documents(tmp_path / name), match)
     finally:
         signal.alarm(0)
     assert read_documents(good) == [TextDocument("some text", 1)]                # nothing was damaged

@@ -49,7 +49,7 @@ def test_pairs_are_packed_whole_with_only_responses_learnt_and_little_padding(tm
     dm = _module(_pairs(tmp_path / "pairs.jsonl", pairs), block_size=16, pair_separator="")  # "Q:abxy"
     ids, mask = _all(dm)
     assert ids.shape == (6, 16)                                              # two 7-token pairs a block, not one
-    for row, (prompt_targets, response_targets) in zip(mask, [(slice(0, 4), slice(4, 7))] * 6):
+    for row, (_prompt_targets, _response_targets) in zip(mask, [(slice(0, 4), slice(4, 7))] * 6):
         assert not row[:4].any() and row[4:7].all() and not row[7:11].any() and row[11:14].all()
         assert not row[14:].any()                                            # the padding
     assert (ids == 0).sum() == 6 * (2 + 2)                                   # each pair's EOS and the padding

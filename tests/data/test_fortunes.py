@@ -10,7 +10,8 @@ from entrenar_bench.errors import ConfigError
 
 
 def test_fortune_files_split_at_percent_lines_and_lose_overstrikes():
-    text = "One.\n\t\t-- A\n%\nT\x08Two\nlines.\n%\n\n%\nThree 100% sure.\n%\n\"____\x08\x08\x08\x08SOMEbody\" _\x08x y\x08_\n"
+    text = ("One.\n\t\t-- A\n%\nT\x08Two\nlines.\n%\n\n%\nThree 100% sure.\n%\n"
+            "\"____\x08\x08\x08\x08SOMEbody\" _\x08x y\x08_\n")
     assert split_fortunes(text) == ["One.\n\t\t-- A", "Two\nlines.", "Three 100% sure.", '"SOMEbody" x y']
 
 

@@ -29,7 +29,8 @@ def test_same_seeds_same_data_other_seeds_other_data():
     assert not torch.equal(a.splits["train"].tensors[0], other.splits["train"].tensors[0])
     resplit = MarkovDataModule(**{**SMALL, "split_seed": 1})
     resplit.setup()
-    pooled = lambda dm: sorted(map(tuple, torch.cat([dm.splits[s].tensors[0] for s in ("train", "val", "test")]).tolist()))  # noqa: E731
+    pooled = lambda dm: sorted(map(tuple, torch.cat([dm.splits[s].tensors[0]  # noqa: E731
+                                                     for s in ("train", "val", "test")]).tolist()))
     assert not torch.equal(a.splits["test"].tensors[0], resplit.splits["test"].tensors[0])
     assert pooled(a) == pooled(resplit)  # the same sequences, split otherwise
 
@@ -60,7 +61,8 @@ def test_masks_splits_and_batches():
     assert next(iter(dm.val_dataloader()))[0].shape == (8, 12)              # eval_batch_size: batch_size
     wide = MarkovDataModule(**SMALL, eval_batch_size=10)
     wide.setup()
-    assert next(iter(wide.test_dataloader()))[0].shape == (10, 12) and next(iter(wide.train_dataloader()))[0].shape == (8, 12)
+    assert (next(iter(wide.test_dataloader()))[0].shape == (10, 12)
+            and next(iter(wide.train_dataloader()))[0].shape == (8, 12))
     assert {"train_subset", "eval_batch_size"} <= set(dm.teacher_free_keys)  # changing them keeps a cached teacher
 
 

@@ -57,7 +57,8 @@ def test_gold_by_hand():
     out = gold(p, q, t_ids, s_ids, beta=0.5, matched_weight=0.7, unmatched_weight=0.3)
     matched = jsd_of_probs(torch.tensor([[0.5, 0.3]]), torch.tensor([[0.4, 0.2]]), 0.5)
     unmatched = abs(0.2 - 0.3) + abs(0 - 0.1)  # teacher [.2] against student [.3, .1]
-    assert torch.allclose(out["matched"], matched.mean()) and math.isclose(out["unmatched"].item(), unmatched, abs_tol=1e-6)
+    assert (torch.allclose(out["matched"], matched.mean())
+            and math.isclose(out["unmatched"].item(), unmatched, abs_tol=1e-6))
     assert math.isclose(out["loss"].item(), 0.7 * matched.item() + 0.3 * unmatched, rel_tol=1e-6)
     assert math.isclose(out["unmatched_mass"].item(), 0.2, abs_tol=1e-6)
     adaptive = gold(p, q, t_ids, s_ids)  # weights by the matched share of the teacher's vocabulary: 2/3

@@ -413,7 +413,8 @@ def test_sparse_forward_kl_takes_a_stored_tail_and_16_bit_log_probs():
     moved = L.forward_kl(CZS, teacher._replace(tail=stored_tail), CMASK, temperature=2.0)
     dense_moved = L.forward_kl(CZS, L.top_k_teacher_logits(teacher.ids, teacher.log_probs, stored_tail, CV), CMASK,
                                temperature=2.0)
-    assert moved.item() == pytest.approx(dense_moved.item(), rel=1e-5) and moved.item() != pytest.approx(expected.item())
+    assert (moved.item() == pytest.approx(dense_moved.item(), rel=1e-5)
+            and moved.item() != pytest.approx(expected.item()))
 
 
 @pytest.mark.parametrize("name", list(L.TOKEN_LOSSES))

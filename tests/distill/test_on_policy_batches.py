@@ -27,7 +27,8 @@ def _model(hidden, seed):
 def _module(on_policy, alpha, logit_loss="kl"):
     settings = DistillSettings(on_policy=on_policy, alpha=alpha, temperature=2.0, logit_loss=logit_loss,
                                prompt_tokens=3)
-    return DistillationModule(CausalLMTask(SimpleNamespace(reference=None)), _model(8, 0), DistillationObjective(settings),
+    return DistillationModule(CausalLMTask(SimpleNamespace(reference=None)), _model(8, 0),
+                              DistillationObjective(settings),
                               teacher=_model(16, 1))
 
 
@@ -62,7 +63,8 @@ def test_an_on_policy_batch_is_ce_on_real_tokens_plus_alpha_times_the_divergence
     assert not torch.equal(sampled.inputs, real.inputs) and sampled.mask[:, :2].sum() == 0
     with torch.no_grad():
         ce = losses.cross_entropy(module.student(input_ids=real.inputs).logits, real.targets, real.mask)
-        divergence = losses.settings_divergence(module.objective.settings, module.student(input_ids=sampled.inputs).logits,
+        divergence = losses.settings_divergence(module.objective.settings,
+                                                module.student(input_ids=sampled.inputs).logits,
                                                 module.teacher(input_ids=sampled.inputs).logits, sampled.mask)
     assert float(loss.detach()) == pytest.approx(float(0.5 * ce + 0.5 * divergence), rel=1e-5)
     assert module.generated_tokens == 4 * 7 and module.train_targets == int(real.mask.sum())

@@ -28,7 +28,8 @@ def test_compare_then_export_loads_and_generates(run_cli, tmp_path):
 
     card = (target / "README.md").read_text()
     ci = document["best"]["metric"]["ci95"]
-    assert f"group `{best}` (selected by the report)" in card and "- The group's runs: seeds 0, 1; teacher seeds 0." in card
+    assert (f"group `{best}` (selected by the report)" in card
+            and "- The group's runs: seeds 0, 1; teacher seeds 0." in card)
     assert f"95% CI [{ci[0]:.4f}, {ci[1]:.4f}]" in card and "Welch's t-test" in card
     assert "No tokenizer: the data (`entrenar_bench.data.markov.MarkovDataModule`) is token ids only" in card
     assert "python -m entrenar_bench.run -m " in card

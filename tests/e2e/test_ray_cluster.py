@@ -67,7 +67,8 @@ def ray_head(tmp_path_factory):
 def test_sweep_on_an_existing_ray_cluster_matches_basic(ray_head, bench_home, tmp_path):
     address, auth = ray_head
     env = _env(bench_home)
-    basic = subprocess.run([sys.executable, "-m", "entrenar_bench.run", *SWEEP, f"hydra.sweep.dir={tmp_path / 'basic'}"],
+    basic = subprocess.run([sys.executable, "-m", "entrenar_bench.run", *SWEEP,
+                            f"hydra.sweep.dir={tmp_path / 'basic'}"],
                            capture_output=True, text=True, env=env, cwd=bench_home, timeout=600)
     assert basic.returncode == 0, basic.stderr[-3000:]
     proc = subprocess.run([sys.executable, "-m", "entrenar_bench.run", *SWEEP, "launcher=ray",

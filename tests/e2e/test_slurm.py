@@ -128,7 +128,8 @@ def test_compare_on_slurm_gives_the_basic_launchers_table(partition, basic, run_
 
 
 def test_failing_job_is_recorded_failed(partition, run_app, tmp_path):
-    run_app("-m", "distill=none", "seed=0", "train.lr=3e-3,1e30", *FAST, *slurm(partition), f"hydra.sweep.dir={tmp_path}")
+    run_app("-m", "distill=none", "seed=0", "train.lr=3e-3,1e30", *FAST, *slurm(partition),
+            f"hydra.sweep.dir={tmp_path}")
     records = {path.parent.name: json.loads(path.read_text()) for path in tmp_path.glob("*/result.json")}
     assert records["0"]["status"] == "completed"
     assert records["1"]["status"] == "failed" and "NonFiniteLoss" in records["1"]["error"]
@@ -176,7 +177,8 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(partition, be
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     sweep = tmp_path / "sweep"
-    with started(bench_home, "entrenar_bench.run", "-m", *run, *slurm(partition), f"hydra.sweep.dir={sweep}") as multirun:
+    with started(bench_home, "entrenar_bench.run", "-m", *run, *slurm(partition),
+                 f"hydra.sweep.dir={sweep}") as multirun:
         wait_for(lambda: list(sweep.glob("0/checkpoints/*.ckpt")), "the first checkpoint", every=0.05)
         job = running_job(sweep)
         subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)

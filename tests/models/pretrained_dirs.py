@@ -20,7 +20,8 @@ def word_tokenizer(words: list[str] = WORDS) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>", pad_token="<eos>")
 
 
-def save_llama(directory: Path, layers: int = 4, rows: int | None = None, tokenizer: PreTrainedTokenizerFast | None = None,
+def save_llama(directory: Path, layers: int = 4, rows: int | None = None,
+               tokenizer: PreTrainedTokenizerFast | None = None,
                seed: int = 0) -> LlamaForCausalLM:
     """A random tiny Llama of ``layers`` layers with ``rows`` token embeddings (default: the tokenizer's length),
     saved in ``directory`` with ``tokenizer`` (none if None)."""

@@ -72,7 +72,8 @@ def test_layer_matching_needs_layers_on_both_sides(compose_cfg):
         "0 layers)")
     assert refused(compose_cfg("+experiment=lm", "distill=combined", "teacher.model.config.num_hidden_layers=0")) \
         .startswith("distill=combined matches layers (distill.layer_weight) but the teacher llama_tiny has none")
-    validate_config(compose_cfg("distill=progressive", "student=mlp", "student.model.hidden=[]", "distill.layer_weight=0"))
+    validate_config(compose_cfg("distill=progressive", "student=mlp", "student.model.hidden=[]",
+                                "distill.layer_weight=0"))
 
 
 def test_a_lora_target_the_model_lacks(smollm2_like, compose_cfg):

@@ -87,8 +87,10 @@ def test_fine_tuning_a_pretrained_student_fine_tunes_that_student(compose_cfg, t
         model, directory = load_base_student(cfg, CausalLMTask(Data()))
         assert directory is None and model.config.teacher_layers == [0, 1]
         student, info = build_student(cfg, CausalLMTask(Data()), (model, directory))
-        assert info["base"] == {"name": "from_teacher", "cache": None, "accuracy": None, "params": info["base"]["params"]}
-        assert info["base"]["params"] == sum(p.numel() for p in from_teacher(str(tmp_path / "teacher"), "first:2").parameters())
+        assert info["base"] == {"name": "from_teacher", "cache": None, "accuracy": None,
+                                "params": info["base"]["params"]}
+        assert info["base"]["params"] == sum(p.numel()
+                                             for p in from_teacher(str(tmp_path / "teacher"), "first:2").parameters())
         assert (info["trainable"] == info["base"]["params"]) == (method == "full"), (method, info)
         assert 0 < info["trainable"] <= info["base"]["params"]
     assert _base_students(cfg) == before  # nothing pre-trained, nothing copied

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.causal_lm import pretrained_causal_lm
@@ -170,7 +169,8 @@ def test_the_app_refuses_before_anything_runs_exit_2(tmp_path, corpus, override,
     save_llama(tmp_path / "teacher", layers=2, tokenizer=word_tokenizer())
     run_dir, home = tmp_path / "run", tmp_path / "home"  # a home of its own: no other test's teachers
     done = subprocess.run(
-        [sys.executable, "-m", "entrenar_bench.run", "+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}",
+        [sys.executable, "-m", "entrenar_bench.run", "+experiment=smollm2",
+         f"teacher.model.path={tmp_path / 'teacher'}",
          f"data.path={corpus}", override, f"hydra.run.dir={run_dir}"],
         capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "PYTHONWARNINGS": "ignore", "ENTRENAR_BENCH_HOME": str(home)})

@@ -14,7 +14,8 @@ def test_a_student_pruned_to_a_parameter_target_trains_and_records_its_pruning(c
                               for w in WORDS * 3))
     target = 3000
     cfg = compose_cfg("+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}", f"data.path={corpus}",
-                      "data.block_size=16", "data.val_fraction=0.1", "data.test_fraction=0.1", "data.train_subset=4", "data.batch_size=2", "student.method=angular",
+                      "data.block_size=16", "data.val_fraction=0.1", "data.test_fraction=0.1", "data.train_subset=4",
+                      "data.batch_size=2", "student.method=angular",
                       "student.keep=3", "student.calibration_blocks=4", f"student.params={target}", "train.epochs=1",
                       "optim.warmup_steps=0", "distill=kd", "distill.teacher_top_k=4")
     record = run(cfg, tmp_path / "run")

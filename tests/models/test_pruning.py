@@ -121,7 +121,8 @@ def test_the_parameter_count_formula_is_the_built_students(tmp_path, tied, width
                            calibration=calibration_of(ids, mask), calibration_blocks=4)
     actual = sum(p.numel() for p in student.parameters())
     shape = Shape.from_config(json.loads((tmp_path / "t" / "config.json").read_text()))
-    assert param_count(shape, 4, Widths(**student.config.pruning["widths"])) == actual == student.config.pruning["params"]
+    assert (param_count(shape, 4, Widths(**student.config.pruning["widths"])) == actual
+            == student.config.pruning["params"])
     assert student.config.hidden_size % student.config.num_attention_heads == 0
     assert student.eval()(input_ids=ids).logits.shape == (6, 12, VOCAB)
 
@@ -137,10 +138,12 @@ def test_a_parameter_target_lands_within_five_percent(tmp_path, target):
 
 
 def test_an_unreachable_parameter_target_gives_the_range():
-    shape = Shape.from_config({"model_type": "llama", "num_hidden_layers": 6, "hidden_size": 36, "intermediate_size": 48,
+    shape = Shape.from_config({"model_type": "llama", "num_hidden_layers": 6, "hidden_size": 36,
+                               "intermediate_size": 48,
                                "num_attention_heads": 6, "num_key_value_heads": 2, "vocab_size": VOCAB})
     with pytest.raises(ConfigError, match=r"^student.params=10 is out of reach with 6 layers and 6 heads: from \d+ "
-                                          rf"to {param_count(shape, 6, target_widths(shape, PruneSpec(), 6))} parameters$"):
+                                          rf"to {param_count(shape, 6, target_widths(shape, PruneSpec(), 6))} "
+                                          r"parameters$"):
         target_widths(shape, PruneSpec(params=10), 6)
 
 

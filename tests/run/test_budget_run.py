@@ -7,7 +7,6 @@ import pytest
 
 from conftest import LM_FAST
 from entrenar_bench.run.app import run
-from entrenar_bench.run.compute import non_embedding_parameters
 from entrenar_bench.models.causal_lm import causal_lm  # noqa: F401  (the LM stack, loaded once)
 
 TOKENS = 3000

@@ -11,7 +11,8 @@ from entrenar_bench.run.placement import device_count, place_job
 from entrenar_bench.run.record import computed_config, is_run_invariant
 
 
-@pytest.mark.parametrize("devices, count", [(1, 1), (2, 2), ("2", 2), ([0, 1], 2), ("0,1", 2), ("auto", None), (-1, None)])
+@pytest.mark.parametrize("devices, count", [(1, 1), (2, 2), ("2", 2), ([0, 1], 2), ("0,1", 2),
+                                            ("auto", None), (-1, None)])
 def test_device_count(devices, count):
     assert device_count(devices) == count
 

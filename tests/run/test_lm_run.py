@@ -84,7 +84,8 @@ def test_distil_from_a_saved_model_on_a_corpus_file(compose_cfg, tmp_path):
     overrides = ["+experiment=lm", "data=corpus", f"data.path={tmp_path / 'corpus.txt'}", "data.block_size=16",
                  "teacher=pretrained_lm", f"teacher.model.path={tmp_path / 'teacher'}", "train.epochs=2"]
     record = run(compose_cfg(*overrides, "teacher.train.epochs=1", "distill=progressive"), tmp_path / "tuned")
-    assert record["status"] == "completed" and record["params"]["teacher"] == sum(p.numel() for p in teacher.parameters())
+    assert (record["status"] == "completed"
+            and record["params"]["teacher"] == sum(p.numel() for p in teacher.parameters()))
     assert 0 < record["metrics"]["accuracy"] <= 1 and "truth_kl" not in record["metrics"]  # no known truth here
     as_is = run(compose_cfg(*overrides, "teacher.train.epochs=0"), tmp_path / "as_is")  # the saved model, measured
     assert as_is["status"] == "completed"
@@ -95,10 +96,12 @@ def test_distil_from_a_saved_model_on_a_corpus_file(compose_cfg, tmp_path):
 
 def test_lora_on_a_language_model_trains_fewer_parameters_than_full_fine_tuning(compose_cfg, tmp_path):
     small_base = ["finetune.base.model.config.hidden_size=64", "finetune.base.model.config.intermediate_size=128",
-                  "finetune.base.model.config.num_attention_heads=2", "finetune.base.model.config.num_key_value_heads=2",
+                  "finetune.base.model.config.num_attention_heads=2",
+                  "finetune.base.model.config.num_key_value_heads=2",
                   "finetune.epochs=1"]
     full = run(compose_cfg(*LM_FAST, *small_base, "finetune=full"), tmp_path / "full")
-    lora = run(compose_cfg(*LM_FAST, *small_base, "finetune=lora", "finetune.r=4", "finetune.alpha=8"), tmp_path / "lora")
+    lora = run(compose_cfg(*LM_FAST, *small_base, "finetune=lora", "finetune.r=4", "finetune.alpha=8"),
+               tmp_path / "lora")
     assert full["finetune"]["base"] == lora["finetune"]["base"]            # one cached base student
     assert full["finetune"]["base"]["name"] == "llama_base" and full["params"]["student"] > 40_000  # not llama_micro
     assert (full["finetune"]["epochs"], full["finetune"]["lr"]) == (1, 1e-3)  # finetune.epochs and finetune.lr

@@ -53,7 +53,8 @@ def test_sequence_level_kd_reads_the_teachers_sequences_once_made_for_each_decod
     assert "read the teacher's sequences from" in caplog.text and "stored the teacher's sequences" not in caplog.text
     caplog.clear()
     with caplog.at_level("INFO"):
-        beam = run(compose_cfg(*LM_FAST, "distill.seq_kd=true", "distill.seq_kd_decoding=beam", "distill.seq_kd_beams=2",
+        beam = run(compose_cfg(*LM_FAST, "distill.seq_kd=true", "distill.seq_kd_decoding=beam",
+                               "distill.seq_kd_beams=2",
                                "seed=1"), tmp_path / "c")
     assert beam["status"] == "completed" and "stored the teacher's sequences" in caplog.text
     assert beam["metrics"]["loss"] != first["metrics"]["loss"]
@@ -82,8 +83,8 @@ def test_on_prompt_response_data_both_continue_the_whole_prompts(compose_cfg, tm
     ([*LM_FAST, "distill=none", "distill.on_policy=0.5"], "needs a logit term against the teacher"),
     ([*LM_FAST, "distill=progressive", "distill.on_policy=0.5"], "not with layer matching"),
     ([*LM_FAST, "distill.sample_top_p=0"], "distill.sample_top_p must be in (0, 1]"),
-    ([*LM_FAST, "distill.seq_kd=true", "distill.prompt_tokens=16"], "distill.prompt_tokens=16 leaves nothing to generate "
-                                                                     "in rows of data.seq_len=16"),
+    ([*LM_FAST, "distill.seq_kd=true", "distill.prompt_tokens=16"],
+     "distill.prompt_tokens=16 leaves nothing to generate in rows of data.seq_len=16"),
     ([*LM_FAST, "distill.seq_kd_decoding=nucleus"], "distill.seq_kd_decoding must be one of greedy, beam, sample"),
     ([*LM_FAST, "distill.seq_kd_beams=0"], "distill.seq_kd_beams must be >= 1"),
 ])

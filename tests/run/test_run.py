@@ -202,7 +202,8 @@ def test_held_teacher_outputs_are_the_teachers_own(compose_cfg, tmp_path, monkey
     held, online = features.teacher_outputs("train", batch, True), task.forward(teacher, batch.inputs, True)
     assert torch.allclose(held.logits, online.logits, atol=1e-5) and len(held.hidden) == len(online.hidden) > 0
     assert all(torch.allclose(h, o, atol=1e-5) for h, o in zip(held.hidden, online.hidden))
-    assert not module(DistillSettings(name="combined", layer_weight=0.3, teacher_outputs="online")).holds_teacher_features
+    assert not module(DistillSettings(name="combined", layer_weight=0.3,
+                                      teacher_outputs="online")).holds_teacher_features
     assert not module(settings, augment=lambda x: x).holds_teacher_features
     monkeypatch.setattr(module_mod, "HELD_FEATURE_BYTES", 1000)
     assert not module(settings).holds_teacher_features  # too large to hold: the teacher runs on every batch
@@ -238,7 +239,8 @@ def test_small_multirun_in_subprocess_and_rerun_trains_nothing(run_app, tmp_path
     assert first.returncode == 0, first.stderr[-2000:]
     records = read_results(tmp_path)
     assert len(records) == 4 and all(r["status"] == "completed" for r in records)
-    assert sorted((r["distill"]["name"], r["seed"]) for r in records) == [("kd", 0), ("kd", 1), ("none", 0), ("none", 1)]
+    assert sorted((r["distill"]["name"], r["seed"]) for r in records) == [("kd", 0), ("kd", 1),
+                                                                          ("none", 0), ("none", 1)]
     second = run_app(*args)
     assert second.returncode == 0 and second.stderr.count("skipped") == 4
     assert [r["started_at"] for r in read_results(tmp_path)] == [r["started_at"] for r in records]

@@ -35,7 +35,8 @@ def test_the_logger_group_composes_one_or_several_and_is_run_invariant(compose_c
 
 def test_a_missing_package_or_an_online_wandb_is_refused_naming_the_extra(compose_cfg, monkeypatch):
     monkeypatch.setattr(logger_group, "package_available", lambda name: name != "mlflow")
-    with pytest.raises(ConfigError, match=r"^logger\.mlflow needs the mlflow package: pip install -e '\.\[tracking\]'$"):
+    with pytest.raises(ConfigError, match=r"^logger\.mlflow needs the mlflow package: "
+                                          r"pip install -e '\.\[tracking\]'$"):
         validate_config(compose_cfg("logger=mlflow"))
     validate_config(compose_cfg("logger=tensorboard"))
     monkeypatch.setattr(logger_group, "package_available", lambda name: True)
@@ -109,7 +110,8 @@ def test_a_rerun_continues_its_mlflow_run_and_records_how_it_ended(compose_cfg, 
         with pytest.raises(RunFailed, match="pre-empted"):
             run(compose_cfg(*tracked), tmp_path / "job")
     ((first, failed),) = runs().items()
-    assert failed.info.status == "FAILED" and failed.data.tags["distill"] == "none" and "result.json" in {a.path for a in client.list_artifacts(first)}
+    assert (failed.info.status == "FAILED" and failed.data.tags["distill"] == "none"
+            and "result.json" in {a.path for a in client.list_artifacts(first)})
     record = run(compose_cfg(*tracked), tmp_path / "job")  # the same configuration: the same MLflow run
     ((again, finished),) = runs().items()
     assert again == first and finished.info.status == "FINISHED"

@@ -1,6 +1,6 @@
 """teacher_signal/ (sizing, shards, reader, builder): exact logits back bit for bit, top-k as torch.topk gives it
-in 388 bytes per position at k = 64, a killed build resumed from its last shard, damaged shards named once and rebuilt (a
-pickle never unpickled), top-k reduced from the exact store, one build under the lock, the size refused
+in 388 bytes per position at k = 64, a killed build resumed from its last shard, damaged shards named once and rebuilt
+(a pickle never unpickled), top-k reduced from the exact store, one build under the lock, the size refused
 in one line."""
 
 from __future__ import annotations

@@ -63,7 +63,8 @@ class Shape:
                    intermediate=first("intermediate_size"), heads=heads,
                    kv_heads=first("num_key_value_heads") or heads, head_dim=first("head_dim") or hidden // heads,
                    vocab=first("vocab_size"), tied=bool(config.get("tie_word_embeddings", True)),
-                   attention_bias=bool(config.get("attention_bias", False)), mlp_bias=bool(config.get("mlp_bias", False)))
+                   attention_bias=bool(config.get("attention_bias", False)),
+                   mlp_bias=bool(config.get("mlp_bias", False)))
 
     @property
     def group(self) -> int:
@@ -127,8 +128,10 @@ class PruneSpec:
             raise ConfigError(f"student.method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.layers is None and self.method == "list":
             raise ConfigError("student.method=list needs student.layers (a list of the teacher's layer indices)")
-        if self.layers is None and self.keep is not None and (not _integer(self.keep) or not 1 <= self.keep <= shape.layers):
-            raise ConfigError(f"student.keep={self.keep}: the teacher has {shape.layers} layers, so keep 1..{shape.layers}")
+        if self.layers is None and self.keep is not None and (not _integer(self.keep)
+                                                              or not 1 <= self.keep <= shape.layers):
+            raise ConfigError(f"student.keep={self.keep}: the teacher has {shape.layers} layers, "
+                              f"so keep 1..{shape.layers}")
         if not _integer(self.calibration_blocks) or self.calibration_blocks < 1:
             raise ConfigError(f"student.calibration_blocks must be an integer >= 1, got {self.calibration_blocks!r}")
         for key in ("mlp_ratio", "hidden_ratio"):
