@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from entrenar_bench.distill import losses
-from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.distill.cross_term import cross_divergence
+from entrenar_bench.distill.padded_vocab import shared_logits
+from entrenar_bench.distill.settings import CROSS_LOSSES, DistillSettings
 
 
 @dataclass
@@ -33,8 +35,14 @@ class ModelOutputs:
 
 
 def logit_term(settings: DistillSettings, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-               mask: torch.Tensor | None) -> torch.Tensor:
-    """The divergence ``settings.logit_loss``: per token under ``mask``, or per example (each example one token)."""
+               mask: torch.Tensor | None, shared_ids: int | None = None) -> torch.Tensor:
+    """The divergence ``settings.logit_loss``: per token under ``mask``, or per example (each example one token);
+    ``uld``/``gold`` against a teacher aligned to another tokenization (``cross_term.py``); ``shared_ids``: padded
+    vocabularies compared over their first ``shared_ids`` ids (``padded_vocab.py``)."""
+    if settings.logit_loss in CROSS_LOSSES:
+        return cross_divergence(settings, student_logits, teacher_logits, mask)
+    if shared_ids is not None and isinstance(teacher_logits, torch.Tensor):
+        student_logits, teacher_logits = shared_logits(student_logits, teacher_logits, shared_ids)
     if mask is None:
         return losses.example_divergence(settings, student_logits, teacher_logits)
     return losses.settings_divergence(settings, student_logits, teacher_logits, mask)
@@ -51,6 +59,7 @@ class DistillationObjective(nn.Module):
         terms = [t for t in (layers, attention) if t is not None]
         self.needs_hidden = any(t.needs_hidden for t in terms)
         self.needs_attentions = any(t.needs_attentions for t in terms)
+        self.shared_ids: int | None = None  # padded vocabularies: the ids both models and the tokenizer hold
 
     def forward(self, student, targets: torch.Tensor, mask: torch.Tensor | None, teacher=None,
                 sampled: bool = False) -> dict[str, torch.Tensor]:
@@ -59,12 +68,12 @@ class DistillationObjective(nn.Module):
         tokens are no ground truth: the loss is the logit term alone, on the generated positions (GKD)."""
         s = self.settings
         if sampled:
-            terms = {"kd": logit_term(s, student.logits, teacher.logits, mask)}
+            terms = {"kd": logit_term(s, student.logits, teacher.logits, mask, self.shared_ids)}
             return {**terms, "loss": terms["kd"]}
         terms = {"ce": losses.cross_entropy(student.logits, targets, mask)}
         loss = terms["ce"]
         if s.logit_loss != "none" and s.alpha > 0:
-            terms["kd"] = logit_term(s, student.logits, teacher.logits, mask)
+            terms["kd"] = logit_term(s, student.logits, teacher.logits, mask, self.shared_ids)
             loss = (1 - s.alpha) * terms["ce"] + s.alpha * terms["kd"]
         if self.layers is not None:
             terms["layers"] = self.layers(student, teacher, mask)

@@ -159,7 +159,8 @@ DISTILL_RULES = {"logit_loss": LOGIT_LOSSES, "temperature": "number>0", "alpha":
                  "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
                  "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,
                  "on_policy": "unit", "seq_kd": "bool", "prompt_tokens": "int>=1", "new_tokens": "int>=0",
-                 "sample_temperature": "number>0", "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0"}
+                 "sample_temperature": "number>0", "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0",
+                 "gold_matched_weight": "number>=0", "gold_unmatched_weight": "number>=0", "max_unshared_mass": "unit"}
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
 LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
 OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}

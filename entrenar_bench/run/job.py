@@ -31,6 +31,7 @@ from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_di
 from entrenar_bench.run.finetune import base_spec, build_student, load_base_student, run_training
 from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estimate_memory, trainable_parameters
 from entrenar_bench.run.model_cache import TEACHER, build_model, cached_metrics, load_teacher
+from entrenar_bench.run.padded_vocab import padded_vocabulary
 from entrenar_bench.run.placement import first_rank, place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
 from entrenar_bench.teacher_signal.plan import TeacherPlan
@@ -123,7 +124,7 @@ def planned_memory(cfg: DictConfig, settings: DistillSettings) -> MemoryEstimate
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     task = task_for(datamodule)
-    teacher = build_model(cfg.teacher.model, datamodule) if settings.needs_teacher else None
+    teacher = build_model(cfg.teacher.model, task.teacher_task().datamodule) if settings.needs_teacher else None
     base = None
     if cfg.finetune.method != "none":
         spec = cfg.student if uses_student_as_base(cfg) else base_spec(cfg)
@@ -150,12 +151,14 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     if settings.needs_teacher:
         plan = TeacherPlan.make(cfg, settings, task, augment is not None)
         plan.check()
-        teacher, teacher_dir = load_teacher(cfg, task)
+        teacher, teacher_dir = load_teacher(cfg, task.teacher_task())
         teacher_info = measured_teacher(teacher, teacher_dir)
     base = load_base_student(cfg, task)  # before seeding: training a base seeds the RNG itself
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     student, finetune_info = build_student(cfg, task, base)
     objective = prepared_objective(settings, task, student, teacher)
+    vocabulary = padded_vocabulary(settings, task, student, teacher, int(cfg.data.batch_size))
+    objective.shared_ids = vocabulary["shared_ids"] if vocabulary else None
     estimate = run_memory(cfg, settings, task, student, objective, teacher, plan)
     with every_core():
         signal = plan.build(task, teacher, teacher_dir, _job_device(cfg)) if plan else {}
@@ -190,6 +193,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "teacher": teacher_info,
         "teacher_outputs": plan.record() if plan else None,
         "finetune": finetune_info,
+        **({"padded_vocabulary": vocabulary} if vocabulary else {}),
         **fit.extra,
         **task.record(module.train_targets, fit.time_s),
         **time_split(module, fit.time_s),

@@ -20,6 +20,7 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from entrenar_bench.distill import losses
 from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMatching
+from entrenar_bench.distill.padded_vocab import padded_rows, shared_logits
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.tasks.base import Batch, Metric, Task, register
@@ -61,7 +62,7 @@ class CausalLMTask(Task):
         out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
                              temperature=settings.sample_temperature, top_p=settings.sample_top_p, top_k=0,
                              max_new_tokens=new, min_new_tokens=new, use_cache=True, pad_token_id=0,
-                             eos_token_id=None)
+                             eos_token_id=None, suppress_tokens=padded_rows(model, self.vocab_size))
         model.train(was_training)
         return out
 
@@ -121,7 +122,8 @@ class CausalLMTask(Task):
         was_training = model.training
         model.eval()
         out = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=False,
-                             max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
+                             max_new_tokens=new_tokens, use_cache=True, pad_token_id=0,
+                             suppress_tokens=padded_rows(model, self.vocab_size))
         model.train(was_training)
         samples = []
         for prompt, sequence in zip(prompts.tolist(), out.tolist()):
@@ -176,7 +178,8 @@ class CausalLMTask(Task):
         metrics["accuracy"].update(correct / count.clamp(min=1), weight)
         metrics["loss"].update(losses.cross_entropy(logits, targets, target_mask), weight)
         if "teacher_kl" in metrics:
-            metrics["teacher_kl"].update(losses.forward_kl(logits, teacher_logits, target_mask), weight)
+            student, teacher = shared_logits(logits, teacher_logits, self.vocab_size)  # padded vocabularies
+            metrics["teacher_kl"].update(losses.forward_kl(student, teacher, target_mask), weight)
         if self.datamodule.reference is not None:
             truth = self.datamodule.reference(batch.inputs)
             metrics["truth_kl"].update(losses.kl_from_probs(truth, logits, target_mask), weight)
