@@ -18,6 +18,7 @@ from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.run.tokenizations import check_tokenizations
 from entrenar_bench.teacher_signal.sizing import tempered_top_k, tempers_stored_teacher
 from entrenar_bench.training.logger_group import check_loggers
 
@@ -56,6 +57,7 @@ def validate_config(cfg: DictConfig) -> None:
     check_student_source(cfg)
     check_schema_keys(cfg)
     check_settings(cfg)
+    check_tokenizations(cfg)
     check_devices(cfg)
     local = with_local_files(cfg)  # references fetched and converted once; the checks then read local files only
     check_pretrained_models(local)  # first: the corpus's checks read the tokenizer the models name

@@ -93,7 +93,7 @@ def after_training(cfg: DictConfig, settings: DistillSettings, task: Task, stude
     if run_dir is not None:
         write_json_atomic(Path(run_dir) / GENERATIONS_FILE, task.generations(student, settings.prompt_tokens))
     if teacher_info:
-        teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
+        teacher_info["sample_metrics"] = task.teacher_task().sample_metrics(teacher, settings, cfg.seed)
 
 
 def prepared_objective(settings: DistillSettings, task: Task, student: torch.nn.Module,

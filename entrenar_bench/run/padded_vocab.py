@@ -25,7 +25,10 @@ def embedding_rows(model: torch.nn.Module) -> int | None:
 def padded_vocabulary(settings: DistillSettings, task: Any, student: torch.nn.Module, teacher: torch.nn.Module | None,
                       batch_rows: int) -> dict[str, Any] | None:
     """``{teacher_rows, student_rows, shared_ids, unshared_mass}`` where the two logits differ in width, else None;
-    ConfigError where the teacher's mass beyond the shared ids is above ``settings.max_unshared_mass``."""
+    ConfigError where the teacher's mass beyond the shared ids is above ``settings.max_unshared_mass``. None too where
+    the student reads a tokenization of its own (two vocabularies, not one padded twice)."""
+    if task.teacher_task() is not task:
+        return None
     rows_t, rows_s = (embedding_rows(teacher), embedding_rows(student)) if teacher is not None else (None, None)
     if rows_t is None or rows_s is None or rows_t == rows_s:
         return None

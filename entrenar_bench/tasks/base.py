@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the protocol itself loads nothing heavy: aggregation reads 
 BUILT_IN = {
     "classification": "entrenar_bench.tasks.classification:ClassificationTask",
     "causal_lm": "entrenar_bench.tasks.causal_lm:CausalLMTask",
+    "causal_lm_cross": "entrenar_bench.tasks.causal_lm_cross:CrossTokenizerTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 
