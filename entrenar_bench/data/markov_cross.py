@@ -64,11 +64,15 @@ class MarkovCrossDataModule(MarkovDataModule):
                  for a in range(self.symbols) for b in range(self.symbols)}
         return {**singles, **pairs}
 
+    def groups(self) -> list[tuple[list[int], list[int]]]:
+        """The byte-offset groups of one sequence's two tokenizations (every sequence has the same)."""
+        return align_by_byte_offsets([(t, t + 1) for t in range(self.seq_len)], self.spans)
+
     def alignment(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(first (T_s,), later (T_s, 1))``: the teacher rows that predict the token each student row predicts
         (row ``j`` predicts token ``j+1``; its group's first teacher token ``t`` is predicted by row ``t−1``, each
         later one by the row before it); −1 where none (the last row, and singles' ``later``)."""
-        groups = align_by_byte_offsets([(t, t + 1) for t in range(self.seq_len)], self.spans)
+        groups = self.groups()
         by_student = {s[0]: t for t, s in groups}
         first = torch.zeros(len(self.spans), dtype=torch.long)
         later = torch.full((len(self.spans), 1), -1, dtype=torch.long)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from entrenar_bench.distill.settings import CROSS_LOSSES
 from entrenar_bench.errors import ConfigError
+from entrenar_bench.run.baseline import BASELINE
 
 STUDENT_TOKENIZATION_KEYS = ("student_widths", "student_tokenizer")  # data keys that give the student its own
 
@@ -34,7 +35,7 @@ def check_tokenizations(cfg: DictConfig) -> None:
     if not isinstance(d, DictConfig):
         return
     loss = d.get("logit_loss")
-    logits = loss not in (None, "none") and bool(d.get("alpha"))
+    logits = loss not in (None, "none") and bool(d.get("alpha")) and d.get("name") != BASELINE  # none: run/baseline.py
     own = student_tokenization(cfg.get("data"))
     if own is None:
         if logits and loss in CROSS_LOSSES:

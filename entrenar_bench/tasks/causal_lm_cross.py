@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from entrenar_bench.data.alignment import aligned_fraction
 from entrenar_bench.distill.cross_term import CrossTeacher, merge_positions
 from entrenar_bench.distill.cross_vocab import vocabulary_matches
 from entrenar_bench.distill.objective import ModelOutputs
@@ -76,3 +77,10 @@ class CrossTokenizerTask(CausalLMTask):
         probs = torch.softmax(self.forward(teacher, symbols).logits.float() / self.temperature, dim=-1)
         aligned = merge_positions(probs, self.first.to(probs.device), self.later.to(probs.device), symbols)
         return ModelOutputs(CrossTeacher(aligned, self.teacher_ids, self.student_ids))
+
+    def record(self, train_targets: int, time_s: float) -> dict[str, Any]:
+        """Also ``alignment``: the student's token widths and the share of the teacher's tokens in one-to-one groups."""
+        data = self.datamodule
+        return {**super().record(train_targets, time_s),
+                "alignment": {"student_widths": list(data.widths),
+                              "aligned_fraction": aligned_fraction(data.groups(), data.seq_len)}}
