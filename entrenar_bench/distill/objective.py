@@ -41,7 +41,7 @@ def logit_term(settings: DistillSettings, student_logits: torch.Tensor, teacher_
     vocabularies compared over their first ``shared_ids`` ids (``padded_vocab.py``)."""
     if settings.logit_loss in CROSS_LOSSES:
         return cross_divergence(settings, student_logits, teacher_logits, mask)
-    if shared_ids is not None and isinstance(teacher_logits, torch.Tensor):
+    if shared_ids is not None:
         student_logits, teacher_logits = shared_logits(student_logits, teacher_logits, shared_ids)
     if mask is None:
         return losses.example_divergence(settings, student_logits, teacher_logits)

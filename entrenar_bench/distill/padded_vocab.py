@@ -21,8 +21,9 @@ def shared_width(student_width: int, teacher_width: int, limit: int | None = Non
 def shared_logits(student: torch.Tensor, teacher: torch.Tensor, limit: int | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both logits cut to their first :func:`shared_width` ids where their widths differ; unchanged where they are
-    equal (one vocabulary, padded alike: compared over every row, as before)."""
-    if student.shape[-1] == teacher.shape[-1]:
+    equal (one vocabulary, padded alike: compared over every row, as before), and where the teacher is a stored
+    top-k signal rather than logits."""
+    if not isinstance(teacher, torch.Tensor) or student.shape[-1] == teacher.shape[-1]:
         return student, teacher
     width = shared_width(student.shape[-1], teacher.shape[-1], limit)
     return student[..., :width], teacher[..., :width]
