@@ -88,8 +88,9 @@ class MarkovCrossDataModule(MarkovDataModule):
         starts = torch.as_tensor([a for a, _ in self.spans])
         pair = self.token_widths == 2
         second = (starts + 1).clamp_max(self.seq_len - 1)
-        ids = torch.where(pair, self.symbols + symbols[:, starts] * self.symbols + symbols[:, second], symbols[:, starts])
-        targets = mask[:, starts] & torch.where(pair, mask[:, second], torch.ones_like(mask[:, starts]))
+        head = symbols[:, starts]
+        ids = torch.where(pair, self.symbols + head * self.symbols + symbols[:, second], head)
+        targets = mask[:, starts] & (mask[:, second] | ~pair)
         return ids, targets
 
     def next_token_probs(self, ids: torch.Tensor) -> torch.Tensor:

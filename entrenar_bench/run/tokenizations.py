@@ -39,14 +39,14 @@ def check_tokenizations(cfg: DictConfig) -> None:
     own = student_tokenization(cfg.get("data"))
     if own is None:
         if logits and loss in CROSS_LOSSES:
-            raise ConfigError(f"distill.logit_loss={loss} aligns two tokenizations, but the teacher and the student read "
-                              f"one here (the data gives the student no tokenizer of its own): distill.logit_loss=kl "
-                              "applies")
+            raise ConfigError(f"distill.logit_loss={loss} aligns two tokenizations, but the teacher and the student "
+                              "read one here (the data gives the student no tokenizer of its own): "
+                              "distill.logit_loss=kl applies")
         return
     if logits and loss not in CROSS_LOSSES:
-        raise ConfigError(f"distill.logit_loss={loss} (distill={d.get('name')}) compares the logits id by id and needs one "
-                          f"vocabulary, but the teacher and the student read different tokenizations ({own}): use "
-                          f"distill.logit_loss=uld or gold")
+        raise ConfigError(f"distill.logit_loss={loss} (distill={d.get('name')}) compares the logits id by id and "
+                          f"needs one vocabulary, but the teacher and the student read different tokenizations ({own}): "
+                          "use distill.logit_loss=uld or gold")
     features = [k for k in ("layer_weight", "attention_weight", "on_policy", "seq_kd") if d.get(k)]
     if features:
         raise ConfigError(f"distill.{features[0]} (distill={d.get('name')}) pairs positions of one tokenization, but "

@@ -117,7 +117,8 @@ class Task:
     def forward(self, model: Any, inputs: Any, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
         raise NotImplementedError
 
-    def teacher_forward(self, teacher: Any, batch: Batch, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
+    def teacher_forward(self, teacher: Any, batch: Batch, hidden: bool = False,
+                        attentions: bool = False) -> ModelOutputs:
         """The teacher's outputs on a training or held-out batch: :meth:`forward` on its inputs, unless the student
         reads another tokenization (then its signal aligned to the student's positions)."""
         return self.forward(teacher, batch.inputs, hidden, attentions)

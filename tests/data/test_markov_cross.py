@@ -58,8 +58,9 @@ def test_the_batched_merge_is_merge_groups_on_the_byte_alignment():
     merged = merge_positions(probs, first, later, symbols)
     groups = align_by_byte_offsets([(t, t + 1) for t in range(16)], data.spans)
     for b in range(4):
-        # group of student token j+1, predicted from the rows one before each of its teacher tokens
-        rows = merge_groups(probs[b], [[t - 1 for t in g] for g, _ in groups[1:]], [*symbols[b, 1:].tolist(), 0])  # row j: token j+1 read
+        # group of student token j+1, predicted from the rows one before each of its teacher tokens; row j reads j+1
+        read = [*symbols[b, 1:].tolist(), 0]
+        rows = merge_groups(probs[b], [[t - 1 for t in g] for g, _ in groups[1:]], read)
         assert torch.allclose(merged[b, :-1], rows)
 
 
