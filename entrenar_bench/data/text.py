@@ -90,10 +90,14 @@ class TokenDataModule(L.LightningDataModule):
     def model_kwargs(self) -> dict:
         return {"vocab_size": self.vocab_size}
 
-    def _loader(self, split: str, shuffle: bool, rows: int | None = None) -> DataLoader:
+    def batch_tensors(self, split: str, rows: int) -> tuple[torch.Tensor, ...]:
+        """What each batch of ``split``'s first ``rows`` rows holds: ``(ids, mask, index)``."""
         ids, mask = self.splits[split].tensors
-        rows = len(ids) if rows is None else rows
-        dataset = TensorDataset(ids[:rows], mask[:rows], torch.arange(rows))
+        return ids[:rows], mask[:rows], torch.arange(rows)
+
+    def _loader(self, split: str, shuffle: bool, rows: int | None = None) -> DataLoader:
+        rows = len(self.splits[split]) if rows is None else rows
+        dataset = TensorDataset(*self.batch_tensors(split, rows))
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
         size = self.batch_size if shuffle else self.eval_batch_size
         return DataLoader(dataset, batch_size=None, sampler=BatchSampler(sampler, size, drop_last=False))

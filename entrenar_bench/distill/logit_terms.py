@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from entrenar_bench.distill.settings import DistillSettings
+from entrenar_bench.distill.settings import CROSS_LOSSES, DistillSettings
 
 NONE = "none"  # no logit term: the student trained with CE (and feature terms) alone
 LOSSES = "entrenar_bench.distill.losses."
@@ -72,7 +72,7 @@ REGISTERED: dict[str, LogitTerm] = {
     "tvd": LogitTerm(LOSSES + "tvd", ("temperature", "chunk_tokens")),
     "mse": LogitTerm(LOSSES + "logit_mse", ("chunk_tokens",)),
 }
-CHOICES = (*REGISTERED, NONE)  # the names a config may give besides a dotted path
+CHOICES = (*REGISTERED, *CROSS_LOSSES, NONE)  # the names a config may give besides a dotted path
 
 
 def is_path(name: str) -> bool:
@@ -152,6 +152,8 @@ def knobs_for(name: str) -> tuple[str, ...]:
         return ()
     if name in REGISTERED:
         return REGISTERED[name].knobs
+    if name in CROSS_LOSSES:
+        return ("temperature",)
     return knobs_of(resolve(name), name)
 
 
@@ -172,6 +174,10 @@ def build(settings: DistillSettings) -> Callable[..., Any] | None:
     name = settings.logit_loss
     if name == NONE:
         return None
+    if name in CROSS_LOSSES:  # against a teacher aligned to another tokenization, reading the settings it needs
+        from entrenar_bench.distill.cross_term import cross_divergence
+
+        return partial(cross_divergence, settings)
     term = resolve(name)
     knobs = {knob: KNOBS[knob](settings) for knob in knobs_for(name)}
     return term(**knobs) if inspect.isclass(term) else partial(term, **knobs)

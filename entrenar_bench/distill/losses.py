@@ -462,7 +462,8 @@ def token_top1_matches(logits: torch.Tensor, targets: torch.Tensor,
 
 def kl_from_probs(probs: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``KL(P ‖ q) = Σ_v P log P − P log q`` against a known (B, T, V) distribution ``P`` that may hold
-    zeros (``0 log 0 = 0``), e.g. a source's true next-token distribution; masked token mean."""
-    probs = probs.float()
+    zeros (``0 log 0 = 0``), e.g. a source's true next-token distribution; masked token mean. A model with more
+    rows than ``P`` has ids (padded embedding rows) to which ``P`` gives 0."""
+    probs = F.pad(probs.float(), (0, max(0, student_logits.shape[-1] - probs.shape[-1])))
     log_q = torch.log_softmax(student_logits.float(), dim=-1)
     return masked_token_mean((torch.xlogy(probs, probs) - probs * log_q).sum(dim=-1), mask)

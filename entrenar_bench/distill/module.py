@@ -184,8 +184,8 @@ class DistillationModule(L.LightningModule):
             return None
         with torch.no_grad():
             if not (self.timed and self.training):
-                return self.task.forward(self.teacher, batch.inputs, hidden, attentions)
-            outputs, seconds = self._timed(lambda: self.task.forward(self.teacher, batch.inputs, hidden, attentions))
+                return self.task.teacher_forward(self.teacher, batch, hidden, attentions)
+            outputs, seconds = self._timed(lambda: self.task.teacher_forward(self.teacher, batch, hidden, attentions))
             self.teacher_s += seconds
             return outputs
 

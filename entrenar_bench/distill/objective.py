@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from entrenar_bench.distill import logit_terms, losses
+from entrenar_bench.distill.padded_vocab import shared_logits
 from entrenar_bench.distill.settings import DistillSettings
 
 
@@ -53,10 +54,15 @@ class DistillationObjective(nn.Module):
         self.features = [(name, weight, module) for name, weight, module in [*named, *features] if module is not None]
         self.needs_hidden = any(t.needs_hidden for _, _, t in self.features)
         self.needs_attentions = any(t.needs_attentions for _, _, t in self.features)
+        self.shared_ids: int | None = None  # padded vocabularies: the ids both models and the tokenizer hold
 
     def logit_term(self, student_logits: torch.Tensor, teacher_logits: Any, mask: torch.Tensor | None) -> torch.Tensor:
         """The configured logit term: per token under ``mask``, or per example (each example one token); a top-k
-        teacher's tail as ``distill.top_k_tail`` says."""
+        teacher's tail as ``distill.top_k_tail`` says; padded vocabularies compared over their first
+        ``shared_ids`` ids (``padded_vocab.py``); ``uld``/``gold`` against a teacher aligned to another tokenization
+        (``cross_term.py``)."""
+        if self.shared_ids is not None and isinstance(teacher_logits, torch.Tensor):
+            student_logits, teacher_logits = shared_logits(student_logits, teacher_logits, self.shared_ids)
         teacher_logits = losses.with_tail_rule(teacher_logits, self.settings.top_k_tail)
         if mask is None:
             student_logits, teacher_logits = losses.one_token(student_logits, teacher_logits)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+CROSS_LOSSES = ("uld", "gold")  # across two tokenizations, on aligned positions (distill/cross_term.py)
 TEACHER_OUTPUTS = ("cached", "online")
 TOP_K_TAILS = ("bucket", "drop", "spread")  # distill.top_k_tail (distill/losses.py TopKTeacher)
 SCHEDULERS = ("cosine_epoch", "cosine", "linear", "constant")  # optim.scheduler (distill/optim.py)
@@ -40,7 +41,8 @@ class DistillSettings:
 
     name: str = "kd"
     logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none, or a user's term
-    # as a dotted import path (module.function or module.Class): distill/logit_terms.py, which says what each reads
+    # as a dotted import path (module.function or module.Class): distill/logit_terms.py, which says what each reads;
+    # uld | gold: teacher and student read the text through different tokenizers (distill/cross_term.py)
     temperature: float = 4.0
     alpha: float = 0.7
     temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)
@@ -62,6 +64,9 @@ class DistillSettings:
     new_tokens: int = 0  # at most this many generated tokens a row; 0 = to the end of the block
     sample_temperature: float = 1.0  # sampling (on-policy batches, seq_kd_decoding=sample, sampled evaluation)
     sample_top_p: float = 1.0
+    gold_matched_weight: Optional[float] = None  # gold: weight of the JSD on matched tokens (null: their share)
+    gold_unmatched_weight: Optional[float] = None  # gold: weight of ULD on the rest (null: 1 − the matched weight)
+    max_unshared_mass: float = 0.01  # padded vocabularies: the teacher's largest mass allowed beyond the shared ids
     loss_chunk_tokens: int = 0  # positions per chunk of the token divergences (bounded memory); 0 = automatic
 
     @property

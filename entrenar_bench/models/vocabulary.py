@@ -107,14 +107,12 @@ def _mismatch(data: Vocabulary, model: Vocabulary) -> str | None:
 
 
 def check_logit_widths(found: dict[str, Vocabulary], data: Vocabulary | None) -> None:
-    """The student predicts as many tokens as the teacher (its logits are learnt, and compared in ``teacher_kl``): a
-    student built for the data predicts the data's tokens, a pretrained one its rows."""
+    """A student built for the data predicts the data's tokens: a teacher wider than that reads another vocabulary
+    (two pretrained models of different widths over one tokenizer are padded vocabularies, compared over the ids
+    they share: ``run/padded_vocab.py``)."""
     teacher, student = found.get("teacher.model.path"), found.get("student.model.path")
     if teacher is None or teacher.rows is None:
         return
-    if student is not None and student.rows is not None and student.rows != teacher.rows:
-        raise ConfigError(f"{student.describe()} but {teacher.describe()}: the student cannot learn the teacher's "
-                          "logits (they must be as wide)")
     if student is None and data is not None and data.size is not None and data.size < teacher.rows:
         raise ConfigError(f"{data.describe()} but {teacher.describe()}: a student built for the data "
                           f"predicts {data.size} tokens, the teacher {teacher.rows}; give the teacher's tokenizer "

@@ -30,6 +30,7 @@ from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash
 from entrenar_bench.models.quiet import quiet_progress_bars
+from entrenar_bench.run.baseline import student_alone
 from entrenar_bench.run.checks import validate_config
 from entrenar_bench.run.placement import first_rank
 from entrenar_bench.run.tracking import finish_tracking, job_loggers
@@ -63,6 +64,7 @@ def run(cfg: DictConfig, run_dir: Path | str | None = None) -> dict[str, Any]:
     one is rerun, from its mid-run checkpoint if it has one. Raises RunFailed after recording a failure.
     """
     run_dir = Path(run_dir if run_dir is not None else HydraConfig.get().runtime.output_dir)
+    cfg = student_alone(cfg)
     validate_config(cfg)
     with job_lock(run_dir):
         try:

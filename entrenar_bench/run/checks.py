@@ -22,6 +22,7 @@ from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.structure import check_structure
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
 from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.run.tokenizations import check_tokenizations
 from entrenar_bench.teacher_signal.sizing import tempered_top_k, tempers_stored_teacher
 from entrenar_bench.training.logger_group import check_loggers
 
@@ -58,6 +59,7 @@ def validate_config(cfg: DictConfig) -> None:
     check_student_source(cfg)
     check_schema_keys(cfg)
     check_settings(cfg)
+    check_tokenizations(cfg)
     check_devices(cfg)
     local = with_local_files(cfg)  # references fetched and converted once; the checks then read local files only
     check_pretrained_models(local)  # first: the corpus's checks read the tokenizer the models name
@@ -165,7 +167,8 @@ DISTILL_RULES = {"temperature": "number>0", "alpha": "unit", "temperature_scalin
                  "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,
                  "on_policy": "unit", "seq_kd": "bool", "seq_kd_decoding": DECODINGS, "seq_kd_beams": "int>=1",
                  "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
-                 "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0"}
+                 "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0", "gold_matched_weight": "number>=0",
+                 "gold_unmatched_weight": "number>=0", "max_unshared_mass": "unit"}
 FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
 LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
 OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}

@@ -35,6 +35,7 @@ from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estim
 from entrenar_bench.run.model_cache import (
     TEACHER, build_model, cached_metrics, cached_teacher_metrics, load_teacher,
 )
+from entrenar_bench.run.padded_vocab import padded_vocabulary
 from entrenar_bench.run.placement import first_rank, place_job, wants_gpu
 from entrenar_bench.tasks import Task, task_for
 from entrenar_bench.teacher_signal.plan import TeacherPlan
@@ -96,7 +97,7 @@ def after_training(cfg: DictConfig, settings: DistillSettings, task: Task, stude
     if run_dir is not None:
         write_json_atomic(Path(run_dir) / GENERATIONS_FILE, task.generations(student, settings.prompt_tokens))
     if teacher_info:
-        teacher_info["sample_metrics"] = task.sample_metrics(teacher, settings, cfg.seed)
+        teacher_info["sample_metrics"] = task.teacher_task().sample_metrics(teacher, settings, cfg.seed)
 
 
 def prepared_objective(settings: DistillSettings, task: Task, student: torch.nn.Module,
@@ -127,7 +128,7 @@ def planned_memory(cfg: DictConfig, settings: DistillSettings) -> MemoryEstimate
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     task = task_for(datamodule)
-    teacher = build_model(cfg.teacher.model, datamodule) if settings.needs_teacher else None
+    teacher = build_model(cfg.teacher.model, task.teacher_task().datamodule) if settings.needs_teacher else None
     base = None
     if cfg.finetune.method != "none":
         spec = cfg.student if uses_student_as_base(cfg) else base_spec(cfg)
@@ -154,12 +155,14 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     if settings.needs_teacher:
         plan = TeacherPlan.make(cfg, settings, task, augment is not None)
         plan.check()
-        teacher, teacher_dir = load_teacher(cfg, task)
+        teacher, teacher_dir = load_teacher(cfg, task.teacher_task())
         teacher_info = measured_teacher(teacher, teacher_dir)
     base = load_base_student(cfg, task)  # before seeding: training a base seeds the RNG itself
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     student, finetune_info = build_student(cfg, task, base)
     objective = prepared_objective(settings, task, student, teacher)
+    vocabulary = padded_vocabulary(settings, task, student, teacher, int(cfg.data.batch_size))
+    objective.shared_ids = vocabulary["shared_ids"] if vocabulary else None
     estimate = run_memory(cfg, settings, task, student, objective, teacher, plan)
     with every_core():
         signal = plan.build(task, teacher, teacher_dir, _job_device(cfg)) if plan else {}
@@ -205,6 +208,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "pruning": pruning_record(student),
         "teacher_outputs": stored,
         "finetune": finetune_info,
+        **({"padded_vocabulary": vocabulary} if vocabulary else {}),
         **fit.extra,
         **task.record(module.train_targets, fit.training_s),
         **time_split(module, fit.training_s),

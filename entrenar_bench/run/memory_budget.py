@@ -135,7 +135,7 @@ def estimate_memory(task: Task, settings: DistillSettings, student: nn.Module, t
     distilling = teacher is not None and settings.needs_teacher
     running = teacher is not None and online
     per_row = activation_bytes(task, student, settings.needs_hidden, settings.attention_weight > 0)
-    activations = (per_row + (forward_bytes(task, teacher) if running else 0)) * batch_size
+    activations = (per_row + (forward_bytes(task.teacher_task(), teacher) if running else 0)) * batch_size
     logits = 3 * FLOAT * rows * vocab
     if distilling:
         logits += FLOAT * vocab * (rows + 6 * min(rows, chunk_positions(settings.loss_chunk_tokens, vocab)))

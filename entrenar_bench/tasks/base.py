@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the protocol itself loads nothing heavy: aggregation reads 
 BUILT_IN = {
     "classification": "entrenar_bench.tasks.classification:ClassificationTask",
     "causal_lm": "entrenar_bench.tasks.causal_lm:CausalLMTask",
+    "causal_lm_cross": "entrenar_bench.tasks.causal_lm_cross:CrossTokenizerTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 
@@ -117,9 +118,20 @@ class Task:
         """The student's training batches; ``indexed``: with their row index (to read stored teacher outputs)."""
         return self.datamodule.train_dataloader()
 
+    def teacher_task(self) -> Task:
+        """The task the teacher trains and is measured on: this one, unless the student reads the data through a
+        tokenization of its own (then the teacher's view of the same rows)."""
+        return self
+
     # models
     def forward(self, model: Any, inputs: Any, hidden: bool = False, attentions: bool = False) -> ModelOutputs:
         raise NotImplementedError
+
+    def teacher_forward(self, teacher: Any, batch: Batch, hidden: bool = False,
+                        attentions: bool = False) -> ModelOutputs:
+        """The teacher's outputs on a training or held-out batch: :meth:`forward` on its inputs, unless the student
+        reads another tokenization (then its signal aligned to the student's positions)."""
+        return self.forward(teacher, batch.inputs, hidden, attentions)
 
     def prepare_models(self, settings: Any, student: Any, teacher: Any | None) -> None:
         """Adjust the models to what a strategy needs of them (e.g. attention maps); nothing by default."""

@@ -20,6 +20,7 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from entrenar_bench.distill import losses
 from entrenar_bench.distill.features import TokenAttentionTransfer, TokenLayerMatching
+from entrenar_bench.distill.padded_vocab import padded_rows, shared_logits
 from entrenar_bench.models.causal_lm import attention_and_mlp_projections, use_eager_attention
 from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.distill.settings import Decoding
@@ -88,7 +89,8 @@ class CausalLMTask(Task):
         """Rows ``input_ids`` (target ``mask``, the data's layout) with their prefixes continued by ``model``
         (``tasks/generation.py``): a batch whose targets are the generated tokens (the prefix is context only)."""
         prefixes = self.prefixes(mask.cpu(), settings.prompt_tokens)
-        sequences = continue_prefixes(model, input_ids, prefixes, settings.new_tokens, decoding, self.eos)
+        sequences = continue_prefixes(model, input_ids, prefixes, settings.new_tokens, decoding, self.eos,
+                                      padded_rows(model, self.vocab_size))
         return self.generated_batch(sequences, prefixes, settings.new_tokens)
 
     def own_samples(self, model: nn.Module, batch: Batch, settings: Any) -> Batch:
@@ -162,7 +164,8 @@ class CausalLMTask(Task):
         for row, length in zip(rows, self.prefixes(self.split_masks("test")[:count], prompt_tokens).tolist()):
             prompt = row[None, :length].to(device)
             out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
-                                 max_new_tokens=new_tokens, use_cache=True, pad_token_id=0)
+                                 max_new_tokens=new_tokens, use_cache=True, pad_token_id=0,
+                                 suppress_tokens=padded_rows(model, self.vocab_size))
             completion = out[0, length:].tolist()
             samples.append({"prompt_ids": prompt[0].tolist(), "completion_ids": completion,
                             "prompt": self.datamodule.decode(prompt[0].tolist()),
@@ -219,7 +222,8 @@ class CausalLMTask(Task):
         metrics["accuracy"].update(correct / count.clamp(min=1), weight)
         metrics["loss"].update(losses.cross_entropy(logits, targets, target_mask), weight)
         if "teacher_kl" in metrics:
-            metrics["teacher_kl"].update(losses.forward_kl(logits, teacher_logits, target_mask), weight)
+            student, teacher = shared_logits(logits, teacher_logits, self.vocab_size)  # padded vocabularies
+            metrics["teacher_kl"].update(losses.forward_kl(student, teacher, target_mask), weight)
         if self.datamodule.reference is not None:
             truth = self.datamodule.reference(batch.inputs)
             metrics["truth_kl"].update(losses.kl_from_probs(truth, logits, target_mask), weight)

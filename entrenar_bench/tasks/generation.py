@@ -79,10 +79,11 @@ def left_padded(input_ids: torch.Tensor, prefixes: torch.Tensor) -> tuple[torch.
 
 @torch.no_grad()
 def continue_prefixes(model: nn.Module, input_ids: torch.Tensor, prefixes: torch.Tensor, new_tokens: int,
-                      decoding: Decoding, eos: int | None) -> torch.Tensor:
+                      decoding: Decoding, eos: int | None, suppress: list[int] | None = None) -> torch.Tensor:
     """(B, L) right-padded rows: each row's prefix of ``input_ids`` (B, L) and ``model``'s continuation of it
     (module docstring); positions past a continuation hold ``eos`` (or 0), which :func:`continuation_mask`
-    leaves out. Sampling draws from the global random generators."""
+    leaves out; ``suppress``: ids never generated (a padded vocabulary's extra rows). Sampling draws from the global
+    random generators."""
     width = input_ids.shape[1]
     room = budgets(prefixes, width, new_tokens).to(input_ids.device)
     new = int(room.max())
@@ -93,7 +94,7 @@ def continue_prefixes(model: nn.Module, input_ids: torch.Tensor, prefixes: torch
     model.eval()
     try:
         out = model.generate(input_ids=prompts, attention_mask=attention, max_new_tokens=new, use_cache=True,
-                             pad_token_id=fill, **stop, **generate_kwargs(decoding))
+                             pad_token_id=fill, suppress_tokens=suppress, **stop, **generate_kwargs(decoding))
     finally:
         model.train(was_training)
     generated = out[:, prompts.shape[1]:]

@@ -83,3 +83,25 @@ def test_uld_agrees_with_trl_where_it_is_installed(tmp_path):
     theirs = loss(s_logits, t_logits, labels, labels, ids, ids)
     mine = uld(torch.softmax(t_logits[0], -1), torch.softmax(s_logits[0], -1))
     assert torch.allclose(theirs, mine, atol=1e-5)
+
+
+def test_the_cross_term_is_uld_or_gold_over_the_target_positions_of_the_aligned_teacher():
+    from entrenar_bench.distill.cross_term import CrossTeacher, cross_divergence
+    from entrenar_bench.distill.settings import DistillSettings
+
+    torch.manual_seed(0)
+    teacher = torch.softmax(torch.randn(2, 3, 4), -1)
+    student = torch.randn(2, 3, 6)
+    mask = torch.tensor([[True, False, True], [False, True, True]])
+    ids = torch.arange(2)
+    signal = CrossTeacher(teacher, ids, ids)
+    q = torch.softmax(student[mask] / 2, -1)  # the student at T = 2; the teacher's row is aligned at T already
+    by_hand = (teacher[mask].sort(-1, descending=True).values - q.sort(-1, descending=True).values[:, :4]).abs().sum(-1)
+    by_hand = (by_hand + q.sort(-1, descending=True).values[:, 4:].sum(-1)).mean()
+    uld_settings = DistillSettings(logit_loss="uld", temperature=2.0)
+    assert torch.allclose(cross_divergence(uld_settings, student, signal, mask), by_hand)
+    settings = DistillSettings(logit_loss="gold", temperature=2.0, gold_matched_weight=0.3, gold_unmatched_weight=0.7)
+    expected = gold(teacher[mask], q, ids, ids, 0.5, 0.3, 0.7)["loss"]
+    assert torch.allclose(cross_divergence(settings, student, signal, mask), expected)
+    with pytest.raises(ValueError, match="needs a teacher aligned to another tokenization"):
+        cross_divergence(DistillSettings(logit_loss="uld"), student, torch.randn(2, 3, 6), mask)

@@ -119,7 +119,8 @@ def test_a_users_class_is_built_once_with_its_knobs_and_its_parameters_train():
 
 
 @pytest.mark.parametrize("name, message", [
-    ("kl_div", "must be one of kl, reverse_kl, jsd, skew_kl, skew_reverse_kl, tvd, mse, none, or the dotted"),
+    ("kl_div", "must be one of kl, reverse_kl, jsd, skew_kl, skew_reverse_kl, tvd, mse, uld, gold, none, "
+               "or the dotted"),
     ("no_such_module_here.term", "cannot import 'no_such_module_here.term'"),
     (f"{__name__}.not_there", f"cannot import '{__name__}.not_there'"),
     (f"{__name__}.NOT_CALLABLE", "non-callable"),

@@ -27,7 +27,7 @@ def _model(hidden, seed):
 def _module(on_policy, alpha, logit_loss="kl"):
     settings = DistillSettings(on_policy=on_policy, alpha=alpha, temperature=2.0, logit_loss=logit_loss,
                                prompt_tokens=3)
-    return DistillationModule(CausalLMTask(SimpleNamespace(reference=None)), _model(8, 0),
+    return DistillationModule(CausalLMTask(SimpleNamespace(reference=None, vocab_size=VOCAB)), _model(8, 0),
                               DistillationObjective(settings),
                               teacher=_model(16, 1))
 

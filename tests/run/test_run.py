@@ -42,6 +42,11 @@ def test_every_config_option_composes_and_validates(compose_cfg, group):
             with pytest.raises(ConfigError, match="needs a pretrained teacher"):
                 validate_config(cfg)
             continue
+        if group == "data" and "student_widths" in cfg.data:  # two tokenizations: kd's kl refused, uld/gold apply
+            with pytest.raises(ConfigError, match="use distill.logit_loss=uld or gold"):
+                validate_config(cfg)
+            validate_config(compose_cfg(f"{group}={option}", "distill.logit_loss=uld"))
+            continue
         if any(key.startswith("data.") for key in OmegaConf.missing_keys(cfg)):  # e.g. data=corpus without a path
             with pytest.raises(ConfigError, match="is not set"):
                 validate_config(cfg)

@@ -1,0 +1,54 @@
+"""Before launch: the logit term fits the tokenizations the teacher and the student read. One line, exit 2.
+
+- ``distill.logit_loss=uld`` or ``gold`` align two tokenizations; where the data gives the student none of its
+  own (no ``data.student_widths`` nor ``data.student_tokenizer``), teacher and student share one vocabulary and
+  ``kl`` applies.
+- Across two tokenizations, every other logit term (``kl``, ``mse``, …) compares the logits id by id and needs one
+  vocabulary; layer matching, attention transfer and training on sampled continuations (on-policy, seq-KD) pair
+  positions of one tokenization.
+
+Read from the config alone: nothing is loaded.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from entrenar_bench.distill.settings import CROSS_LOSSES
+from entrenar_bench.errors import ConfigError
+from entrenar_bench.run.baseline import BASELINE
+
+STUDENT_TOKENIZATION_KEYS = ("student_widths", "student_tokenizer")  # data keys that give the student its own
+
+
+def student_tokenization(data: DictConfig | None) -> str | None:
+    """``data.<key>=<value>`` naming the student's own tokenization, or None (one tokenization)."""
+    if not isinstance(data, DictConfig):
+        return None
+    key = next((k for k in STUDENT_TOKENIZATION_KEYS if data.get(k) is not None), None)
+    return None if key is None else f"data.{key}={data.get(key)}"
+
+
+def check_tokenizations(cfg: DictConfig) -> None:
+    """ConfigError (one line) for a logit term or strategy that does not fit the tokenizations (module docstring)."""
+    d = cfg.get("distill")
+    if not isinstance(d, DictConfig):
+        return
+    loss = d.get("logit_loss")
+    logits = loss not in (None, "none") and bool(d.get("alpha")) and d.get("name") != BASELINE  # none: run/baseline.py
+    own = student_tokenization(cfg.get("data"))
+    if own is None:
+        if logits and loss in CROSS_LOSSES:
+            raise ConfigError(f"distill.logit_loss={loss} aligns two tokenizations, but the teacher and the student "
+                              "read one here (the data gives the student no tokenizer of its own): "
+                              "distill.logit_loss=kl applies")
+        return
+    if logits and loss not in CROSS_LOSSES:
+        raise ConfigError(f"distill.logit_loss={loss} (distill={d.get('name')}) compares the logits id by id and "
+                          "needs one vocabulary, but the teacher and the student read different tokenizations "
+                          f"({own}): "
+                          "use distill.logit_loss=uld or gold")
+    features = [k for k in ("layer_weight", "attention_weight", "on_policy", "seq_kd") if d.get(k)]
+    if features:
+        raise ConfigError(f"distill.{features[0]} (distill={d.get('name')}) pairs positions of one tokenization, but "
+                          f"the teacher and the student read different ones ({own})")

@@ -1,0 +1,86 @@
+"""A causal language model distilled from a teacher that reads the same text through another tokenizer
+(``distill.logit_loss=uld`` or ``gold``; data such as ``data/markov_cross.py``).
+
+The student's batches and metrics are ``causal_lm``'s over its own tokens. The teacher runs online on its own
+tokens of the same rows (its signal is not stored: the store is keyed by the teacher's positions, the loss needs
+them aligned), and its next-token probabilities at T are aligned to the student's positions by the data's byte
+alignment: for the token student row ``j`` predicts, ``p(t₁ | ·)·Π p(t_m read | ·)`` over the group's teacher tokens
+(``cross_term.merge_positions``; GOLD's chain rule for the tokens actually read, unnormalised over the others).
+The teacher trains and is measured on its own view of the data (:meth:`teacher_task`); ``teacher_kl`` is not
+measured (the two vocabularies differ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from entrenar_bench.data.alignment import aligned_fraction
+from entrenar_bench.distill.cross_term import CrossTeacher, merge_positions
+from entrenar_bench.distill.cross_vocab import vocabulary_matches
+from entrenar_bench.distill.objective import ModelOutputs
+from entrenar_bench.tasks.base import Batch, register
+from entrenar_bench.tasks.causal_lm import CausalLMTask, next_token_targets
+
+
+@dataclass
+class CrossBatch(Batch):
+    """A batch with the teacher's tokens of the same rows."""
+
+    teacher_inputs: Any = None
+
+
+@register
+class CrossTokenizerTask(CausalLMTask):
+    name = "causal_lm_cross"
+    evaluates_teacher = False
+
+    def __init__(self, datamodule: Any):
+        super().__init__(datamodule)
+        self._teacher_task = CausalLMTask(datamodule.teacher_view)
+        self.teacher_ids, self.student_ids = vocabulary_matches(datamodule.teacher_vocabulary(),
+                                                                datamodule.student_vocabulary())
+        self.first, self.later = datamodule.alignment()
+        self.temperature = 1.0
+
+    def teacher_task(self) -> CausalLMTask:
+        return self._teacher_task
+
+    def batch(self, batch: Sequence[Any]) -> CrossBatch:
+        input_ids, mask, index, teacher_ids = batch
+        targets, target_mask = next_token_targets(input_ids, mask)
+        return CrossBatch(input_ids, targets, target_mask, index, teacher_ids)
+
+    def can_store_train(self) -> bool:
+        return False
+
+    def stored_splits(self, cached: bool) -> tuple[str, ...]:
+        return ()
+
+    def prepare_models(self, settings: Any, student: nn.Module, teacher: nn.Module | None) -> None:
+        self.temperature = settings.effective_temperature
+
+    def feature_terms(self, settings: Any, student: nn.Module, teacher: nn.Module | None):
+        if settings.needs_hidden:
+            raise ValueError("layer matching and attention transfer pair positions of one tokenization; the teacher "
+                             "and the student read two")
+        return None, None
+
+    def teacher_forward(self, teacher: nn.Module, batch: CrossBatch, hidden: bool = False,
+                        attentions: bool = False) -> ModelOutputs:
+        """The teacher's probabilities at T on its own tokens, aligned to the student's rows (module docstring)."""
+        symbols = batch.teacher_inputs.to(batch.inputs.device)
+        probs = torch.softmax(self.forward(teacher, symbols).logits.float() / self.temperature, dim=-1)
+        aligned = merge_positions(probs, self.first.to(probs.device), self.later.to(probs.device), symbols)
+        return ModelOutputs(CrossTeacher(aligned, self.teacher_ids, self.student_ids))
+
+    def record(self, train_targets: int, time_s: float) -> dict[str, Any]:
+        """Also ``alignment``: the student's token widths and the share of the teacher's tokens in one-to-one groups."""
+        data = self.datamodule
+        return {**super().record(train_targets, time_s),
+                "alignment": {"student_widths": list(data.widths),
+                              "aligned_fraction": aligned_fraction(data.groups(), data.seq_len)}}
