@@ -37,9 +37,8 @@ from entrenar_bench.models.pruning.calibration import Calibration, calibration_d
 from entrenar_bench.models.pruning.depth import ranked_layers
 from entrenar_bench.models.pruning.importance import Importance, measure
 from entrenar_bench.models.pruning.spec import WIDTH_ARCHITECTURES, PruneSpec, Shape
-from entrenar_bench.models.pruning.width import (
-    Widths, full_widths, kept_units, param_count, prune_state, pruned_config, target_widths,
-)
+from entrenar_bench.models.pruning.sizes import Widths, full_widths, param_count, target_widths
+from entrenar_bench.models.pruning.width import kept_units, prune_state, pruned_config
 
 
 def decoder_layers(model: nn.Module) -> str:

@@ -15,7 +15,7 @@ from entrenar_bench.models.pruning import importance as importance_module
 from entrenar_bench.models.pruning.depth import ranked_layers
 from entrenar_bench.models.pruning.importance import Importance, measure
 from entrenar_bench.models.pruning.spec import PruneSpec, Shape
-from entrenar_bench.models.pruning.width import Widths, param_count, target_widths
+from entrenar_bench.models.pruning.sizes import Widths, param_count, target_widths
 
 VOCAB = 40
 

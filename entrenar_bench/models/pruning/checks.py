@@ -20,7 +20,7 @@ from entrenar_bench.errors import ConfigError
 from entrenar_bench.models.layers import FROM_TEACHER
 from entrenar_bench.models.model_files import model_config
 from entrenar_bench.models.pruning.spec import PruneSpec, Shape
-from entrenar_bench.models.pruning.width import target_widths
+from entrenar_bench.models.pruning.sizes import target_widths
 
 
 
