@@ -93,6 +93,8 @@ def outcomes(collection: Collection, summaries: list[dict[str, Any]], reference:
         out.notes.append(f"warning: {judged['warning']} (test cross-entropy not below the unigram baseline "
                          f"{judged['value']:.4f})")
         out.lines.append(f"WARNING: {judged['warning']}.")
+    if out.lines:
+        out.lines.insert(0, "")  # apart from the table above, which ends at the first blank line
     return out
 
 

@@ -42,7 +42,9 @@ def tempered_top_k(settings: DistillSettings, vocab_size: int | None) -> int:
     config — a null ``teacher_top_k`` over a vocabulary only the job knows, whose plan checks it again)."""
     if not tempers_stored_teacher(settings) or (settings.teacher_top_k is None and vocab_size is None):
         return 0
-    return stored_top_k(settings, vocab_size or 0)
+    if vocab_size is None:  # a k set over a vocabulary only the job knows (its plan applies k >= V: exact)
+        return settings.teacher_top_k
+    return stored_top_k(settings, vocab_size)
 
 
 def form_name(top_k: int) -> str:
