@@ -38,13 +38,15 @@ def recovery_label(s: dict[str, Any]) -> str:
 
 
 def spent_row(s: dict[str, Any]) -> dict[str, Any]:
-    """A group's JSON fields: mean ``tokens_seen``, ``flops`` by role, ``recovery`` (mean, std, CI, n) and
-    ``tokens_to_recovery``."""
+    """A group's JSON fields: mean ``tokens_seen``, ``flops`` by role, ``recovery`` (mean, std, CI, n),
+    ``tokens_to_recovery`` and ``before``: each held-out metric measured before training (a pruned student: right
+    after pruning; mean, std, CI, n), where the runs recorded it."""
     flops = {role: s.get(column, {}).get("mean") for role, column in
              (("total", "flops"), ("student", "flops_student"), ("teacher", "flops_teacher"),
               ("generation", "flops_generation"))}
     return {"tokens_seen": s.get("tokens_seen", {}).get("mean"), "flops": flops,
-            "recovery": s.get("recovery"), "tokens_to_recovery": s.get("tokens_to_recovery")}
+            "recovery": s.get("recovery"), "tokens_to_recovery": s.get("tokens_to_recovery"),
+            "before": s.get("before") or None}
 
 
 @dataclass
@@ -79,6 +81,10 @@ def outcomes(collection: Collection, summaries: list[dict[str, Any]], reference:
     if any(s["recovery"]["mean"] is not None for s in summaries):
         out.lines.append(f"Recovery of the teacher (test {metric.name}; 0 = the student's start, 1 = the teacher): "
                          + "; ".join(f"{s['group']} {_recovery_cell(s['recovery'])}" for s in summaries))
+    started = [s for s in summaries if (s.get("before") or {}).get(metric.name, {}).get("mean") is not None]
+    if started:
+        out.lines.append(f"Before training (test {metric.name}; a pruned student: right after pruning): "
+                         + "; ".join(f"{s['group']} {_recovery_cell(s['before'][metric.name])}" for s in started))
     reached = [s for s in summaries if s["tokens_to_recovery"]]
     if reached:
         levels = " / ".join(f"{round(level * 100)}%" for level in LEVELS)

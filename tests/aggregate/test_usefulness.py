@@ -77,6 +77,8 @@ def test_recovery_and_tokens_to_recover_per_group(tmp_path):
     assert rows["kd"]["tokens_to_recovery"] == {"50%": pytest.approx(2500.0), "80%": pytest.approx(4000.0),
                                                 "90%": None}
     assert rows["none"]["tokens_to_recovery"]["50%"] is None and rows["kd"]["tokens_seen"] == 4000
+    assert rows["kd"]["before"]["loss"]["mean"] == pytest.approx(3.5) and rows["kd"]["before"]["loss"]["n"] == 2
+    assert "Before training (test loss; a pruned student: right after pruning): kd 3.50 ± 0.00; none 3.50" in text
     assert "kd 2,500 / 4,000 / not reached" in text and "none not reached / not reached / not reached" in text
     assert document["usefulness"]["below_line"] == [] and "WARNING" not in text and "Caveat" not in text
     assert document["best"]["useful"] is True
