@@ -109,7 +109,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     record: dict[str, Any] = {
         "status": FAILED,
         "seed": cfg.seed,
-        "distill": dataclasses.asdict(settings),
+        "distill": {k: v for k, v in dataclasses.asdict(settings).items() if k != "terms"},  # terms: config.terms
         "config": job_config,
         "config_hash": digest,
         "overrides": overrides,

@@ -70,9 +70,9 @@ def test_a_feature_term_of_this_file_is_used_through_config(bench_home, tmp_path
         runs[name] = json.loads((tmp_path / name / "result.json").read_text())
     mine, kd = runs["cosine"], runs["kd"]
     assert mine["status"] == "completed" and mine["config_hash"] != kd["config_hash"]
-    assert mine["distill"]["terms"] == [{"name": "cosine", "component": f"{Path(__file__).stem}.{TERM}",
-                                         "weight": 1.0, "knobs": {"layer": -1}, "needs_hidden": True,
-                                         "needs_attentions": False}]  # the record names the term and its knobs
+    assert mine["config"]["terms"] == {"cosine": {"_component_": f"{Path(__file__).stem}.{TERM}", "weight": 1.0,
+                                                  "layer": -1}}  # the record names the term and its knobs
+    assert mine["distill"] == kd["distill"]  # the strategy's own settings are kd's
     widths = [mine["config"][role]["model"]["config"]["hidden_size"] for role in ("student", "teacher")]
     assert kd["params"]["projections"] == 0  # the term was built, sized by the models, and its map trained
     assert mine["params"]["projections"] == widths[0] * widths[1] + widths[1]
