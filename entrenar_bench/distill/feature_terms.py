@@ -21,10 +21,11 @@ A user's term is one line of YAML (or a ``+terms.<name>={...}`` override)::
 the student); ``__init__`` parameters named ``student`` and ``teacher`` receive the two models (to size a
 projection). Every other key of the entry is a knob: a keyword parameter of the function or of ``__init__`` (a
 parameter without a default must be given). The term says what it reads besides logits by the attributes
-``needs_hidden`` / ``needs_attentions`` (absent: False). A user's term is run against the teacher online (not its
-stored outputs), on the batch's own tokens (no on-policy or sequence-level batches, one tokenization).
+``needs_hidden`` / ``needs_attentions`` (absent: False); weight 0 turns it off. A user's term is run against the
+teacher online (not its stored outputs), on the batch's own tokens (no on-policy or sequence-level batches, one
+tokenization).
 
-Plain Python: checking a config imports a user's module, building the terms imports torch's modules.
+Plain Python (no torch here): checking a config imports a user's module, and only that.
 """
 
 from __future__ import annotations
@@ -51,14 +52,15 @@ RESERVED = ("ce", "kd", "loss", *BUILT_IN)  # the objective's own names for its 
 def configured(node: Any) -> tuple[Term, ...]:
     """The config's root ``terms`` node (None: no terms) as :class:`Term` s, in its order, each checked:
     ``_component_`` imports to a function or class taking the inputs, ``weight`` a number >= 0, the other keys
-    its parameters. ValueError, in one line naming the entry, otherwise."""
+    its parameters. ValueError, in one line naming the entry, otherwise. A term at weight 0 is off (as the task's
+    own terms are): checked, then left out."""
     if node is None:
         return ()
     if OmegaConf.is_config(node):
         node = OmegaConf.to_container(node, resolve=True)
     if not isinstance(node, Mapping):
         raise ValueError(f"terms must map names to {{{COMPONENT}: module.name, {WEIGHT}: w, ...}}, got {node!r}")
-    return tuple(_term(str(name), entry) for name, entry in node.items())
+    return tuple(term for term in (_term(str(name), entry) for name, entry in node.items()) if term.weight > 0)
 
 
 def _term(name: str, entry: Any) -> Term:

@@ -78,6 +78,7 @@ def test_an_entry_becomes_a_term_with_its_knobs_and_needs():
                                                                          ("state", STATE, 2.0, {"width": 3})]
     assert [(t.needs_hidden, t.needs_attentions) for t in terms] == [(False, False), (True, False)]
     assert feature_terms.configured(None) == ()
+    assert feature_terms.configured({"gap": {"_component_": GAP, "weight": 0}}) == ()  # off, as layer_weight=0
 
 
 @pytest.mark.parametrize("node, message", [
