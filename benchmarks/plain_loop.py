@@ -74,9 +74,10 @@ def train(job: dict, splits: dict) -> dict:
             if settings.needs_hidden:
                 s_probe = student.eval().forward_with_hidden(torch.zeros(2, *shape))[1]
                 t_probe = teacher.forward_with_hidden(torch.zeros(2, *shape))[1]
-    objective = DistillationObjective(settings,
-                                      MapLayerMatching(s_probe, t_probe) if settings.layer_weight > 0 else None,
-                                      MapAttentionTransfer(s_probe, t_probe) if settings.attention_weight > 0 else None)
+    features = [(name, weight, term(s_probe, t_probe)) for name, weight, term in
+                (("layers", settings.layer_weight, MapLayerMatching),
+                 ("attention", settings.attention_weight, MapAttentionTransfer)) if weight > 0]
+    objective = DistillationObjective(settings, features)
     params = [*student.parameters(), *objective.parameters()]
     optimizer = torch.optim.Adam(params, lr=job["lr"], weight_decay=job["weight_decay"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=job["epochs"])

@@ -15,7 +15,7 @@ Its knobs are its own keyword parameters, each read from the distill settings by
 
 A registered term declares the knobs it reads (:data:`REGISTERED`: e.g. ``kl`` temperature and T², ``jsd`` β,
 ``skew_kl`` λ, ``mse`` none); a user's term is a dotted path (it holds a ``.``; resolved with Hydra's
-``get_method``) to either
+``get_method``, ``components.py``) to either
 
 - a function ``f(student_logits, teacher_logits, mask, **knobs)``: its keyword parameters named in
   :data:`KNOBS` get the settings' values on every call, or
@@ -34,13 +34,12 @@ Plain Python: the checks before launch import this without torch; a registered t
 from __future__ import annotations
 
 import inspect
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from entrenar_bench.distill import components
 from entrenar_bench.distill.settings import CROSS_LOSSES, DistillSettings
 
 NONE = "none"  # no logit term: the student trained with CE (and feature terms) alone
@@ -80,63 +79,24 @@ def is_path(name: str) -> bool:
     return "." in name
 
 
-@contextmanager
-def _quiet_hydra() -> Iterator[None]:
-    """Hydra's ``get_method`` logs its failure at ERROR before raising; the refusal here is one line."""
-    logger = logging.getLogger("hydra.utils")
-    disabled, logger.disabled = logger.disabled, True
-    try:
-        yield
-    finally:
-        logger.disabled = disabled
-
-
 def resolve(name: str) -> Callable[..., Any]:
     """The function or class ``name`` stands for (a registered name or a dotted path); ValueError, in one line,
     for an unknown name or a path that does not import to a callable."""
     if name in REGISTERED:
-        target = REGISTERED[name].target
-    elif is_path(name):
-        target = name
-    else:
-        raise ValueError(f"must be one of {', '.join(CHOICES)}, or the dotted import path of a function or class "
-                         f"(module.name), got {name!r}")
-    from hydra.utils import get_method
-
-    try:
-        with _quiet_hydra():
-            return get_method(target)
-    except Exception as e:  # noqa: BLE001 (ImportError, AttributeError, ValueError: each says why)
-        raise ValueError(f"cannot import {target!r} ({' '.join(str(e).split())[:200]})") from None
-
-
-def _parameters(fn: Callable[..., Any], skip: int) -> list[inspect.Parameter]:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{getattr(fn, '__qualname__', fn)!r} has no inspectable signature ({e})") from None
-    return params[skip:]
+        return components.imported(REGISTERED[name].target)
+    if is_path(name):
+        return components.imported(name)
+    raise ValueError(f"must be one of {', '.join(CHOICES)}, or the dotted import path of a function or class "
+                     f"(module.name), got {name!r}")
 
 
 def knobs_of(term: Callable[..., Any], name: str = "") -> tuple[str, ...]:
-    """The :data:`KNOBS` a function or class reads, after checking its signature: a function takes the three
-    inputs positionally, a class's instance is called with them (``forward`` of an ``nn.Module``, else
-    ``__call__``); every other parameter is a knob or has a default. ValueError (one line) otherwise."""
+    """The :data:`KNOBS` a function or class reads, after checking its signature (``components.settable``): a
+    function takes the three inputs positionally, a class's instance is called with them; every other parameter
+    is a knob or has a default. ValueError (one line) otherwise."""
     where = name or getattr(term, "__qualname__", repr(term))
-    if inspect.isclass(term):
-        call = getattr(term, "forward", None) or term.__call__
-        inputs, own = _parameters(call, 1), _parameters(term, 0)
-    else:
-        inputs = own = _parameters(term, 0)
-    positional = [p for p in inputs if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) < len(INPUTS) and not any(p.kind is p.VAR_POSITIONAL for p in inputs):
-        raise ValueError(f"{where} must take ({', '.join(INPUTS)}) positionally, takes "
-                         f"({', '.join(p.name for p in positional)})")
-    settable = own[len(INPUTS):] if own is inputs else own
     knobs = []
-    for p in settable:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
+    for p in components.settable(term, INPUTS, where):
         if p.name in KNOBS:
             knobs.append(p.name)
         elif p.default is p.empty:

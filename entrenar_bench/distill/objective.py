@@ -7,16 +7,17 @@ student's and the teacher's logits (``logit_terms.py``: a registered divergence 
 reverse_kl, jsd, skew_kl, skew_reverse_kl, tvd, mse — or a user's function or class by dotted path, each with
 the knobs it reads) or absent (``none``: then CE's weight is 1). Per example (``mask`` None, logits (B, V),
 each example one token) or per token ((B, T, V) with a (B, T) mask of target positions, each term a mean over
-them). The feature terms are the task's (``features.py``; their projections train with the student), each
-``(name, weight, module)``: ``layers`` at ``layer_weight``, ``attention`` at ``attention_weight``, and any more a
-caller hands in. Every strategy in ``conf/distill`` is a setting of these weights. An on-policy batch (GKD)
+them). The feature terms are those the config chooses (``feature_terms.py``), each ``(name, weight, term)``: the
+task's ``layers`` at ``layer_weight`` and ``attention`` at ``attention_weight`` (``features.py``; their projections
+train with the student), then a user's ``terms.<name>`` at its ``weight``. Every strategy in ``conf/distill`` is a
+setting of these weights. An on-policy batch (GKD)
 keeps them: its logit term is measured on the student's own continuations of the batch's prefixes, its CE on
 the batch's real tokens (``forward``'s ``sampled``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,23 +39,23 @@ class ModelOutputs:
 
 
 class DistillationObjective(nn.Module):
-    """Builds the loss from settings: the logit term they choose and the task's feature terms (which own the
-    projections). ``layers``/``attention``: the task's layer matching and attention transfer (None: unused);
-    ``features``: further ``(name, weight, module)`` feature terms, added in order after them."""
+    """Builds the loss from settings: the logit term they choose and the feature terms ``features``, each
+    ``(name, weight, term)`` (``feature_terms.build``), summed in order; a term that is a module is a submodule
+    under its name (its parameters train with the student)."""
 
-    def __init__(self, settings: DistillSettings, layers: nn.Module | None = None, attention: nn.Module | None = None,
-                 features: Sequence[tuple[str, float, nn.Module]] = ()):
+    def __init__(self, settings: DistillSettings, features: Sequence[tuple[str, float, Callable[..., Any]]] = ()):
         super().__init__()
         self.settings = settings
         self.logit = logit_terms.build(settings) if settings.alpha > 0 else None  # a module's parameters train
-        self.layers = layers
-        self.attention = attention
-        self.extra = nn.ModuleList(module for _, _, module in features)
-        named = [("layers", settings.layer_weight, layers), ("attention", settings.attention_weight, attention)]
-        self.features = [(name, weight, module) for name, weight, module in [*named, *features] if module is not None]
-        self.needs_hidden = any(t.needs_hidden for _, _, t in self.features)
-        self.needs_attentions = any(t.needs_attentions for _, _, t in self.features)
+        self.features = list(features)
+        self.needs_hidden = any(getattr(t, "needs_hidden", False) for _, _, t in self.features)
+        self.needs_attentions = any(getattr(t, "needs_attentions", False) for _, _, t in self.features)
         self.shared_ids: int | None = None  # padded vocabularies: the ids both models and the tokenizer hold
+        for name, _, term in self.features:
+            if isinstance(term, nn.Module):
+                if hasattr(self, name):
+                    raise ValueError(f"a feature term cannot be called {name!r} (an attribute of the objective)")
+                self.add_module(name, term)
 
     def logit_term(self, student_logits: torch.Tensor, teacher_logits: Any, mask: torch.Tensor | None) -> torch.Tensor:
         """The configured logit term: per token under ``mask``, or per example (each example one token); a top-k
@@ -80,7 +81,7 @@ class DistillationObjective(nn.Module):
         tokens (``student`` None: CE is not computed, for α = 1, where its weight is 0 — GKD's loss exactly)."""
         s = self.settings
         if sampled is not None and self.features:
-            raise ValueError("on-policy batches take no layer matching or attention transfer")
+            raise ValueError("on-policy batches take no feature terms (layer matching, attention transfer, terms)")
         divergence_on, divergence_mask = sampled if sampled is not None else (student, mask)
         terms = {} if student is None else {"ce": losses.cross_entropy(student.logits, targets, mask)}
         loss = terms.get("ce")

@@ -6,8 +6,8 @@ without loading the training stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 CROSS_LOSSES = ("uld", "gold")  # across two tokenizations, on aligned positions (distill/cross_term.py)
 TEACHER_OUTPUTS = ("cached", "online")
@@ -33,6 +33,20 @@ class Decoding:
         if self.method == "sample":
             return {"decoding": "sample", "temperature": self.temperature, "top_p": self.top_p}
         return {"decoding": self.method, "beams": self.beams if self.method == "beam" else 1}
+
+
+@dataclass(frozen=True)
+class Term:
+    """A user's feature term, one entry ``terms.<name>`` of the config (``distill/feature_terms.py``): the dotted
+    path of its function or class, its weight in the objective, its own knobs (keyword arguments) and what it
+    reads of the models besides their logits."""
+
+    name: str
+    component: str
+    weight: float
+    knobs: dict[str, Any] = field(default_factory=dict)
+    needs_hidden: bool = False
+    needs_attentions: bool = False
 
 
 @dataclass
@@ -68,6 +82,8 @@ class DistillSettings:
     gold_unmatched_weight: Optional[float] = None  # gold: weight of ULD on the rest (null: 1 − the matched weight)
     max_unshared_mass: float = 0.01  # padded vocabularies: the teacher's largest mass allowed beyond the shared ids
     loss_chunk_tokens: int = 0  # positions per chunk of the token divergences (bounded memory); 0 = automatic
+    terms: tuple[Term, ...] = field(default=(), metadata={"omegaconf_ignore": True})  # the user's feature terms,
+    # from the config's root ``terms`` node (run/app.py distill_settings); no key of the distill schema
 
     @property
     def effective_temperature(self) -> float:
@@ -75,11 +91,17 @@ class DistillSettings:
 
     @property
     def needs_teacher(self) -> bool:
-        return (self.logit_loss != "none" and self.alpha > 0) or self.needs_hidden or self.seq_kd
+        return (self.logit_loss != "none" and self.alpha > 0) or self.needs_hidden or self.seq_kd or bool(self.terms)
 
     @property
     def needs_hidden(self) -> bool:
-        return self.layer_weight > 0 or self.attention_weight > 0
+        """The models' hidden states or attentions are compared (the teacher runs online)."""
+        return self.layer_weight > 0 or self.needs_attentions or any(t.needs_hidden for t in self.terms)
+
+    @property
+    def needs_attentions(self) -> bool:
+        """Attention transfer, or a user's term that reads attention maps."""
+        return self.attention_weight > 0 or any(t.needs_attentions for t in self.terms)
 
     @property
     def generates(self) -> bool:
@@ -108,6 +130,7 @@ class DistillSettings:
 
     @property
     def uses_cached_outputs(self) -> bool:
-        """The teacher's stored outputs stand in for it: logits only, on fixed training sequences, and not asked
-        to run online."""
-        return self.needs_teacher and not self.needs_hidden and not self.generates and self.teacher_outputs == "cached"
+        """The teacher's stored outputs stand in for it: logits only, on fixed training sequences, no user's term
+        (those see the teacher run online), and not asked to run online."""
+        return (self.needs_teacher and not self.needs_hidden and not self.generates and not self.terms
+                and self.teacher_outputs == "cached")

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from entrenar_bench import __version__, locks
 from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
 from entrenar_bench.run.ablation import FULL, apply_ablation, parse_ablate
+from entrenar_bench.distill import feature_terms
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.files import CONF_DIR, config_hash
@@ -48,8 +49,10 @@ class RunFailed(CompactHydraException):
 
 
 def distill_settings(cfg: DictConfig) -> DistillSettings:
-    """The strategy's settings with the components named by ``ablate`` switched off."""
-    settings = DistillSettings(**OmegaConf.to_container(cfg.distill, resolve=True))  # unknown keys: TypeError
+    """The strategy's settings, with the user's feature terms of the root ``terms`` node (checked and imported:
+    ``distill/feature_terms.py``), and the components named by ``ablate`` switched off."""
+    settings = DistillSettings(**OmegaConf.to_container(cfg.distill, resolve=True),  # unknown keys: TypeError
+                               terms=feature_terms.configured(cfg.get("terms")))
     return apply_ablation(settings, parse_ablate(cfg.get("ablate", FULL)))
 
 
@@ -106,7 +109,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     record: dict[str, Any] = {
         "status": FAILED,
         "seed": cfg.seed,
-        "distill": dataclasses.asdict(settings),
+        "distill": {k: v for k, v in dataclasses.asdict(settings).items() if k != "terms"},  # terms: config.terms
         "config": job_config,
         "config_hash": digest,
         "overrides": overrides,

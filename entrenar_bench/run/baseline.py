@@ -1,7 +1,8 @@
 """``distill=none`` is the student alone, whatever else a sweep sets: ``compare --strategies none,kd --
 distill.logit_loss=uld,gold`` sweeps the logit loss over both strategies, and an experiment's ``distill.alpha``
 (``+experiment=lm`` sets 0.5) would otherwise turn ``none`` into kd with that loss. Its ``distill.logit_loss`` is
-set to ``none`` before the run is checked and recorded, so its runs are one group in the report.
+set to ``none`` and a user's ``terms`` dropped before the run is checked and recorded, so its runs are one group
+in the report.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ BASELINE = STRATEGY_ORDER[-1]  # none
 
 
 def student_alone(cfg: DictConfig) -> DictConfig:
-    """``cfg`` with ``distill.logit_loss=none`` where ``distill.name`` is the baseline (a copy); else ``cfg``."""
+    """``cfg`` with ``distill.logit_loss=none`` and no ``terms`` where ``distill.name`` is the baseline (a copy);
+    else ``cfg``."""
     distill = cfg.get("distill")
-    if not isinstance(distill, DictConfig) or distill.get("name") != BASELINE or distill.get("logit_loss") == "none":
+    if not isinstance(distill, DictConfig) or distill.get("name") != BASELINE or \
+            (distill.get("logit_loss") == "none" and "terms" not in cfg):
         return cfg
     cfg = copy.deepcopy(cfg)
     OmegaConf.set_readonly(cfg, False)
     with open_dict(cfg):
         cfg.distill.logit_loss = "none"
+        cfg.pop("terms", None)
     return cfg

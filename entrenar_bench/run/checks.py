@@ -11,7 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.data.checks import check_corpus_inputs
-from entrenar_bench.distill import logit_terms
+from entrenar_bench.distill import feature_terms, logit_terms
 from entrenar_bench.distill.settings import DECODINGS, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
@@ -31,7 +31,8 @@ def check_schema_keys(node: DictConfig, path: str = "") -> None:
     """A key that its node's schema does not declare: ConfigError naming it. Hydra refuses such a key
     in ``key=value`` itself; this catches ``+key=value``, which Hydra adds even to a structured node."""
     schema = OmegaConf.get_type(node)
-    known = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    known = ({f.name for f in dataclasses.fields(schema) if not f.metadata.get("omegaconf_ignore")}
+             if dataclasses.is_dataclass(schema) else None)  # a field OmegaConf ignores is no key
     for key in node.keys():
         if not path and key == "hydra":  # Hydra's own node, composed with return_hydra_config
             continue
@@ -209,6 +210,15 @@ def check_logit_loss(cfg: DictConfig) -> None:
         raise ConfigError(f"distill.logit_loss {e}") from None
 
 
+def check_terms(cfg: DictConfig) -> None:
+    """The root ``terms`` node: each entry a user's feature term that imports and takes what its entry gives it
+    (``distill/feature_terms.py``; importing it is the check)."""
+    try:
+        feature_terms.configured(cfg.get("terms"))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def check_generation(cfg: DictConfig) -> None:
     """Training on sampled continuations (``distill.on_policy``, ``distill.seq_kd``) needs a strategy that takes
     it — a logit term against the teacher, no layer matching —, a plain-text prefix shorter than a row and a task
@@ -226,9 +236,9 @@ def check_generation(cfg: DictConfig) -> None:
     if length and d.get("prompt_tokens") and d.prompt_tokens >= data[length]:
         raise ConfigError(f"distill.prompt_tokens={d.prompt_tokens} leaves nothing to generate in rows of "
                           f"data.{length}={data[length]}: set it below the row length")
-    if d.get("layer_weight") or d.get("attention_weight"):
-        raise ConfigError(f"{what} works with kd (any logit_loss) and mse, not with layer matching or attention "
-                          f"transfer (distill={d.get('name')})")
+    if d.get("layer_weight") or d.get("attention_weight") or cfg.get("terms"):
+        raise ConfigError(f"{what} works with kd (any logit_loss) and mse, not with layer matching, attention "
+                          f"transfer or a user's feature terms (distill={d.get('name')})")
     from hydra.utils import get_class  # the data module's class, for its task (loads the training stack)
 
     from entrenar_bench.tasks import task_class
@@ -294,6 +304,7 @@ def check_settings(cfg: DictConfig) -> None:
     if OmegaConf.select(cfg, "finetune.method") == "lora":
         _apply(cfg.finetune, "finetune.", LORA_RULES)
     check_logit_loss(cfg)
+    check_terms(cfg)
     check_generation(cfg)
     if OmegaConf.select(cfg, "optim.scheduler") == "cosine_epoch" and OmegaConf.select(cfg, "optim.warmup_steps"):
         raise ConfigError("optim.warmup_steps needs a per-step schedule (optim.scheduler=cosine, linear or constant); "

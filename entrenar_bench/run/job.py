@@ -19,6 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from entrenar_bench.distill import feature_terms
 from entrenar_bench.distill.module import DistillationModule
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
@@ -105,7 +106,7 @@ def prepared_objective(settings: DistillSettings, task: Task, student: torch.nn.
     """The models prepared for the strategy and its objective; a strategy they cannot serve is a ConfigError."""
     task.prepare_models(settings, student, teacher)
     try:
-        return DistillationObjective(settings, *task.feature_terms(settings, student, teacher))
+        return DistillationObjective(settings, feature_terms.build(settings, task, student, teacher))
     except ValueError as e:
         raise ConfigError(f"distill={settings.name}: {e}") from None
 

@@ -134,7 +134,7 @@ def estimate_memory(task: Task, settings: DistillSettings, student: nn.Module, t
     vocab = task.vocab_size
     distilling = teacher is not None and settings.needs_teacher
     running = teacher is not None and online
-    per_row = activation_bytes(task, student, settings.needs_hidden, settings.attention_weight > 0)
+    per_row = activation_bytes(task, student, settings.needs_hidden, settings.needs_attentions)
     activations = (per_row + (forward_bytes(task.teacher_task(), teacher) if running else 0)) * batch_size
     logits = 3 * FLOAT * rows * vocab
     if distilling:

@@ -48,7 +48,8 @@ def check_tokenizations(cfg: DictConfig) -> None:
                           "needs one vocabulary, but the teacher and the student read different tokenizations "
                           f"({own}): "
                           "use distill.logit_loss=uld or gold")
-    features = [k for k in ("layer_weight", "attention_weight", "on_policy", "seq_kd") if d.get(k)]
+    features = [f"distill.{k}" for k in ("layer_weight", "attention_weight", "on_policy", "seq_kd") if d.get(k)]
+    features += [f"terms.{name}" for name in cfg.get("terms") or ()]
     if features:
-        raise ConfigError(f"distill.{features[0]} (distill={d.get('name')}) pairs positions of one tokenization, but "
+        raise ConfigError(f"{features[0]} (distill={d.get('name')}) pairs positions of one tokenization, but "
                           f"the teacher and the student read different ones ({own})")

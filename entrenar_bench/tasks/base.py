@@ -5,7 +5,8 @@ What a task says (everything else about a run is shared):
 - the data: how a batch splits into inputs, targets, a target mask and row indices (:meth:`Task.batch`),
   training-time augmentation, the inputs whose teacher outputs can be stored;
 - the models: one forward that returns logits and, where a strategy asks, hidden states and attention
-  maps (:class:`ModelOutputs`); the layer-matching and attention-transfer terms that fit those; LoRA's
+  maps (:class:`ModelOutputs`); the layer-matching and attention-transfer terms that fit those
+  (``distill/feature_terms.py`` chooses them); LoRA's
   default targets;
 - the logit term's shape: per example (``mask`` None, logits ``(B, V)``) or per token (``(B, T, V)`` with a
   ``(B, T)`` mask of target positions);
@@ -136,9 +137,10 @@ class Task:
     def prepare_models(self, settings: Any, student: Any, teacher: Any | None) -> None:
         """Adjust the models to what a strategy needs of them (e.g. attention maps); nothing by default."""
 
-    def feature_terms(self, settings: Any, student: Any, teacher: Any | None) -> tuple[Any, Any]:
-        """``(layer matching, attention transfer)`` loss modules for ``settings`` (None where unused);
-        ValueError when the models cannot give what they need."""
+    def feature_terms(self, names: Sequence[str], student: Any, teacher: Any | None) -> dict[str, Any]:
+        """The task's own feature terms ``names`` (``layers``: layer matching, ``attention``: attention transfer;
+        ``distill/feature_terms.py`` BUILT_IN) as loss modules fitted to the two models, by name; ValueError when
+        the models cannot give what one needs."""
         raise NotImplementedError
 
     def lora_targets(self, model: Any) -> list[str]:

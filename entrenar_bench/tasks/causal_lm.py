@@ -192,18 +192,15 @@ class CausalLMTask(Task):
         return ModelOutputs(out.logits, (out.hidden_states or ())[1:], out.attentions or ())  # embeddings excluded
 
     def prepare_models(self, settings: Any, student: nn.Module, teacher: nn.Module | None) -> None:
-        if settings.attention_weight > 0:
+        if settings.needs_attentions:
             use_eager_attention(student, teacher)
 
-    def feature_terms(self, settings: Any, student: nn.Module, teacher: nn.Module | None):
-        if not settings.needs_hidden:
-            return None, None
+    def feature_terms(self, names: Sequence[str], student: nn.Module, teacher: nn.Module | None):
         s, t = student.config, teacher.config
-        layers = (TokenLayerMatching(s.num_hidden_layers, t.num_hidden_layers, s.hidden_size, t.hidden_size)
-                  if settings.layer_weight > 0 else None)
-        attention = (TokenAttentionTransfer(s.num_hidden_layers, t.num_hidden_layers)
-                     if settings.attention_weight > 0 else None)
-        return layers, attention
+        terms = {"layers": lambda: TokenLayerMatching(s.num_hidden_layers, t.num_hidden_layers, s.hidden_size,
+                                                      t.hidden_size),
+                 "attention": lambda: TokenAttentionTransfer(s.num_hidden_layers, t.num_hidden_layers)}
+        return {name: terms[name]() for name in names}
 
     def lora_targets(self, model: nn.Module) -> list[str]:
         return attention_and_mlp_projections(model)

@@ -64,11 +64,9 @@ class CrossTokenizerTask(CausalLMTask):
     def prepare_models(self, settings: Any, student: nn.Module, teacher: nn.Module | None) -> None:
         self.temperature = settings.effective_temperature
 
-    def feature_terms(self, settings: Any, student: nn.Module, teacher: nn.Module | None):
-        if settings.needs_hidden:
-            raise ValueError("layer matching and attention transfer pair positions of one tokenization; the teacher "
-                             "and the student read two")
-        return None, None
+    def feature_terms(self, names: Sequence[str], student: nn.Module, teacher: nn.Module | None):
+        raise ValueError("layer matching and attention transfer pair positions of one tokenization; the teacher "
+                         "and the student read two")
 
     def teacher_forward(self, teacher: nn.Module, batch: CrossBatch, hidden: bool = False,
                         attentions: bool = False) -> ModelOutputs:

@@ -73,15 +73,11 @@ class ClassificationTask(Task):
             return ModelOutputs(logits, states)
         return ModelOutputs(model(inputs))
 
-    def feature_terms(self, settings: Any, student: nn.Module, teacher: nn.Module | None):
-        if not settings.needs_hidden:
-            return None, None
+    def feature_terms(self, names: Sequence[str], student: nn.Module, teacher: nn.Module | None):
         shape = self.datamodule.input_shape
-        student_hidden, teacher_hidden = (hidden_probe(student, shape, "student"),
-                                          hidden_probe(teacher, shape, "teacher"))
-        layers = MapLayerMatching(student_hidden, teacher_hidden) if settings.layer_weight > 0 else None
-        attention = MapAttentionTransfer(student_hidden, teacher_hidden) if settings.attention_weight > 0 else None
-        return layers, attention
+        probes = hidden_probe(student, shape, "student"), hidden_probe(teacher, shape, "teacher")
+        terms = {"layers": MapLayerMatching, "attention": MapAttentionTransfer}
+        return {name: terms[name](*probes) for name in names}
 
     def lora_targets(self, model: nn.Module) -> list[str]:
         return [name for name, module in model.named_modules() if isinstance(module, ADAPTABLE)]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import LlamaConfig
 
-from entrenar_bench.distill import losses
+from entrenar_bench.distill import feature_terms, losses
 from entrenar_bench.distill.objective import DistillationObjective
 from entrenar_bench.distill.settings import DistillSettings
 from entrenar_bench.models.causal_lm import causal_lm, use_eager_attention
@@ -45,7 +45,7 @@ def test_every_strategy_on_transformers(strategy):
     student, teacher = _model(8, 1, 2, 0), _model(16, 3, 4, 1)  # other widths, depths and head counts
     settings = DistillSettings(**{"name": strategy, "temperature": 1.0, "alpha": 0.5, **STRATEGIES[strategy]})
     task = CausalLMTask(datamodule=None)
-    objective = DistillationObjective(settings, *task.feature_terms(settings, student, teacher))
+    objective = DistillationObjective(settings, feature_terms.build(settings, task, student, teacher))
     ids = torch.randint(0, 11, (3, 7))
     targets, mask = next_token_targets(ids, torch.ones_like(ids, dtype=torch.bool))
     s = task.forward(student, ids, hidden=True, attentions=True)

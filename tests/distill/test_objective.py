@@ -52,7 +52,8 @@ def test_combined_objective_adds_weighted_layer_and_attention_terms():
     s_hidden = [torch.rand(2, 4, 8, 8), torch.rand(2, 8, 4, 4), torch.rand(2, 16)]
     t_hidden = [torch.rand(2, 6, 8, 8), torch.rand(2, 12, 4, 4), torch.rand(2, 32)]
     s = DistillSettings(logit_loss="kl", temperature=4.0, alpha=0.5, layer_weight=0.3, attention_weight=0.1)
-    objective = DistillationObjective(s, MapLayerMatching(s_hidden, t_hidden), MapAttentionTransfer(s_hidden, t_hidden))
+    objective = DistillationObjective(s, [("layers", 0.3, MapLayerMatching(s_hidden, t_hidden)),
+                                          ("attention", 0.1, MapAttentionTransfer(s_hidden, t_hidden))])
     terms = objective(ModelOutputs(ZS, s_hidden), Y, None, ModelOutputs(ZT, t_hidden))
     layers = objective.layers
     pairs = [proj(s_hidden[i], t_hidden[j]) for i, (proj, j) in enumerate(zip(layers.projections, layers.layer_map))]

@@ -70,10 +70,8 @@ class MajorityTask(Task):
             raise ValueError("these models have no hidden states to match")
         return ModelOutputs(model(inputs))
 
-    def feature_terms(self, settings, student, teacher):
-        if settings.needs_hidden:
-            raise ValueError("layer matching and attention transfer need hidden states, which these models lack")
-        return None, None
+    def feature_terms(self, names, student, teacher):
+        raise ValueError("layer matching and attention transfer need hidden states, which these models lack")
 
     def lora_targets(self, model):
         return ["hidden", "head"]
