@@ -22,8 +22,8 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.errors import UsageError
-from entrenar_bench.files import CONF_DIR, load_yaml
-from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
+from entrenar_bench.files import CONF_DIR
+from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers; the schemas)
 from entrenar_bench.run.checks import validate_config
 
 # launcher -> (Hydra plugin module, the pyproject extra that installs it)
@@ -89,12 +89,12 @@ def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
 
 def max_runs(overrides: Sequence[str] = ()) -> int:
     """``limits.max_runs``, the most jobs one sweep may have: the last ``limits.max_runs=N`` override, else
-    ``conf/config.yaml``'s. Read without composing, so a sweep too large to parse is refused before it is."""
+    the schema's. Read without composing, so a sweep too large to parse is refused before it is."""
     for override in reversed(list(overrides)):
         match = re.fullmatch(r"\+{0,2}limits\.max_runs=(\d+)", override.strip())
         if match:
             return int(match[1])
-    return int(load_yaml((CONF_DIR / "config.yaml").read_text())["limits"]["max_runs"])
+    return schema.LimitsSchema.max_runs
 
 
 def count_values(override: Override) -> int:
