@@ -19,7 +19,7 @@ from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.structure import check_structure
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
 from entrenar_bench.rules import check_node
-from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.run.placement import check_devices, device_count, runs_elsewhere, wants_gpu
 from entrenar_bench.run.schema import CONFIG
 from entrenar_bench.run.tokenizations import check_tokenizations
 from entrenar_bench.teacher_signal.sizing import tempered_top_k, tempers_stored_teacher
@@ -190,9 +190,7 @@ def check_trainer(cfg: DictConfig) -> None:
             (isinstance(devices, ListConfig) and not len(devices)):
         raise ConfigError(f"trainer.devices must be a number of devices (>= 1, or -1 for all), auto, or a list "
                           f"of device indices, got {devices!r}")
-    launcher = cfg.get("launcher") or {}
-    remote = launcher.get("name") == "submitit_slurm" or (launcher.get("name") == "ray" and launcher.get("address"))
-    if not wants_gpu(accelerator) or remote:
+    if not wants_gpu(accelerator) or runs_elsewhere(cfg):
         return
     import torch  # only for a GPU trainer: the command line starts without torch
 

@@ -13,6 +13,10 @@ differ from it):
 Not mounted, rules only: ``data`` (``data/schema.py``) and ``trainer`` (:class:`TrainerSchema`) are
 ``_target_`` groups whose presets are a class's arguments, any of which a user may add.
 
+A launcher has no schema here: it is its YAML (``conf/launcher/<name>.yaml``: its knobs with their defaults,
+wired into Hydra's launcher plugin, whose own schema types them), plus a placement rule where it needs one
+(``run/placement.py``).
+
 :data:`CONFIG` maps each config node to its schema; the range checks before launch are generated from it
 (``rules.check_node``), as is :func:`rule_for`.
 """
@@ -153,48 +157,6 @@ class TrainerSchema:
 
 
 @dataclass
-class BasicLauncherSchema:
-    name: str = "basic"
-
-
-@dataclass
-class JoblibLauncherSchema:
-    name: str = "joblib"
-    n_jobs: Optional[int] = None
-    jobs_per_gpu: int = 1
-
-
-@dataclass
-class RayLauncherSchema:
-    name: str = "ray"
-    address: Optional[str] = None
-    num_cpus: int = 1
-    jobs_per_gpu: int = 1
-
-
-@dataclass
-class SubmititLocalLauncherSchema:
-    name: str = "submitit_local"
-    cpus_per_task: int = 1
-    timeout_min: int = 60
-
-
-@dataclass
-class SubmititSlurmLauncherSchema:
-    name: str = "submitit_slurm"
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    qos: Optional[str] = None
-    gpus_per_node: Optional[int] = None
-    tasks_per_node: int = 1  # = trainer.devices for one run on several devices (SLURM starts the processes)
-    cpus_per_task: int = 1
-    mem_gb: int = 2  # Hydra's submitit launcher takes whole GB
-    timeout_min: int = 60
-    max_num_timeout: int = 3  # requeues after reaching the time limit (pre-emptions requeue without limit)
-    array_parallelism: int = 256
-
-
-@dataclass
 class ConfigSchema(RootSchema):
     """A composed config: the root's keys and each group's schema (what the checks walk)."""
 
@@ -215,11 +177,6 @@ MOUNTED = {
     "teacher": TeacherSchema,
     "finetune": FinetuneSchema,
     "optim": OptimSchema,
-    "launcher/basic": BasicLauncherSchema,
-    "launcher/joblib": JoblibLauncherSchema,
-    "launcher/ray": RayLauncherSchema,
-    "launcher/submitit_local": SubmititLocalLauncherSchema,
-    "launcher/submitit_slurm": SubmititSlurmLauncherSchema,
 }
 
 
