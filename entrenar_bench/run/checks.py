@@ -128,7 +128,7 @@ def check_fractions(data: Any) -> None:
     """The data's split fractions leave something to train on (each one's own range is the schema's)."""
     if not isinstance(data, DictConfig):
         return
-    fractions = [k for k in data.keys() if str(k).endswith("_fraction") and data[k] is not None]
+    fractions = [k for k in data.keys() if str(k).endswith("_fraction") and isinstance(data[k], (int, float))]
     if fractions and sum(data[k] for k in fractions) >= 1:
         raise ConfigError(f"{' + '.join('data.' + str(k) for k in fractions)} must be below 1 "
                           "(something must be left to train on)")

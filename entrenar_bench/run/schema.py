@@ -158,7 +158,11 @@ class TrainerSchema:
 
 @dataclass
 class ConfigSchema(RootSchema):
-    """A composed config: the root's keys and each group's schema (what the checks walk)."""
+    """A composed config: the root's keys and each group's schema (what the checks walk). ``bench`` and
+    ``cost_config`` options are ``# @package _global_`` deltas over it; the one key they add is a cost
+    configuration's ``configuration`` (never mounted: only its runs carry it, so other configs hash as before)."""
+
+    configuration: Optional[str] = None  # conf/cost_config/<option>.yaml (generated): the name its runs group by
 
     data: DataSchema = setting(factory=DataSchema)
     train: StudentTrainSchema = setting(factory=StudentTrainSchema)
