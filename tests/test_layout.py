@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "entrenar_bench"
 ORDER = ("cli", "api", "research", "cost", "aggregate", "sweep", "run", "teacher_signal", "tasks", "training",
-         "distill", "models", "data", "locks", "files", "errors")  # top to bottom
+         "distill", "models", "data", "rules", "locks", "files", "errors")  # top to bottom
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -15,27 +15,27 @@ from entrenar_bench.cli import options
 from entrenar_bench.cli.output import emit
 from entrenar_bench.errors import UsageError
 from entrenar_bench.cost.configs import BENCH, DEFAULT_CONFIGS, read_configurations
-from entrenar_bench.cost.model import REFERENCE, CostModel, CostModelError, known_gpus
+from entrenar_bench.cost.model import PREFIX, REFERENCE, CostModel, CostModelError, known_pricings
 from entrenar_bench.cost.analysis import DEFAULT_OBJECTIVES, METRIC, OBJECTIVES
 from entrenar_bench.research.link import check_artifact, link_sweep
 from entrenar_bench.sweep.commands import bench_runs
 
 GPU_EPILOG = ("Cost-model overrides after `--` go to the GPU, not the runs: "
-              "--gpu custom -- gpu.cost_per_hour=1.2 gpu.memory_gb=24 gpu.performance_factor=0.5")
+              "--gpu custom -- pricing.cost_per_hour=1.2 pricing.memory_gb=24 pricing.performance_factor=0.5")
 
 
-def split_gpu_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
-    """``gpu.*`` overrides set the cost model; the rest go to the runs."""
-    gpu = [o for o in overrides if o.startswith("gpu.")]
-    return gpu, [o for o in overrides if not o.startswith("gpu.")]
+def split_pricing_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """``pricing.*`` overrides set the cost model; the rest go to the runs."""
+    pricing = [o for o in overrides if o.startswith(PREFIX)]
+    return pricing, [o for o in overrides if not o.startswith(PREFIX)]
 
 
-def analysis_for(args: argparse.Namespace, gpu_overrides: list[str]):
+def analysis_for(args: argparse.Namespace, pricing_overrides: list[str]):
     """The cost-performance analysis on the chosen GPU's cost model."""
     from entrenar_bench.cost.analysis import CostPerformanceAnalysis
 
     try:
-        return CostPerformanceAnalysis(CostModel.named(args.gpu, gpu_overrides))
+        return CostPerformanceAnalysis(CostModel.named(args.gpu, pricing_overrides))
     except CostModelError as e:
         raise UsageError(f"--gpu: {e}") from None
 
@@ -59,8 +59,8 @@ def _cost_performance(args: argparse.Namespace) -> int:
     from entrenar_bench.cost.report import cost_performance_report
     from entrenar_bench.cost.study import load_points, run_study
 
-    gpu_overrides, overrides = split_gpu_overrides(args.overrides)
-    analysis = analysis_for(args, gpu_overrides)
+    pricing_overrides, overrides = split_pricing_overrides(args.overrides)
+    analysis = analysis_for(args, pricing_overrides)
     _objectives(args)
     if args.from_dir:
         if overrides or args.resume or args.artifact:
@@ -113,8 +113,8 @@ def _recommend(args: argparse.Namespace) -> int:
     from entrenar_bench.cost.study import latest_sweep, load_points, run_study
 
     constraints = _constraints(args)
-    gpu_overrides, overrides = split_gpu_overrides(args.overrides)
-    analysis = analysis_for(args, gpu_overrides)
+    pricing_overrides, overrides = split_pricing_overrides(args.overrides)
+    analysis = analysis_for(args, pricing_overrides)
     reading = {"gpu", "format", "metric", *CONSTRAINTS}
     if args.from_dir:
         if overrides:
@@ -145,7 +145,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 def _gpu_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu", default=REFERENCE, metavar="TYPE",
-                        help=f"GPU cost model: {', '.join(known_gpus())} (default: {REFERENCE})")
+                        help=f"GPU cost model: {', '.join(known_pricings())} (default: {REFERENCE})")
 
 
 def _from_option(parser: argparse.ArgumentParser, what: str) -> None:

@@ -251,7 +251,7 @@ class CostPerformanceAnalysis:
 
     def violations(self, p: PricedPoint, c: Constraints) -> list[tuple[str, float]]:
         """Each constraint ``p`` breaks, with its shortfall relative to the larger of value and limit."""
-        gpu, acc, mem, metric = self.cost_model, p.point.accuracy, p.point.memory_gb, p.point.metric
+        pricing, acc, mem, metric = self.cost_model, p.point.accuracy, p.point.memory_gb, p.point.metric
         checks = []  # (value, limit, broken?, text)
         if c.max_cost is not None:
             checks.append((p.cost, c.max_cost, p.cost > c.max_cost, f"cost {money(p.cost)} > max cost ${c.max_cost:g}"))
@@ -277,8 +277,8 @@ class CostPerformanceAnalysis:
         if c.max_memory is not None:
             checks.append((mem, c.max_memory, mem > c.max_memory,
                            f"peak memory {mem:.3g} GB > max memory {c.max_memory:g} GB"))
-        checks.append((mem, gpu.memory_gb, not p.fits_gpu_memory,
-                       f"peak memory {mem:.3g} GB > the {gpu.name}'s {gpu.memory_gb:g} GB"))
+        checks.append((mem, pricing.memory_gb, not p.fits_gpu_memory,
+                       f"peak memory {mem:.3g} GB > the {pricing.name}'s {pricing.memory_gb:g} GB"))
         return [(text, _shortfall(value, limit)) for value, limit, broken, text in checks if broken]
 
     def recommend(self, points: Sequence[ConfigPoint], constraints: Constraints = Constraints()) -> Recommendation:

@@ -28,6 +28,7 @@ PRICING_DIR = Path(__file__).resolve().parent / "pricing"  # one YAML per priced
 REFERENCE = "a100-80gb"
 REFERENCE_FACTOR = 1.0
 FIELDS = ("cost_per_hour", "memory_gb", "performance_factor")
+PREFIX = "pricing."  # a cost-model override: pricing.<key>=<value> (after --gpu TYPE)
 MIXED = "mixed: "  # device of a point whose runs were measured on several devices
 
 
@@ -35,7 +36,8 @@ class CostModelError(ValueError):
     """An unknown GPU name or an invalid cost-model value (one line)."""
 
 
-def known_gpus() -> list[str]:
+def known_pricings() -> list[str]:
+    """The GPU types priced in ``cost/pricing/`` (what ``--gpu`` takes)."""
     return sorted(p.stem for p in PRICING_DIR.glob("*.yaml"))
 
 
@@ -53,29 +55,29 @@ class CostModel:
         for key in FIELDS:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise CostModelError(f"gpu.{key} must be a number, got {value!r}")
+                raise CostModelError(f"{PREFIX}{key} must be a number, got {value!r}")
             if value <= 0:
-                raise CostModelError(f"gpu.{key} must be > 0, got {value!r}")
+                raise CostModelError(f"{PREFIX}{key} must be > 0, got {value!r}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> CostModel:
         missing = [k for k in FIELDS if k not in cfg or cfg[k] == MISSING]
         if missing:
-            raise CostModelError(f"gpu {cfg.get('name', '?')}: set {', '.join(f'gpu.{k}' for k in missing)}")
+            raise CostModelError(f"gpu {cfg.get('name', '?')}: set {', '.join(f'{PREFIX}{k}' for k in missing)}")
         return cls(str(cfg["name"]), *(cfg[k] for k in FIELDS), cfg.get("device_pattern"))
 
     @classmethod
     def named(cls, name: str, overrides: Sequence[str] = ()) -> CostModel:
-        """The model in ``cost/pricing/<name>.yaml`` with ``gpu.<key>=<value>`` overrides applied."""
+        """The model in ``cost/pricing/<name>.yaml`` with ``pricing.<key>=<value>`` overrides applied."""
         path = PRICING_DIR / f"{name}.yaml"
         if not re.fullmatch(r"[\w.\-]+", name) or not path.is_file():
-            raise CostModelError(f"unknown GPU {name!r}; known: {', '.join(known_gpus())}")
+            raise CostModelError(f"unknown GPU {name!r}; known: {', '.join(known_pricings())}")
         cfg = OmegaConf.load(path)
         for override in overrides:
             key, sep, text = override.partition("=")
-            field = key.removeprefix("gpu.")
-            if not sep or not key.startswith("gpu.") or field not in cfg.keys():  # noqa: SIM118 (`in` skips ??? keys)
-                raise CostModelError(f"bad cost-model override {override!r}; expected gpu.<key>=<value> with key "
+            field = key.removeprefix(PREFIX)
+            if not sep or not key.startswith(PREFIX) or field not in cfg.keys():  # noqa: SIM118 (`in` skips ??? keys)
+                raise CostModelError(f"bad cost-model override {override!r}; expected {PREFIX}<key>=<value> with key "
                                      f"one of {', '.join(str(k) for k in cfg)}")
             if field not in FIELDS:
                 cfg[field] = text
@@ -83,7 +85,7 @@ class CostModel:
             try:
                 cfg[field] = float(text)
             except ValueError:
-                raise CostModelError(f"gpu.{field} must be a number, got {text!r}") from None
+                raise CostModelError(f"{PREFIX}{field} must be a number, got {text!r}") from None
         return cls.from_config(OmegaConf.to_container(cfg))
 
     @classmethod
@@ -135,7 +137,7 @@ def measured_factor(device: str | None) -> tuple[float, bool]:
 @functools.cache
 def _device_factors() -> tuple[tuple[str, float], ...]:
     """(device_pattern, performance_factor) of every packaged cost model that has a pattern."""
-    cfgs = [OmegaConf.load(PRICING_DIR / f"{name}.yaml") for name in known_gpus()]
+    cfgs = [OmegaConf.load(PRICING_DIR / f"{name}.yaml") for name in known_pricings()]
     return tuple((c.device_pattern, float(c.performance_factor)) for c in cfgs if c.get("device_pattern"))
 
 
@@ -144,9 +146,9 @@ def money(value: float) -> str:
     return f"${value:.2f}" if value >= 1 else f"${value:.3g}"
 
 
-def pricing_formula(gpu: CostModel) -> str:
-    return (f"hours on {gpu.name} = measured hours x factor(measured device) / {float(gpu.performance_factor)!r}; "
-            f"cost = hours x ${gpu.cost_per_hour:.2f}/h")
+def pricing_formula(pricing: CostModel) -> str:
+    return (f"hours on {pricing.name} = measured hours x factor(measured device) / "
+            f"{float(pricing.performance_factor)!r}; cost = hours x ${pricing.cost_per_hour:.2f}/h")
 
 
 def assumption_text(devices: Sequence[str]) -> str | None:

@@ -74,7 +74,7 @@ def point_entry(p: PricedPoint) -> dict[str, Any]:
 
 def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[PricedPoint],
                             objectives: Sequence[str], collection: Collection) -> tuple[dict[str, Any], str]:
-    gpu = analysis.cost_model
+    cost_model = analysis.cost_model
     metric = metric_of([p.point for p in priced])
     winner = analysis.cost_efficiency_winner(priced)
     pareto_count = sum(p.pareto for p in priced)
@@ -82,7 +82,7 @@ def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[
     document = {
         "analysis": "cost_performance",
         "metric": metric.as_dict(),
-        "gpu": gpu.as_dict(),
+        "gpu": cost_model.as_dict(),  # the --gpu choice, priced
         "pricing": pricing(analysis, priced),
         "objectives": list(objectives),
         "results": [point_entry(p) for p in priced],
@@ -91,7 +91,7 @@ def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[
                                    "efficiency": winner.efficiency, "efficiency_formula": efficiency_formula(metric)}
         if winner else None,
         "memory_kind": [MEMORY_KINDS.get(k, k) for k in kinds],
-        "teacher_cost": teacher_cost(collection, gpu),
+        "teacher_cost": teacher_cost(collection, cost_model),
         "sweep_dir": str(collection.sweep_dir),
         "failures": failures(collection),
         "problems": collection.problems,
@@ -103,7 +103,7 @@ def cost_performance_report(analysis: CostPerformanceAnalysis, priced: Sequence[
              str(len(p.point.scores)), f"{p.point.memory_gb:.3g}" + ("" if p.fits_gpu_memory else " (too big)"),
              "Yes" if p.pareto else "No"]
             for p, entry in zip(priced, document["results"])]
-    head = f"Cost-Performance Analysis ({gpu.name} @ ${gpu.cost_per_hour:.2f}/hr)"
+    head = f"Cost-Performance Analysis ({cost_model.name} @ ${cost_model.cost_per_hour:.2f}/hr)"
     lines = [title(head), "",
              table(["Config", "Hours", "Cost", header, "Std Dev", "95% CI", *extra, "n", "Memory (GB)", "Pareto"],
                    rows),
@@ -160,7 +160,7 @@ def _alternative(rec: Recommendation, p: PricedPoint, label: str) -> dict[str, A
 
 def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation,
                           source: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    gpu, metric = analysis.cost_model, rec.metric
+    cost_model, metric = analysis.cost_model, rec.metric
     better = "higher accuracy" if metric == ACCURACY else f"better {metric.name}"
     alternatives = [_alternative(rec, p, why) for p, why in ((rec.cheaper, "budget-friendly"),
                                                              (rec.more_accurate, better)) if p]
@@ -168,7 +168,7 @@ def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation
         "analysis": "recommend",
         "metric": metric.as_dict(),
         "constraints": {f.name: getattr(rec.constraints, f.name) for f in fields(rec.constraints)},
-        "gpu": gpu.as_dict(),
+        "gpu": cost_model.as_dict(),  # the --gpu choice, priced
         "pricing": pricing(analysis, rec.priced),
         "recommended": point_entry(rec.best) if rec.best else None,
         "rationale": rec.rationale,
@@ -180,7 +180,8 @@ def recommendation_report(analysis: CostPerformanceAnalysis, rec: Recommendation
         "nearest": point_entry(rec.nearest) if rec.nearest else None,
         "source": source,
     }
-    limits = ", ".join(rec.constraints.described(metric) + [f"GPU: {gpu.name} @ ${gpu.cost_per_hour:.2f}/hr"])
+    priced_on = f"GPU: {cost_model.name} @ ${cost_model.cost_per_hour:.2f}/hr"
+    limits = ", ".join(rec.constraints.described(metric) + [priced_on])
     lines = [title(f"Recommendations ({limits})"), ""]
     if rec.best is None:
         lines.append("No configuration meets every constraint:")

@@ -17,8 +17,11 @@ from pathlib import Path
 from entrenar_bench.data.corpus import (
     BLANK_LINE, BLOCK_SIZE, PAIR_SEPARATOR, Document, TextDocument, first_line, read_documents,
 )
+from entrenar_bench.data.schema import DataSchema
 from entrenar_bench.data.splits import TEST_FRACTION, VAL_FRACTION, split_sizes
 from entrenar_bench.data.tokenizer import CHAR, check_tokenizer, has_chat_template
+from entrenar_bench.errors import ConfigError
+from entrenar_bench.rules import check_node
 
 CORPUS_TARGET = "entrenar_bench.data.text.CorpusDataModule"
 
@@ -68,6 +71,10 @@ def check_corpus_inputs(data_cfg) -> None:
     path = data_cfg.get("path")
     if path in (None, "", "???"):
         raise ValueError("data.path is not set: give the corpus file (data.path=/data/corpus.txt)")
+    try:
+        check_node(data_cfg, DataSchema, "data.")  # block_size, chat_template, fractions: the schema's rules
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
     tokenizer = data_cfg.get("tokenizer", CHAR)
     block_size = data_cfg.get("block_size", BLOCK_SIZE)
     separator = data_cfg.get("document_separator", BLANK_LINE)
@@ -77,13 +84,9 @@ def check_corpus_inputs(data_cfg) -> None:
         raise ValueError(f"data.path must be a file path, got {path!r}")
     if not isinstance(tokenizer, str) or not tokenizer:
         raise ValueError(f"data.tokenizer must be 'char' or a local tokenizer directory, got {tokenizer!r}")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
-        raise ValueError(f"data.block_size must be an integer >= 2, got {block_size!r}")
     if separator is not None and (not isinstance(separator, str) or "\n" in separator or "\r" in separator):
         raise ValueError("data.document_separator must be one line of text ('' for blank lines, e.g. '%' for "
                          f"fortunes files) or null (the whole file one document), got {separator!r}")
-    if not isinstance(chat_template, bool):
-        raise ValueError(f"data.chat_template must be true or false, got {chat_template!r}")
     if not isinstance(pair_separator, str):
         raise ValueError(f"data.pair_separator must be text (' ' by default, '' for none), got {pair_separator!r}")
 

@@ -167,7 +167,7 @@ class DistillationModule(L.LightningModule):
             torch.cuda.synchronize(self.device)
         return result, time.perf_counter() - start
 
-    def teacher_outputs(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
+    def teacher_on(self, split: str, batch: Any, hidden: bool = False, attentions: bool = False):
         """The teacher's outputs on ``batch``: stored (or held) outputs where they stand in for it, else a forward
         pass."""
         if split == "train" and self.holds_teacher_features:
@@ -202,7 +202,7 @@ class DistillationModule(L.LightningModule):
         scored by the teacher online; at α = 1 the real tokens are not run (their weight is 0)."""
         sampled = self.sampled(batch)
         own = self.task.forward(self.student, sampled.inputs)
-        teacher = self.teacher_outputs("train", sampled)
+        teacher = self.teacher_on("train", sampled)
         real = None
         if self.objective.settings.alpha < 1:
             real = self.task.forward(self.student, batch.inputs)
@@ -221,7 +221,7 @@ class DistillationModule(L.LightningModule):
             batch.inputs = self.augment(batch.inputs)
         hidden, attentions = self.objective.needs_hidden, self.objective.needs_attentions
         student = self.task.forward(self.student, batch.inputs, hidden, attentions)
-        teacher = self.teacher_outputs("train", batch, hidden, attentions)
+        teacher = self.teacher_on("train", batch, hidden, attentions)
         self._targets = self._targets + (len(batch.targets) if batch.mask is None else batch.mask.sum())
         return self.objective(student, batch.targets, batch.mask, teacher)["loss"]
 
@@ -262,7 +262,7 @@ class DistillationModule(L.LightningModule):
         """The task's metrics of the student (and against the teacher) on one held-out batch."""
         batch = self.task.batch(raw_batch)
         logits = self.task.forward(self.student, batch.inputs).logits
-        teacher = self.teacher_outputs(split, batch) if self.with_teacher else None
+        teacher = self.teacher_on(split, batch) if self.with_teacher else None
         self.task.update_metrics(self.eval_metrics[split], logits, batch, None if teacher is None else teacher.logits)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from entrenar_bench.rules import setting
+
 CROSS_LOSSES = ("uld", "gold")  # across two tokenizations, on aligned positions (distill/cross_term.py)
 TEACHER_OUTPUTS = ("cached", "online")
 TOP_K_TAILS = ("bucket", "drop", "spread")  # distill.top_k_tail (distill/losses.py TopKTeacher)
@@ -51,37 +53,46 @@ class Term:
 
 @dataclass
 class DistillSettings:
-    """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error."""
+    """Also the ``distill`` schema (``entrenar_bench.run.schema``): a key not listed here is an error; each field's
+    rule (``rules.setting``) is what the checks before launch hold its values to."""
 
     name: str = "kd"
     logit_loss: str = "kl"  # kl | reverse_kl | jsd | skew_kl | skew_reverse_kl | tvd | mse | none, or a user's term
     # as a dotted import path (module.function or module.Class): distill/logit_terms.py, which says what each reads;
     # uld | gold: teacher and student read the text through different tokenizers (distill/cross_term.py)
-    temperature: float = 4.0
-    alpha: float = 0.7
-    temperature_scaling: bool = True  # False: T forced to 1 and no T² (ablation)
-    layer_weight: float = 0.0
-    attention_weight: float = 0.0
-    beta: float = 0.5  # jsd: weight of the teacher in the mixture m = β·p + (1−β)·q
-    skew_lambda: float = 0.1  # skew_kl, skew_reverse_kl: DistiLLM's λ
-    teacher_outputs: str = "cached"  # cached: read the teacher's stored outputs (language models) | online
-    teacher_top_k: Optional[int] = None  # stored outputs: 0 = full logits (exact); k = top-k log-probs + the remaining
-    # mass (k >= the vocabulary: exact, teacher_signal/sizing.py stored_top_k); null = by vocabulary
-    # (teacher_signal/sizing.py default_top_k: exact up to 1,024 tokens, top-64 above)
-    top_k_tail: str = "bucket"  # a top-k teacher's tail in the loss: bucket (one category on both sides, a lower
-    # bound of the divergence) | drop (renormalised over the k ids) | spread (evenly over the other V − k tokens)
-    on_policy: float = 0.0  # GKD's λ: the share of batches whose divergence is measured on the student's own samples
-    seq_kd: bool = False  # sequence-level KD (Kim & Rush 2016): train on the teacher's decoded continuations
-    seq_kd_decoding: str = "greedy"  # greedy | beam | sample: how the teacher decodes them (Kim & Rush: beam)
-    seq_kd_beams: int = 4  # beam width of seq_kd_decoding=beam
-    prompt_tokens: int = 8  # plain text: the prefix that generation continues (prompt/response data: the prompt)
-    new_tokens: int = 0  # at most this many generated tokens a row; 0 = to the end of the block
-    sample_temperature: float = 1.0  # sampling (on-policy batches, seq_kd_decoding=sample, sampled evaluation)
-    sample_top_p: float = 1.0
-    gold_matched_weight: Optional[float] = None  # gold: weight of the JSD on matched tokens (null: their share)
-    gold_unmatched_weight: Optional[float] = None  # gold: weight of ULD on the rest (null: 1 − the matched weight)
-    max_unshared_mass: float = 0.01  # padded vocabularies: the teacher's largest mass allowed beyond the shared ids
-    loss_chunk_tokens: int = 0  # positions per chunk of the token divergences (bounded memory); 0 = automatic
+    temperature: float = setting(4.0, "number>0")
+    alpha: float = setting(0.7, "unit")
+    temperature_scaling: bool = setting(True, "bool")  # False: T forced to 1 and no T² (ablation)
+    layer_weight: float = setting(0.0, "number>=0")
+    attention_weight: float = setting(0.0, "number>=0")
+    beta: float = setting(0.5, "unit")  # jsd: weight of the teacher in the mixture m = β·p + (1−β)·q
+    skew_lambda: float = setting(0.1, "unit")  # skew_kl, skew_reverse_kl: DistiLLM's λ
+    # cached: read the teacher's stored outputs (language models) | online
+    teacher_outputs: str = setting("cached", TEACHER_OUTPUTS)
+    # stored outputs: 0 = full logits (exact); k = top-k log-probs + the remaining mass (k >= the vocabulary: exact,
+    # teacher_signal/sizing.py stored_top_k); null = by vocabulary (teacher_signal/sizing.py default_top_k: exact up
+    # to 1,024 tokens, top-64 above)
+    teacher_top_k: Optional[int] = setting(None, "int>=0")
+    # a top-k teacher's tail in the loss: bucket (one category on both sides, a lower bound of the divergence) |
+    # drop (renormalised over the k ids) | spread (evenly over the other V − k tokens)
+    top_k_tail: str = setting("bucket", TOP_K_TAILS)
+    # GKD's λ: the share of batches whose divergence is measured on the student's own samples
+    on_policy: float = setting(0.0, "unit")
+    seq_kd: bool = setting(False, "bool")  # sequence-level KD (Kim & Rush 2016): train on the teacher's continuations
+    seq_kd_decoding: str = setting("greedy", DECODINGS)  # how the teacher decodes them (Kim & Rush: beam)
+    seq_kd_beams: int = setting(4, "int>=1")  # beam width of seq_kd_decoding=beam
+    # plain text: the prefix that generation continues (prompt/response data: the prompt)
+    prompt_tokens: int = setting(8, "int>=1")
+    new_tokens: int = setting(0, "int>=0")  # at most this many generated tokens a row; 0 = to the end of the block
+    # sampling (on-policy batches, seq_kd_decoding=sample, sampled evaluation)
+    sample_temperature: float = setting(1.0, "number>0")
+    sample_top_p: float = setting(1.0, "top_p")
+    gold_matched_weight: Optional[float] = setting(None, "number>=0")  # gold: JSD on matched tokens (null: their share)
+    gold_unmatched_weight: Optional[float] = setting(None, "number>=0")  # gold: ULD on the rest (null: 1 − matched)
+    # padded vocabularies: the teacher's largest mass allowed beyond the shared ids
+    max_unshared_mass: float = setting(0.01, "unit")
+    # positions per chunk of the token divergences (bounded memory); 0 = automatic
+    loss_chunk_tokens: int = setting(0, "int>=0")
     terms: tuple[Term, ...] = field(default=(), metadata={"omegaconf_ignore": True})  # the user's feature terms,
     # from the config's root ``terms`` node (run/app.py distill_settings); no key of the distill schema
 

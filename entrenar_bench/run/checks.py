@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from numbers import Real
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -12,16 +11,16 @@ from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.data.checks import check_corpus_inputs
 from entrenar_bench.distill import feature_terms, logit_terms
-from entrenar_bench.distill.settings import DECODINGS, SCHEDULERS, TEACHER_OUTPUTS, TOP_K_TAILS
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.ablation import FULL, parse_ablate
-from entrenar_bench.run.finetune import FINETUNE_METHODS
 from entrenar_bench.models.layers import FROM_TEACHER
 from entrenar_bench.models.pruning.checks import check_pruning
 from entrenar_bench.models.references import with_local_files
 from entrenar_bench.models.structure import check_structure
 from entrenar_bench.models.vocabulary import check_pretrained_models, data_vocabulary
-from entrenar_bench.run.placement import check_devices, device_count, wants_gpu
+from entrenar_bench.rules import check_node
+from entrenar_bench.run.placement import check_devices, device_count, runs_elsewhere, wants_gpu
+from entrenar_bench.run.schema import CONFIG
 from entrenar_bench.run.tokenizations import check_tokenizations
 from entrenar_bench.teacher_signal.sizing import tempered_top_k, tempers_stored_teacher
 from entrenar_bench.training.logger_group import check_loggers
@@ -126,76 +125,14 @@ def check_finite(cfg: DictConfig) -> None:
         _walk(value, str(key))
 
 
-def check_value(node: Any, path: str, rule: str | tuple[str, ...]) -> None:
-    """ConfigError unless ``node`` obeys ``rule``: ``int>=N``, ``number>0``, ``number>=0``, ``unit`` (0 to 1
-    inclusive), ``fraction`` (strictly between 0 and 1), ``bool``, or a tuple of the allowed values."""
-    if isinstance(rule, tuple):
-        if node not in rule:
-            raise ConfigError(f"{path} must be one of {', '.join(rule)}, got {node!r}")
+def check_fractions(data: Any) -> None:
+    """The data's split fractions leave something to train on (each one's own range is the schema's)."""
+    if not isinstance(data, DictConfig):
         return
-    if rule == "bool":
-        if not isinstance(node, bool):
-            raise ConfigError(f"{path} must be true or false, got {node!r}")
-        return
-    if rule.startswith("int"):
-        if isinstance(node, bool) or not isinstance(node, int):
-            raise ConfigError(f"{path} must be an integer, got {node!r}")
-        if node < int(rule[5:]):
-            raise ConfigError(f"{path} must be >= {rule[5:]}, got {node}")
-        return
-    if isinstance(node, bool) or not isinstance(node, Real):
-        raise ConfigError(f"{path} must be a number, got {node!r}")
-    if (rule == "number>0" and not node > 0) or (rule == "number>=0" and not node >= 0) or \
-            (rule == "fraction" and not 0 < node < 1) or (rule == "unit" and not 0 <= node <= 1) or \
-            (rule == "top_p" and not 0 < node <= 1):
-        raise ConfigError(f"{path} must be {RULE_WORDS[rule]}, got {node!r}")
-
-
-RULE_WORDS = {"number>0": "> 0", "number>=0": ">= 0", "fraction": "between 0 and 1 (exclusive)",
-              "unit": "between 0 and 1", "top_p": "in (0, 1]"}
-
-
-DATA_RULES = {"batch_size": "int>=1", "num_workers": "int>=0", "split_seed": "int>=0", "data_seed": "int>=0",
-              "num_samples": "int>=1", "num_train": "int>=1", "num_val": "int>=1", "num_test": "int>=1",
-              "seq_len": "int>=2", "block_size": "int>=2", "vocab_size": "int>=2", "successors": "int>=1",
-              "train_subset": "int>=1", "concentration": "number>0"}
-ROOT_RULES = {"seed": "int>=0", "threads": "int>=1"}
-TRAIN_RULES = {"epochs": "int>=1", "lr": "number>0", "weight_decay": "number>=0", "augment_shift": "int>=0",
-               "seed": "int>=0", "checkpoint_every": "int>=1", "keep_checkpoints": "bool",
-               "tokens": "int>=1", "eval_every_tokens": "int>=1", "eval_rows": "int>=1"}
-DISTILL_RULES = {"temperature": "number>0", "alpha": "unit", "temperature_scaling": "bool",
-                 "layer_weight": "number>=0", "attention_weight": "number>=0", "beta": "unit", "skew_lambda": "unit",
-                 "teacher_outputs": TEACHER_OUTPUTS, "teacher_top_k": "int>=0", "top_k_tail": TOP_K_TAILS,
-                 "on_policy": "unit", "seq_kd": "bool", "seq_kd_decoding": DECODINGS, "seq_kd_beams": "int>=1",
-                 "prompt_tokens": "int>=1", "new_tokens": "int>=0", "sample_temperature": "number>0",
-                 "sample_top_p": "top_p", "loss_chunk_tokens": "int>=0", "gold_matched_weight": "number>=0",
-                 "gold_unmatched_weight": "number>=0", "max_unshared_mass": "unit"}
-FINETUNE_RULES = {"method": FINETUNE_METHODS, "epochs": "int>=1", "lr": "number>0"}
-LORA_RULES = {"r": "int>=1", "alpha": "number>0"}
-OPTIM_RULES = {"scheduler": SCHEDULERS, "warmup_steps": "int>=0", "weight_decay": "number>=0"}
-LIMITS_RULES = {"max_runs": "int>=1", "max_teacher_store_gb": "number>0", "max_memory_gb": "number>0"}
-PRETRAINED_RULES = {**TRAIN_RULES, "epochs": "int>=0"}  # a teacher or base student: 0 keeps a pretrained one
-TRAINER_RULES = {"gradient_clip_val": "number>=0", "accumulate_grad_batches": "int>=1",
-                 "log_every_n_steps": "int>=1", "num_sanity_val_steps": "int>=-1"}
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-PRECISIONS = ("64", "64-true", "32", "32-true", "16", "16-mixed", "16-true", "bf16", "bf16-mixed", "bf16-true",
-              "transformer-engine", "transformer-engine-float16")
-
-
-def _apply(node: Any, prefix: str, rules: dict[str, str]) -> None:
-    """Check each key of ``node`` that ``rules`` names (a null value is left to the code's default)."""
-    if not isinstance(node, DictConfig):
-        return
-    for key, rule in rules.items():
-        if key in node and node[key] is not None:
-            check_value(node[key], f"{prefix}{key}", rule)
-    if rules is DATA_RULES:
-        fractions = [k for k in node.keys() if str(k).endswith("_fraction") and node[k] is not None]
-        for key in fractions:
-            check_value(node[key], f"{prefix}{key}", "fraction")
-        if fractions and sum(node[k] for k in fractions) >= 1:
-            raise ConfigError(f"{' + '.join(prefix + str(k) for k in fractions)} must be below 1 "
-                              "(something must be left to train on)")
+    fractions = [k for k in data.keys() if str(k).endswith("_fraction") and isinstance(data[k], (int, float))]
+    if fractions and sum(data[k] for k in fractions) >= 1:
+        raise ConfigError(f"{' + '.join('data.' + str(k) for k in fractions)} must be below 1 "
+                          "(something must be left to train on)")
 
 
 def check_logit_loss(cfg: DictConfig) -> None:
@@ -257,20 +194,13 @@ def check_trainer(cfg: DictConfig) -> None:
     trainer = cfg.get("trainer")
     if not isinstance(trainer, DictConfig):
         return
-    _apply(trainer, "trainer.", TRAINER_RULES)
     accelerator = trainer.get("accelerator", "cpu")
-    if isinstance(accelerator, str) and accelerator not in ACCELERATORS:
-        raise ConfigError(f"trainer.accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
-    if "precision" in trainer and str(trainer.precision) not in PRECISIONS:
-        raise ConfigError(f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {trainer.precision!r}")
     devices = trainer.get("devices", 1)
     if isinstance(devices, bool) or (isinstance(devices, int) and devices < 1 and devices != -1) or \
             (isinstance(devices, ListConfig) and not len(devices)):
         raise ConfigError(f"trainer.devices must be a number of devices (>= 1, or -1 for all), auto, or a list "
                           f"of device indices, got {devices!r}")
-    launcher = cfg.get("launcher") or {}
-    remote = launcher.get("name") == "submitit_slurm" or (launcher.get("name") == "ray" and launcher.get("address"))
-    if not wants_gpu(accelerator) or remote:
+    if not wants_gpu(accelerator) or runs_elsewhere(cfg):
         return
     import torch  # only for a GPU trainer: the command line starts without torch
 
@@ -282,27 +212,12 @@ def check_trainer(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.devices={wanted} but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
 
 
-NODE_RULES = (("data", DATA_RULES), ("train", TRAIN_RULES), ("distill", DISTILL_RULES), ("optim", OPTIM_RULES),
-              ("teacher", {"seed": "int>=0"}), ("teacher.train", PRETRAINED_RULES), ("finetune", FINETUNE_RULES),
-              ("finetune.base", PRETRAINED_RULES), ("limits", LIMITS_RULES))  # (config node, its rule table)
-
-
-def rule_for(key: str) -> str | tuple[str, ...] | None:
-    """The rule a dotted key's value is checked by (``distill.temperature`` -> ``number>0``); None if it has none."""
-    node, _, name = key.rpartition(".")
-    return next((rules.get(name) for prefix, rules in NODE_RULES if prefix == node), None)
-
-
 def check_settings(cfg: DictConfig) -> None:
-    """Per-key checks (one rule table per node: data, train — the student's, the teacher's, the base student's —,
-    distill, optim, finetune, trainer) and finite numbers everywhere, so a bad value stops a sweep before its
-    first job."""
+    """Per-key checks, generated from the schemas' rules (``run/schema.py`` CONFIG), the rules between keys, and
+    finite numbers everywhere, so a bad value stops a sweep before its first job."""
     check_finite(cfg)
-    _apply(cfg, "", ROOT_RULES)
-    for prefix, rules in NODE_RULES:
-        _apply(OmegaConf.select(cfg, prefix), f"{prefix}.", rules)
-    if OmegaConf.select(cfg, "finetune.method") == "lora":
-        _apply(cfg.finetune, "finetune.", LORA_RULES)
+    check_node(cfg, CONFIG)
+    check_fractions(cfg.get("data"))
     check_logit_loss(cfg)
     check_terms(cfg)
     check_generation(cfg)

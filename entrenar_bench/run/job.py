@@ -207,7 +207,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         },
         "teacher": teacher_info,
         "pruning": pruning_record(student),
-        "teacher_outputs": stored,
+        "teacher_signal": stored,
         "finetune": finetune_info,
         **({"padded_vocabulary": vocabulary} if vocabulary else {}),
         **fit.extra,

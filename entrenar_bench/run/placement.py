@@ -1,15 +1,16 @@
 """Where a job runs: its GPU and its CPU threads, from the launcher that started it.
 
-The ``launcher`` node (``conf/launcher/*.yaml``) holds the user's knobs; the functions
-below turn them into Hydra launcher settings (as OmegaConf resolvers, so they are
-evaluated on the machine that launches) and into per-job placement at job start:
+A launcher is its YAML (``conf/launcher/<name>.yaml``): the user's knobs in the ``launcher`` node, wired into
+Hydra's launcher plugin (``hydra.launcher``) through the resolvers below, which are evaluated on the machine
+that launches. A launcher needs a rule here (:data:`RULES`) only where placement must know about it; one
+without runs its jobs one at a time, here, one device each:
 
 - joblib: ``n_jobs`` workers = ``jobs_per_gpu`` x visible GPUs on ``trainer=gpu`` (else one
   per usable core); job ``i`` runs on GPU ``i mod #GPUs``. Workers are reused, so each job
   empties the previous job's CUDA cache and resets the peak-memory counters.
 - ray: each job asks for ``1 / jobs_per_gpu`` of a GPU; Ray sets ``CUDA_VISIBLE_DEVICES``. On an existing
-  cluster (``launcher.address``) the workers are given the launching machine's ENTRENAR_BENCH_HOME.
-- submitit: one GPU per task; the scheduler sets ``CUDA_VISIBLE_DEVICES``.
+  cluster (``launcher.address``) the jobs run elsewhere, given the launching machine's ENTRENAR_BENCH_HOME.
+- submitit: one GPU per task; the scheduler sets ``CUDA_VISIBLE_DEVICES``; SLURM's jobs run elsewhere.
 - threads: ``threads: null`` means usable cores / jobs running side by side on this machine,
   so k parallel jobs never oversubscribe the cores.
 - one run on N devices (``trainer.devices=N``): Lightning starts ranks 1..N-1 by re-running
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -85,18 +88,66 @@ for _name, _fn in (("eb.joblib_workers", joblib_workers), ("eb.gpu_share", gpu_s
         OmegaConf.register_new_resolver(_name, _fn)
 
 
+def _refuse_devices(launcher: DictConfig, count: int) -> str:
+    return (f"trainer.devices={count} needs launcher=basic or launcher=submitit_slurm "
+            f"(with launcher.tasks_per_node={count}), not launcher={launcher.get('name')}")
+
+
+def _slurm_devices(launcher: DictConfig, count: int) -> str | None:
+    if launcher.get("tasks_per_node", 1) != count:
+        return (f"trainer.devices={count} on SLURM needs launcher.tasks_per_node={count} "
+                "(SLURM starts one process per device)")
+    return None
+
+
+def _per_core(key: str) -> Callable[[DictConfig, DictConfig], int]:
+    """Jobs side by side when each takes ``launcher.<key>`` cores (all of them where unset)."""
+    return lambda launcher, cfg: max(1, usable_cores() // int(launcher.get(key) or usable_cores()))
+
+
+def _joblib_workers(launcher: DictConfig, cfg: DictConfig) -> int:
+    workers = joblib_workers(launcher.get("n_jobs"), launcher.get("jobs_per_gpu", 1), cfg.trainer.accelerator)
+    return usable_cores() if workers < 0 else max(1, workers)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What placement knows of a launcher: how many of its jobs share this machine's cores, whether they share
+    the visible GPUs by job number (one process pool), whether they run on other machines (no GPU needed here),
+    and why a run on several devices cannot start under it (None: it can)."""
+
+    side_by_side: Callable[[DictConfig, DictConfig], int] = lambda launcher, cfg: 1
+    round_robin_gpus: bool = False
+    remote: Callable[[DictConfig], bool] = lambda launcher: False
+    devices: Callable[[DictConfig, int], str | None] = _refuse_devices
+
+
+RULES = {
+    "basic": Placement(devices=lambda launcher, count: None),
+    "joblib": Placement(side_by_side=_joblib_workers, round_robin_gpus=True),
+    "ray": Placement(side_by_side=_per_core("num_cpus"), remote=lambda launcher: bool(launcher.get("address"))),
+    "submitit_local": Placement(side_by_side=_per_core("cpus_per_task")),
+    "submitit_slurm": Placement(side_by_side=_per_core("cpus_per_task"), remote=lambda launcher: True,
+                                devices=_slurm_devices),
+}
+
+
+def launcher_of(cfg: DictConfig) -> tuple[DictConfig, Placement]:
+    """The ``launcher`` node (empty if none) and its placement rule."""
+    launcher = cfg.get("launcher") or OmegaConf.create({})
+    return launcher, RULES.get(launcher.get("name", "basic"), Placement())
+
+
 def parallel_jobs(cfg: DictConfig) -> int:
     """How many jobs of this sweep run side by side on one machine."""
-    launcher = cfg.get("launcher") or {}
-    name = launcher.get("name", "basic")
-    if name == "joblib":
-        workers = joblib_workers(launcher.get("n_jobs"), launcher.get("jobs_per_gpu", 1), cfg.trainer.accelerator)
-        return usable_cores() if workers < 0 else max(1, workers)
-    if name == "ray" and launcher.get("num_cpus"):
-        return max(1, usable_cores() // int(launcher.num_cpus))
-    if name.startswith("submitit") and launcher.get("cpus_per_task"):
-        return max(1, usable_cores() // int(launcher.cpus_per_task))
-    return 1
+    launcher, rule = launcher_of(cfg)
+    return rule.side_by_side(launcher, cfg)
+
+
+def runs_elsewhere(cfg: DictConfig) -> bool:
+    """The launcher sends the jobs to other machines (SLURM, a Ray cluster): this one needs no GPU."""
+    launcher, rule = launcher_of(cfg)
+    return rule.remote(launcher)
 
 
 def device_count(devices) -> int | None:
@@ -117,14 +168,9 @@ def check_devices(cfg: DictConfig) -> None:
     count = device_count(cfg.trainer.get("devices", 1))
     if not count or count == 1:
         return
-    launcher = cfg.get("launcher") or {}
-    name = launcher.get("name", "basic")
-    if name == "submitit_slurm" and launcher.get("tasks_per_node", 1) != count:
-        raise ConfigError(f"trainer.devices={count} on SLURM needs launcher.tasks_per_node={count} "
-                          f"(SLURM starts one process per device)")
-    if name not in ("basic", "submitit_slurm"):
-        raise ConfigError(f"trainer.devices={count} needs launcher=basic or launcher=submitit_slurm "
-                          f"(with launcher.tasks_per_node={count}), not launcher={name}")
+    launcher, rule = launcher_of(cfg)
+    if (reason := rule.devices(launcher, count)) is not None:
+        raise ConfigError(reason)
 
 
 def job_number() -> int:
@@ -154,8 +200,7 @@ def place_job(cfg: DictConfig) -> DictConfig:
     torch.set_num_threads(threads)
     if not (wants_gpu(cfg.trainer.accelerator) and torch.cuda.is_available()) or device_count(cfg.trainer.devices) != 1:
         return cfg
-    launcher = (cfg.get("launcher") or {}).get("name", "basic")
-    index = job_number() % torch.cuda.device_count() if launcher == "joblib" else 0
+    index = job_number() % torch.cuda.device_count() if launcher_of(cfg)[1].round_robin_gpus else 0
     torch.cuda.set_device(index)
     torch.cuda.empty_cache()  # a reused worker holds the previous job's cached blocks
     torch.cuda.reset_peak_memory_stats(index)

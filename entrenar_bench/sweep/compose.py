@@ -4,7 +4,6 @@ sweep asked for)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -14,32 +13,39 @@ from hydra import compose, initialize_config_dir
 # Private, for want of a public one: Hydra exposes no API that expands sweep overrides into the jobs its basic
 # sweeper would launch (split_arguments), and the checks before launch must see exactly those jobs.
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override, RangeSweep
+from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import CONF_DIR, load_yaml
-from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers and the schemas)
+from entrenar_bench.run import placement, schema  # noqa: F401  (register the launcher resolvers; the schemas)
 from entrenar_bench.run.checks import validate_config
 
-# launcher -> (Hydra plugin module, the pyproject extra that installs it)
-LAUNCHER_PLUGINS = {
-    "joblib": ("hydra_plugins.hydra_joblib_launcher", "parallel"),
-    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-    "ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
-}
+OVERRIDE = "override /hydra/launcher"
 
 
-def plugin_installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+def launcher_plugin(name: str) -> tuple[str | None, str | None]:
+    """The Hydra launcher plugin that ``conf/launcher/<name>.yaml`` selects (``override /hydra/launcher: X``) and
+    the pip extra that installs it (its ``launcher.extra``); (None, None) for no such file."""
+    path = CONF_DIR / "launcher" / f"{name}.yaml"
+    if not re.fullmatch(r"[\w-]+", name) or not path.is_file():
+        return None, None
+    content = load_yaml(path.read_text()) or {}
+    plugin = next((entry[OVERRIDE] for entry in content.get("defaults") or [] if isinstance(entry, dict)
+                   and OVERRIDE in entry), None)
+    return plugin, (content.get("launcher") or {}).get("extra")
+
+
+def plugin_installed(plugin: str) -> bool:
+    """Hydra found the plugin: installed plugins register their configs in the ConfigStore when scanned."""
+    Plugins.instance()
+    return f"{plugin}.yaml" in ConfigStore.instance().list("hydra/launcher")
 
 
 def check_launchers(overrides: Sequence) -> None:
@@ -49,9 +55,10 @@ def check_launchers(overrides: Sequence) -> None:
             continue
         values = override.sweep_string_iterator() if override.is_sweep_override() else [override.value()]
         for name in values:
-            module, extra = LAUNCHER_PLUGINS.get(str(name), (None, None))
-            if module and not plugin_installed(module):
-                raise UsageError(f"launcher={name} needs the [{extra}] extra: pip install 'entrenar-bench[{extra}]'")
+            plugin, extra = launcher_plugin(str(name))
+            if plugin and not plugin_installed(plugin):
+                install = f"pip install 'entrenar-bench[{extra}]'" if extra else f"install Hydra's {plugin} launcher"
+                raise UsageError(f"launcher={name} needs the [{extra or plugin}] extra: {install}")
 
 
 def _bad_override(e: Exception) -> UsageError:
@@ -89,12 +96,12 @@ def expand_jobs(overrides: Sequence[str]) -> tuple[list[list[str]], DictConfig]:
 
 def max_runs(overrides: Sequence[str] = ()) -> int:
     """``limits.max_runs``, the most jobs one sweep may have: the last ``limits.max_runs=N`` override, else
-    ``conf/config.yaml``'s. Read without composing, so a sweep too large to parse is refused before it is."""
+    the schema's. Read without composing, so a sweep too large to parse is refused before it is."""
     for override in reversed(list(overrides)):
         match = re.fullmatch(r"\+{0,2}limits\.max_runs=(\d+)", override.strip())
         if match:
             return int(match[1])
-    return int(load_yaml((CONF_DIR / "config.yaml").read_text())["limits"]["max_runs"])
+    return schema.LimitsSchema.max_runs
 
 
 def count_values(override: Override) -> int:

@@ -11,7 +11,8 @@ from typing import Any
 
 from entrenar_bench.distill.settings import STRATEGY_ORDER
 from entrenar_bench.run.ablation import COMPONENTS, FULL, ablate_value
-from entrenar_bench.run.checks import RULE_WORDS, check_value, rule_for
+from entrenar_bench.rules import check_value, words
+from entrenar_bench.run.schema import rule_for
 from entrenar_bench.errors import ConfigError, UsageError
 
 STRATEGIES = STRATEGY_ORDER[:-1]
@@ -43,8 +44,7 @@ def decimal_range(name: str, key: str, start: float, end: float, step: float) ->
             if rule is not None:
                 check_value(float(value), key, rule)
     except ConfigError:
-        words = RULE_WORDS.get(rule, rule) if isinstance(rule, str) else f"one of {', '.join(rule)}"
-        raise UsageError(f"{name} values must be {words}; got --start {start} --end {end}") from None
+        raise UsageError(f"{name} values must be {words(rule)}; got --start {start} --end {end}") from None
     count = int((hi - lo) / by) + 1
     if count > MAX_POINTS:
         shown = f"{count:,}" if count < 10**9 else f"{Decimal(count):.1E}"

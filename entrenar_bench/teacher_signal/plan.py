@@ -136,7 +136,7 @@ class TeacherPlan:
         return teacher_sequences(task, teacher, teacher_dir, settings, self.data_key, device)
 
     def record(self) -> dict[str, str]:
-        """What ``result.json`` says of the signal (``teacher_outputs``): ``mode`` (cached or online), ``form``, the
+        """What ``result.json`` says of the signal (``teacher_signal``): ``mode`` (cached or online), ``form``, the
         training loss's ``tail`` rule where a top-k store stands in, and which teacher ``teacher_kl`` is measured
         against (forward KL at T = 1 on the held-out splits)."""
         record = {"mode": "cached" if self.cached else "online", "form": self.form}

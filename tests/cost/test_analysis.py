@@ -18,17 +18,19 @@ def test_spec_table():
 
 def test_custom_and_overridden_models():
     assert CostModel.custom(1.2, 24, 0.5).cost(2.0) == pytest.approx(2.4)
-    custom = CostModel.named("custom", ["gpu.cost_per_hour=1.2", "gpu.memory_gb=24", "gpu.performance_factor=0.5"])
+    custom = CostModel.named("custom", ["pricing.cost_per_hour=1.2", "pricing.memory_gb=24",
+                                        "pricing.performance_factor=0.5"])
     assert (custom.cost_per_hour, custom.memory_gb, custom.performance_factor) == (1.2, 24, 0.5)
-    assert CostModel.named("t4", ["gpu.cost_per_hour=0.35"]).cost_per_hour == 0.35
+    assert CostModel.named("t4", ["pricing.cost_per_hour=0.35"]).cost_per_hour == 0.35
 
 
 @pytest.mark.parametrize("name, overrides, message", [
     ("h9000", [], "unknown GPU 'h9000'; known: a100-80gb, custom, t4, v100"),
-    ("custom", [], "set gpu.cost_per_hour, gpu.memory_gb, gpu.performance_factor"),
-    ("t4", ["gpu.cost_per_hour=-1"], "gpu.cost_per_hour must be > 0"),
-    ("t4", ["gpu.performance_factor=fast"], "must be a number"),
-    ("t4", ["gpu.colour=red"], "bad cost-model override"),
+    ("custom", [], "set pricing.cost_per_hour, pricing.memory_gb, pricing.performance_factor"),
+    ("t4", ["pricing.cost_per_hour=-1"], "pricing.cost_per_hour must be > 0"),
+    ("t4", ["pricing.performance_factor=fast"], "must be a number"),
+    ("t4", ["pricing.colour=red"], "bad cost-model override"),
+    ("t4", ["gpu.cost_per_hour=1"], "expected pricing.<key>=<value>"),
 ])
 def test_bad_cost_models(name, overrides, message):
     with pytest.raises(CostModelError, match=message.replace("(", r"\(")):

@@ -44,8 +44,8 @@ def files(tmp_path):
     (["recommend", "--min-accuracy", "1.5"], "--min-accuracy must be between 0 and 1, got 1.5"),
     (["recommend", "--gpu", "h9000"], "unknown GPU 'h9000'; known: a100-80gb, custom, t4, v100"),
     (["cost-performance", "--gpu", "h9000"], "unknown GPU 'h9000'; known: a100-80gb, custom, t4, v100"),
-    (["cost-performance", "--gpu", "custom"], "set gpu.cost_per_hour"),
-    (["cost-performance", "--", "gpu.cost_per_hour=-1"], "gpu.cost_per_hour must be > 0"),
+    (["cost-performance", "--gpu", "custom"], "set pricing.cost_per_hour"),
+    (["cost-performance", "--", "pricing.cost_per_hour=-1"], "pricing.cost_per_hour must be > 0"),
     (["cost-performance", "--objectives", "cost,speed"], "objectives must be two or more of"),
     (["cost-performance", "--runs", "0"], "--runs"),
     (["cost-performance", "--configs", "{tmp}/missing.yaml"], "missing.yaml: no such file"),
@@ -77,14 +77,14 @@ def test_help(capsys):
 
 def _check_priced(doc: dict, records: list[dict]) -> None:
     """Every cost is the stated formula on the measured hours; Pareto flags and winner by definition."""
-    gpu = CostModel.t4()
+    pricing = CostModel.t4()
     for row in doc["results"]:
         runs = [r for r in records if r["status"] == "completed" and r["config"]["configuration"] == row["config"]]
         hours = sum(r["time_s"] for r in runs) / len(runs) / 3600
         factor, assumed = measured_factor(runs[0]["device"])
         assert row["n"] == len(runs) and row["measured_hours"] == pytest.approx(hours)
-        assert row["hours"] == pytest.approx(hours * factor / gpu.performance_factor)
-        assert row["cost"] == pytest.approx(row["hours"] * gpu.cost_per_hour) and row["factor_assumed"] == assumed
+        assert row["hours"] == pytest.approx(hours * factor / pricing.performance_factor)
+        assert row["cost"] == pytest.approx(row["hours"] * pricing.cost_per_hour) and row["factor_assumed"] == assumed
         assert row["accuracy"] == pytest.approx(sum(r["metrics"]["accuracy"] for r in runs) / len(runs))
         assert row["memory_gb"] == pytest.approx(max(r["peak_memory_gb"] for r in runs))
         others = [(o["cost"], o["accuracy"]) for o in doc["results"]]

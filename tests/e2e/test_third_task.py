@@ -124,4 +124,4 @@ def test_a_third_task_runs_compare_end_to_end(bench_home, tmp_path):
     for r in records:  # its own metric, measured: the error rate is one minus the accuracy
         assert abs(r["metrics"]["error_rate"] + r["metrics"]["accuracy"] - 1) < 1e-5
     kd = [r for r in records if r["distill"]["name"] == "kd"]
-    assert all(r["teacher_outputs"] == {"mode": "cached", "form": "exact"} for r in kd)  # the shared store
+    assert all(r["teacher_signal"] == {"mode": "cached", "form": "exact"} for r in kd)  # the shared store

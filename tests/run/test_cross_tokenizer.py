@@ -18,7 +18,7 @@ def test_uld_and_gold_distil_across_tokenizations_and_record_the_truth_kl(compos
     for record in records.values():
         m = record["metrics"]
         assert record["status"] == "completed" and m["truth_kl"] > 0 and 0 < m["bayes_accuracy"] <= 1
-        assert "teacher_kl" not in m and record["teacher_outputs"]["mode"] == "online"
+        assert "teacher_kl" not in m and record["teacher_signal"]["mode"] == "online"
         assert record["teacher"]["metrics"]["truth_kl"] > 0       # the teacher measured on its own symbols
         assert record["alignment"] == {"student_widths": [2, 1], "aligned_fraction": 1 / 3}  # singles: 1 symbol in 3
         assert record["params"]["teacher"] < 150_000 and record["params"]["student"] > 60_000  # 32 vs 1,056 ids

@@ -35,14 +35,14 @@ def test_a_language_model_run_records_what_it_measured(compose_cfg, tmp_path):
     assert measured["measured_s"] > measured["time_s"] > 0                  # trained, then measured
     assert {name.removeprefix("val_") for name in m} <= set(record["metric_directions"])  # each one's direction
     assert record["teacher"]["metrics"]["truth_kl"] > 0 and 0 < record["teacher"]["accuracy"] <= 1
-    assert record["teacher_outputs"] == {"mode": "cached", "form": "exact", "teacher_kl": "exact teacher"}
+    assert record["teacher_signal"] == {"mode": "cached", "form": "exact", "teacher_kl": "exact teacher"}
     assert {"test-exact", "train-exact", "val-exact"} <= set(_outputs(record))  # beside the teacher
 
 
 def test_the_exact_teacher_cache_gives_the_metrics_of_the_online_teacher(compose_cfg, tmp_path):
     cached = run(compose_cfg(*LM_FAST, "seed=1"), tmp_path / "cached")
     online = run(compose_cfg(*LM_FAST, "seed=1", "distill.teacher_outputs=online"), tmp_path / "online")
-    assert online["teacher_outputs"] == {"mode": "online", "form": "exact", "teacher_kl": "exact teacher"}
+    assert online["teacher_signal"] == {"mode": "online", "form": "exact", "teacher_kl": "exact teacher"}
     assert cached["metrics"] == online["metrics"]
 
 
@@ -55,7 +55,7 @@ def test_the_student_subset_does_not_retrain_the_teacher(compose_cfg, tmp_path):
 
 def test_the_top_k_teacher_cache(compose_cfg, tmp_path):
     record = run(compose_cfg(*LM_FAST, "distill.teacher_top_k=4"), tmp_path)
-    assert record["status"] == "completed" and record["teacher_outputs"] == {
+    assert record["status"] == "completed" and record["teacher_signal"] == {
         "mode": "cached", "form": "top4", "tail": "bucket",
         "teacher_kl": "top4 store, tail spread evenly over the other tokens"}
     assert {"train-top4", "val-top4", "test-top4"} <= set(_outputs(record))
@@ -72,7 +72,7 @@ def test_every_strategy_and_divergence_on_a_language_model(compose_cfg, tmp_path
     hidden = record["distill"]["layer_weight"] > 0 or record["distill"]["attention_weight"] > 0
     assert (record["params"]["projections"] > 0) == (record["distill"]["layer_weight"] > 0)
     if record["teacher"]:  # strategies that match hidden states or attentions run the teacher online
-        assert record["teacher_outputs"]["mode"] == ("online" if hidden else "cached")
+        assert record["teacher_signal"]["mode"] == ("online" if hidden else "cached")
 
 
 def test_distil_from_a_saved_model_on_a_corpus_file(compose_cfg, tmp_path):

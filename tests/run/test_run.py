@@ -164,7 +164,7 @@ def test_teacher_is_cached_frozen_and_lines_up_with_batches(compose_cfg, tmp_pat
     module.on_fit_start()
     batch = task.batch(next(iter(task.train_loader(indexed=True))))
     with torch.no_grad():
-        assert torch.allclose(module.teacher_outputs("train", batch).logits, again(batch.inputs), atol=1e-5)
+        assert torch.allclose(module.teacher_on("train", batch).logits, again(batch.inputs), atol=1e-5)
     module = DistillationModule(task, student, DistillationObjective(DistillSettings()), again)
     module.train()
     assert not module.teacher.training  # Lightning's train() never unfreezes the teacher
@@ -193,7 +193,7 @@ def test_held_teacher_outputs_are_the_teachers_own(compose_cfg, tmp_path, monkey
     held = DistillationModule(task, student, DistillationObjective(DistillSettings()), None, signal)
     monkeypatch.setattr(module_mod, "HELD_STORE_BYTES", 0)
     per_batch = DistillationModule(task, student, DistillationObjective(DistillSettings()), None, signal)
-    assert torch.equal(held.teacher_outputs("train", batch).logits, per_batch.teacher_outputs("train", batch).logits)
+    assert torch.equal(held.teacher_on("train", batch).logits, per_batch.teacher_on("train", batch).logits)
     assert set(held._held) == {"train"} and per_batch._held["train"][1] is None
     assert held.reads_train_rows and held.train_targets == 0
 
@@ -204,7 +204,7 @@ def test_held_teacher_outputs_are_the_teachers_own(compose_cfg, tmp_path, monkey
                                   augment=augment)
     features = module(settings)
     assert features.holds_teacher_features and features.reads_train_rows
-    held, online = features.teacher_outputs("train", batch, True), task.forward(teacher, batch.inputs, True)
+    held, online = features.teacher_on("train", batch, True), task.forward(teacher, batch.inputs, True)
     assert torch.allclose(held.logits, online.logits, atol=1e-5) and len(held.hidden) == len(online.hidden) > 0
     assert all(torch.allclose(h, o, atol=1e-5) for h, o in zip(held.hidden, online.hidden))
     assert not module(DistillSettings(name="combined", layer_weight=0.3,
@@ -266,4 +266,4 @@ def test_resume_ignores_where_and_how_fast_a_job_ran(compose_cfg, tmp_path):
 def test_a_top_k_teacher_store_serves_the_image_task_too(compose_cfg, tmp_path):
     record = run(compose_cfg("distill=kd", *FAST, "distill.teacher_top_k=3", "distill.temperature=1"), tmp_path)
     assert record["status"] == "completed"
-    assert record["teacher_outputs"] == {"mode": "cached", "form": "top3", "tail": "bucket"}
+    assert record["teacher_signal"] == {"mode": "cached", "form": "top3", "tail": "bucket"}
