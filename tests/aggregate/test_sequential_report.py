@@ -84,4 +84,4 @@ def test_racing_that_drops_nothing_says_so():
     values = {"1.0": [2.0, 2.1, 1.9], "2.0": [1.95, 2.08, 1.92]}
     document = section(run_procedure(Design(max_runs=3, min_runs=3).check(), values, None, True), "alpha", True)
     assert document["dropped"] == []
-    assert "dropped: none (no point was significantly worse than the best at any look)" in section_lines(document)
+    assert "  dropped: none (no point was significantly worse than the best at any look)" in section_lines(document)
