@@ -16,7 +16,9 @@ Scenarios (each ``--reps`` replications):
                  groups against the baseline: the family-wise rate under Holm);
   shift          the second arm shifted by --shift standard deviations (a known effect): the power;
   real           the baseline against the recorded (or given) second group: the power against the real effect;
-  racing A/A     ``--points`` parameter points all drawn from the baseline: a point dropped is a false drop.
+  racing A/A     ``--points`` parameter points all drawn from the baseline: a point dropped is a false drop;
+  racing         ``--points`` points, point i better by i · ``--spacing`` baseline SDs: any point dropped
+                 (the power), and the runs used.
 
 Prints a Markdown table (rates with their Monte-Carlo standard error, mean runs used) for BENCHMARKS.md.
 """
@@ -82,7 +84,9 @@ def main() -> int:
     parser.add_argument("--look-every", type=int, default=1)
     parser.add_argument("--spending", default="obf")
     parser.add_argument("--mde", type=float, help="futility margin in the metric's units (default: none)")
-    parser.add_argument("--points", type=int, default=8, help="racing A/A: points of the parameter sweep")
+    parser.add_argument("--points", type=int, default=8, help="racing: points of the parameter sweep")
+    parser.add_argument("--spacing", type=float, default=0.5, help="racing: SDs between neighbouring points")
+    parser.add_argument("--only", help="run only the scenarios whose name contains this text (e.g. racing)")
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -102,7 +106,8 @@ def main() -> int:
         source = f"normal draws: baseline {m0:g} ± {s0:g}, other {m1:g} ± {s1:g}"
         pick = lambda rng, x: rng.normal(x[0], x[1], n)  # noqa: E731
         sd = s0
-    shift = -args.shift * sd if lower else args.shift * sd
+    unit = -sd if lower else sd  # one baseline SD, towards better
+    shift = args.shift * unit
     scenarios = {
         "A/A (no effect)": (lambda rng: {"a": pick(rng, base), "b": pick(rng, base)}, "a"),
         f"shift of {args.shift:g} SD": (lambda rng: {"a": pick(rng, base), "b": pick(rng, base) + shift}, "a"),
@@ -112,7 +117,11 @@ def main() -> int:
             lambda rng: {g: pick(rng, base) for g in ("a", "b", "c", "d")}, "a"),
         f"racing A/A ({args.points} equal points)": (
             lambda rng: {str(i): pick(rng, base) for i in range(args.points)}, None),
+        f"racing ({args.points} points {args.spacing:g} SD apart)": (
+            lambda rng: {str(i): pick(rng, base) + i * args.spacing * unit
+                         for i in range(args.points)}, None),
     }
+    scenarios = {k: v for k, v in scenarios.items() if args.only is None or args.only in k}
     print(f"source: {source}")
     futility = f", futility ±{args.mde:g}" if args.mde else ""
     print(f"design: looks at {design.looks} runs a group, {args.spending} spending, α 0.05 two-sided{futility}; "

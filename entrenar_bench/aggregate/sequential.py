@@ -6,22 +6,27 @@ is a Welch t-test of its group against its reference (the baseline for ``compare
 best, by mean, of the points still running for a parameter sweep: racing). Its p-value is put on the z scale,
 z = Φ⁻¹(1 − p/2), and compared with the boundaries of aggregate/boundaries.py.
 
-Holm across the m comparisons (racing: m counts every pair of points, see below), in the group-sequential form
-of Maurer & Bretz (2013): with r comparisons
-rejected so far, a comparison is rejected when at any of its looks j, z_j ≥ c_j(α / (m − r)); each rejection
-passes its α on, and the step repeats until none is added. Its adjusted p-value is Holm's adjustment of the
-repeated p-values p̃ = min_j p̃_j (the smallest α' whose boundary look j reaches).
+Holm across the m hypotheses, in the group-sequential form of Maurer & Bretz (2013): with r hypotheses
+rejected so far, a comparison is rejected when at any of its looks j, z_j ≥ c_j(s·α / (m − r)); each rejection
+passes its α on, and the step repeats until none is added. Against a baseline the hypotheses are the g − 1
+comparisons (s = 1). Its adjusted p-value is Holm's adjustment of the repeated p-values p̃ / s, p̃ = min_j p̃_j
+(the smallest α' whose boundary look j reaches).
 
 A comparison stops at the efficacy boundary; with ``--mde D`` also for futility, when the two one-sided tests
 at α (the (1 − 2α) t-interval of the difference inside (−D, D)) show the difference is smaller than D. Futility
 is non-binding: it only removes rejections, so the type-I error stays within α. A group gets no more runs once
 every comparison that involves it has stopped; the sweep ends when every comparison has stopped, or at N.
 
-Racing compares each point with the best, which is chosen from the data. Holm over the g − 1 comparisons made
-would not hold its rate then (the best mean is biased upwards: 10.8 % false drops measured for 8 equal points,
-benchmarks/sequential_error_rates.py); each comparison with a best is one of the g(g − 1)/2 pairs, and Holm's
-step-down over that family (the pairs not compared never rejected) keeps the family-wise rate at α whatever
-the choice, since the first true null it rejects faces a level of at most α / m₀.
+Racing tests each of the g points against the best, which is chosen from the data: the hypotheses are
+"point i is a best" (m = g), and point i is dropped when the current best beats it, one-sided, at 1/(g − 1) of
+the level Holm gives it (two-sided: s = 2/(g − 1)), a Bonferroni over the g − 1 points that could be the best.
+This is the closed test of those hypotheses (Marcus et al. 1976): "every point of S is a best" is tested by the
+|S|(g − 1) one-sided pairs (i in S, j any other), each at α / (|S|(g − 1)), and Holm's step-down over the points
+is its shortcut, so the chance of dropping a best is at most α whatever the configuration (all points equal:
+any drop). Its first step asks as much as Holm over every pair (α / (g(g − 1)/2) two-sided), later steps less:
+after r drops the level is 2α / ((g − 1)(g − r)), not α / (g(g − 1)/2 − r). Holm over the g − 1 comparisons alone
+would not hold: the best mean is biased upwards (10.8 % false drops measured for 8 equal points,
+benchmarks/sequential_error_rates.py).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from entrenar_bench.aggregate.sequential_design import Design
 from entrenar_bench.aggregate.stats import holm
 
 RUNNING, EFFICACY, FUTILITY, MAX_RUNS = "running", "efficacy", "futility", "max_runs"
+RACING = "racing against the best"  # the report's ``mode`` of a parameter sweep
 
 
 @dataclass
@@ -68,7 +74,9 @@ class Outcome:
     looks_done: int
     active: list[str]  # the groups that still get runs (empty once the sweep has stopped)
     reference: str | None  # the baseline, or the final best when racing
-    family: int  # Holm's m (family_size)
+    family: int  # Holm's m (holm_family)
+    share: float  # the share of its Holm level each test gets (holm_family)
+    references: list[str]  # the reference at each look done (racing: the best then)
 
 
 def first_runs(values: Sequence[float], n: int) -> np.ndarray:
@@ -104,18 +112,21 @@ def _within(test: Mapping[str, Any], reference: str, mde: float) -> bool:
     return test.get("against") == reference and low is not None and -mde < low and high < mde
 
 
-def family_size(groups: int, racing: bool) -> int:
-    """Holm's m: the comparisons with the baseline (groups − 1), or, racing, every pair of points (g(g − 1)/2),
-    since a best chosen from the data makes each comparison with it one of any pair."""
-    return groups * (groups - 1) // 2 if racing else groups - 1
+def holm_family(groups: int, racing: bool) -> tuple[int, float]:
+    """Holm's m and s, the share of α a hypothesis's own test gets: the g − 1 comparisons with a baseline at
+    their level (s = 1); racing, the g hypotheses "point i is a best", each tested against the current best at
+    s = 2/(g − 1) of its level (one-sided, a Bonferroni over the g − 1 points that could be the best)."""
+    return (groups, 2 / (groups - 1)) if racing else (groups - 1, 1.0)
 
 
-def _holm_rejections(design: Design, comparisons: Sequence[Comparison], m: int) -> dict[str, dict[str, Any]]:
+def _holm_rejections(design: Design, comparisons: Sequence[Comparison], m: int, share: float
+                     ) -> dict[str, dict[str, Any]]:
     """Maurer–Bretz sequential Holm over every comparison's looks so far, ``m`` hypotheses in the family (the
-    comparisons not made count as never rejected): group -> the crossing that rejected it."""
+    hypotheses not tested count as never rejected), each test at ``share`` of its Holm level: group -> the
+    crossing that rejected it."""
     rejected: dict[str, dict[str, Any]] = {}
     while len(rejected) < len(comparisons):
-        level = design.alpha / (m - len(rejected))
+        level = share * design.alpha / (m - len(rejected))
         added = {c.group: hit for c in comparisons if c.group not in rejected and (hit := c.crosses(design, level))}
         if not added:
             break
@@ -131,20 +142,22 @@ def run_procedure(design: Design, samples: Mapping[str, Sequence[float]], baseli
     groups = list(samples)
     others = [g for g in groups if g != baseline]
     comparisons = {g: Comparison(g) for g in others}
-    active, runs, reference, done = list(groups), {g: 0 for g in groups}, baseline, 0
+    active, runs, reference, done, references = list(groups), {g: 0 for g in groups}, baseline, 0, []
+    m, share = holm_family(len(groups), baseline is None)
     for k, n in enumerate(design.looks[:looks], start=1):
         if not active or (looks is None and any(len(samples[g]) < n for g in active)):
             break
         done = k
         runs.update({g: n for g in active})
         reference = baseline if baseline is not None else _best(samples, active, n, lower_is_better)
+        references.append(reference)
         family = [comparisons[g] for g in groups if g != reference and g in comparisons]
         for c in family:
             if c.status == RUNNING and c.group in active:
                 test = welch_test(first_runs(samples[c.group], n), first_runs(samples[reference], n),
                                   design.alpha)
                 c.tests.append({"look": k, "n": n, "against": reference, **test})
-        crossed = _holm_rejections(design, family, family_size(len(groups), baseline is None))
+        crossed = _holm_rejections(design, family, m, share)
         for c in family:
             if c.status != RUNNING or c.group not in active:
                 continue
@@ -156,15 +169,19 @@ def run_procedure(design: Design, samples: Mapping[str, Sequence[float]], baseli
                 c.status, c.stopped_at = MAX_RUNS, k
         running = [c.group for c in family if c.status == RUNNING and c.group in active]
         active = [g for g in active if g in running or (running and g == reference)]
-    return Outcome(design, comparisons, runs, done, active, reference, family_size(len(groups), baseline is None))
+    return Outcome(design, comparisons, runs, done, active, reference, m, share, references)
 
 
-def adjusted_p_values(outcome: Outcome) -> dict[str, float | None]:
-    """Holm-adjusted repeated p-values of the comparisons (against the final reference; when racing, the pairs
-    not compared fill the family of every pair with p = 1, which leaves the others' multipliers as Holm's)."""
-    family = [c for g, c in outcome.comparisons.items() if g != outcome.reference]
+def adjusted_p_values(outcome: Outcome, look: int | None = None) -> dict[str, float | None]:
+    """Holm-adjusted repeated p-values of the comparisons as they stood at ``look`` (default: the last done), each
+    against that look's reference: Holm over ``family`` of p̃ / share, the hypotheses not tested padded with p = 1
+    (which leaves the others' multipliers as Holm's); rejected at that look iff ≤ α."""
+    look = look or outcome.looks_done
+    reference = outcome.references[look - 1] if outcome.references else outcome.reference
+    family = [c for g, c in outcome.comparisons.items() if g != reference]
     fractions = outcome.design.fractions
-    repeated = [min((repeated_p_value(t["z"], fractions[:t["look"]], outcome.design.spending) for t in c.tests
-                     if t["p_value"] is not None), default=None) for c in family]
+    repeated = [min((repeated_p_value(t["z"], fractions[:t["look"]], outcome.design.spending) / outcome.share
+                     for t in c.tests if t["p_value"] is not None and t["look"] <= look), default=None)
+                for c in family]
     padding = [1.0] * (outcome.family - len(family))
     return dict(zip((c.group for c in family), holm([*repeated, *padding])))

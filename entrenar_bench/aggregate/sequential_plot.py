@@ -12,6 +12,7 @@ import numpy as np
 
 from entrenar_bench.aggregate.metrics import Metric
 from entrenar_bench.aggregate.plots import _save, plt
+from entrenar_bench.aggregate.sequential import RACING
 
 STYLES = {"efficacy": ("tab:red", "x", "boundary crossed"), "futility": ("tab:orange", "s", "futility"),
           "max_runs": ("tab:gray", "o", "max runs, undecided"), "best": ("tab:green", "*", "kept to the end"),
@@ -24,6 +25,7 @@ def sequential_plot(path: Path, samples: Mapping[str, Sequence[float]], document
     status = {c["group"]: c["status"] for c in document["comparisons"]}
     if document.get("reference") is not None:
         status.setdefault(document["reference"], "best")
+    racing = document["mode"] == RACING
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(samples)), 4.2))
     seen = set()
     for x, (group, values) in enumerate(samples.items()):
@@ -31,6 +33,7 @@ def sequential_plot(path: Path, samples: Mapping[str, Sequence[float]], document
         used = used[np.isfinite(used)]
         ax.scatter([x] * len(used), used, s=14, color="tab:blue", alpha=0.45, zorder=2)
         color, marker, label = STYLES.get(status.get(group, "best"), STYLES["running"])
+        label = "dropped: worse than the best" if racing and status.get(group) == "efficacy" else label
         if len(used):
             ax.scatter([x], [used.mean()], s=90, color=color, marker=marker, zorder=3,
                        label=None if label in seen else label)

@@ -13,7 +13,8 @@ from typing import Any
 
 from entrenar_bench.aggregate.boundaries import boundaries, nominal_level
 from entrenar_bench.aggregate.collect import Collection, collect
-from entrenar_bench.aggregate.sequential import EFFICACY, FUTILITY, MAX_RUNS, Outcome, adjusted_p_values, run_procedure
+from entrenar_bench.aggregate.sequential import (EFFICACY, FUTILITY, MAX_RUNS, RACING, Outcome, adjusted_p_values,
+                                                 run_procedure)
 from entrenar_bench.aggregate.sequential_design import Design
 from entrenar_bench.sweep.commands import ParameterSweep, sweep_command
 
@@ -84,13 +85,13 @@ def decider(design: Design, key: str, values: Sequence[str], baseline: str | Non
 
 
 def _verdict(c: dict[str, Any], reference: str | None, racing: bool, lower_is_better: bool) -> str:
-    against = "the best" if racing else reference
+    against = f"the best ({c['against']})" if racing else reference
     if c["status"] == EFFICACY:
         b = c["boundary"]
         better = (c["mean_diff"] < 0) == lower_is_better
         how = f"{'better' if better and not racing else 'worse'} than {against}"
-        return (f"stopped at look {c['look']} ({c['runs']} runs): {how}; efficacy boundary crossed "
-                f"at look {b['look']} (p {b['observed_p']:.2g} ≤ {b['p']:.2g}, "
+        return (f"{'dropped' if racing else 'stopped'} at look {c['look']} ({c['runs']} runs): {how}; efficacy "
+                f"boundary crossed at look {b['look']} (p {b['observed_p']:.2g} ≤ {b['p']:.2g}, "
                 f"|z| {b['observed_z']:.2f} ≥ {b['z']:.2f})")
     if c["status"] == FUTILITY:
         return (f"stopped at look {c['look']} ({c['runs']} runs): futility, the difference is within ±{c['mde']:g} of "
@@ -110,16 +111,18 @@ def _boundary(hit: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> dict[str, Any]:
-    """The ``sequential`` JSON object of the report (``lower_is_better``: the metric's); its text: section_lines."""
+    """The ``sequential`` JSON object of the report (``lower_is_better``: the metric's); its text: section_lines.
+    A comparison's ``p_adjusted`` is the one of the look it stopped at (the last look done while it runs)."""
     design, racing = result.design, result.reference is not None and races(sweep_type)
-    adjusted = adjusted_p_values(result)
+    adjusted = {k: adjusted_p_values(result, k) for k in range(1, result.looks_done + 1)}
     comparisons = []
     for group, c in result.comparisons.items():
         last = c.tests[-1] if c.tests else {}
         status = "best" if racing and group == result.reference else c.status
+        at = adjusted.get(c.stopped_at or result.looks_done, {})
         entry = {"group": group, "against": last.get("against", result.reference), "status": status,
                  "look": c.stopped_at, "runs": result.runs[group], "p_value": last.get("p_value"),
-                 "p_adjusted": adjusted.get(group), "mean_diff": last.get("mean_diff"),
+                 "p_adjusted": None if status == "best" else at.get(group), "mean_diff": last.get("mean_diff"),
                  "interval": last.get("tost_ci"), "mde": design.mde,
                  "boundary": _boundary(c.crossing)}
         entry["verdict"] = _verdict(entry, result.reference, racing, lower_is_better)
@@ -129,10 +132,14 @@ def section(result: Outcome, sweep_type: str, lower_is_better: bool) -> dict[str
         "every comparison stopped" if not result.active else "not finished (resume it)"
     document = {"design": {**design.as_dict(), "fractions": design.fractions,
                            "boundaries_z": list(boundaries(design.fractions, design.alpha, design.spending))},
-                "mode": "racing against the best" if racing else f"each against {result.reference}",
+                "mode": RACING if racing else f"each against {result.reference}",
+                "holm": {"hypotheses": result.family, "share": result.share},
                 "reference": result.reference, "looks_done": result.looks_done, "stopped": stopped,
                 "runs": result.runs, "runs_used": used, "runs_fixed_design": fixed, "runs_saved": fixed - used,
                 "saved_fraction": (fixed - used) / fixed if fixed else None, "comparisons": comparisons}
+    if racing:
+        document["dropped"] = [{k: c[k] for k in ("group", "look", "runs", "against", "p_adjusted")}
+                               for c in comparisons if c["status"] == EFFICACY]
     return document
 
 
@@ -170,17 +177,29 @@ def recorded_section(sweep_dir: Path, metric: str | None = None
     return sequential_section(sweep_dir, plan.task_name, design, plan.key, plan.values, metric)
 
 
+def _holm_words(doc: Mapping[str, Any]) -> str:
+    if doc["mode"] != RACING:
+        return "Holm across the comparisons"
+    g = doc["holm"]["hypotheses"]
+    return (f"Holm across the {g} points, each tested one-sided against the best at its Holm level / {g - 1} (the "
+            "best is chosen from the data)")
+
+
 def section_lines(doc: Mapping[str, Any]) -> list[str]:
     """The text of a ``sequential`` section."""
     d = doc["design"]
     futility = f"; futility: the (1 − 2α) interval within ±{d['mde']:g}" if d["mde"] else ""
     lines = ["", f"Sequential (--runs auto): {SPENDING_NAMES[d['spending']]} spending, α {d['alpha']:g} two-sided, "
-                 f"Holm across the comparisons; looks at {', '.join(map(str, d['looks']))} runs a group "
+                 f"{_holm_words(doc)}; looks at {', '.join(map(str, d['looks']))} runs a group "
                  f"(nominal p at each: {', '.join(f'{nominal_level(c):.2g}' for c in d['boundaries_z'])}){futility}",
              f"  {doc['mode']}; stopped: {doc['stopped']} after look {doc['looks_done']}"]
     for c in doc["comparisons"]:
-        p_adj = "" if c["p_adjusted"] is None or c["status"] == "best" else f"; adjusted p {c['p_adjusted']:.3g}"
+        p_adj = "" if c["p_adjusted"] is None else f"; adjusted p {c['p_adjusted']:.3g}"
         lines.append(f"  {c['group']}: {c['verdict']}{p_adj}")
+    if doc["mode"] == RACING:
+        dropped = ", ".join(f"{c['group']} at look {c['look']} ({c['runs']} runs, adjusted p {c['p_adjusted']:.2g})"
+                            for c in doc["dropped"])
+        lines.append(f"  dropped: {dropped or 'none (no point was significantly worse than the best at any look)'}")
     lines.append(f"  runs: {doc['runs_used']} of the fixed design's {doc['runs_fixed_design']} "
                  f"({d['max_runs']} a group): {doc['runs_saved']} saved ({doc['saved_fraction']:.0%})")
     return lines + ([f"  plot: {doc['plot']}"] if doc.get("plot") else [])

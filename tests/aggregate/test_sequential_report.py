@@ -64,3 +64,24 @@ def test_a_comparison_left_at_the_maximum_is_undecided():
     (kd,) = document["comparisons"]
     assert kd["status"] == "max_runs" and kd["verdict"].startswith("max runs reached, undecided")
     assert document["stopped"] == "max runs reached" and document["runs_saved"] == 0
+
+
+def test_racing_lists_each_dropped_point_with_its_look_and_adjusted_p():
+    values = {"1.0": [2.0, 2.01, 1.99, 2.0, 2.02, 1.98], "2.0": [1.5, 1.51, 1.49, 1.5, 1.52, 1.48],
+              "3.0": [1.5, 1.52, 1.48, 1.51, 1.49, 1.5]}
+    design = Design(max_runs=6, min_runs=3).check()
+    document = section(run_procedure(design, values, None, True), "temperature", lower_is_better=True)
+    assert document["mode"] == "racing against the best" and document["holm"] == {"hypotheses": 3, "share": 1.0}
+    (dropped,) = document["dropped"]
+    assert dropped["group"] == "1.0" and dropped["look"] < 4 and dropped["runs"] < 6 and dropped["p_adjusted"] <= 0.05
+    text = "\n".join(section_lines(document))
+    assert f"1.0: dropped at look {dropped['look']} ({dropped['runs']} runs): worse than the best (" in text
+    assert f"dropped: 1.0 at look {dropped['look']} ({dropped['runs']} runs, adjusted p " in text
+    assert "Holm across the 3 points" in text
+
+
+def test_racing_that_drops_nothing_says_so():
+    values = {"1.0": [2.0, 2.1, 1.9], "2.0": [1.95, 2.08, 1.92]}
+    document = section(run_procedure(Design(max_runs=3, min_runs=3).check(), values, None, True), "alpha", True)
+    assert document["dropped"] == []
+    assert "  dropped: none (no point was significantly worse than the best at any look)" in section_lines(document)

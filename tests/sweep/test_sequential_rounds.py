@@ -106,6 +106,7 @@ def test_racing_drops_points_worse_than_the_best(tmp_path, launcher):
     assert seq["reference"] == "3.0" and seq["mode"] == "racing against the best"
     dropped = [c for c in seq["comparisons"] if c["status"] == "efficacy"]
     assert dropped and all(c["runs"] < 6 and "worse than the best" in c["verdict"] for c in dropped)
+    assert [(d["group"], d["look"]) for d in seq["dropped"]] == [(c["group"], c["look"]) for c in dropped]
     assert any(c["status"] == "best" for c in seq["comparisons"])
 
 
