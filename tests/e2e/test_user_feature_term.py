@@ -5,21 +5,15 @@ entry the term cannot take stops the app before launch with one line and exit 2.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import LM_FAST
 from entrenar_bench.distill import losses
+from user_code import first_train_loss, package_files_naming, run_app
 
-HERE = Path(__file__).resolve().parent
-PACKAGE = HERE.parents[1] / "entrenar_bench"
 TERM = "CosineHidden"
 
 
@@ -39,33 +33,19 @@ class CosineHidden(nn.Module):
         return losses.masked_token_mean(1 - cosine, mask)
 
 
-def _app(bench_home: Path, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ENTRENAR_BENCH_HOME": str(bench_home), "PYTHONWARNINGS": "ignore",
-           "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "entrenar_bench.run", *LM_FAST, "train.epochs=1", "seed=0",
-                           f"hydra.run.dir={run_dir}", *overrides],
-                          capture_output=True, text=True, env=env, cwd=bench_home, timeout=600)
-
-
 def _term(**knobs) -> str:
     entry = ", ".join(f"{key}: {value}" for key, value in knobs.items())
     return f"+terms.cosine={{_component_: {Path(__file__).stem}.{TERM}, {entry}}}"
 
 
-def _train_loss(run_dir: Path) -> float:
-    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
-    return float(next(r["train/loss"] for r in rows if r["train/loss"]))
-
-
 def test_no_file_of_the_package_knows_the_users_term():
-    assert not [p for p in PACKAGE.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml")
-                and TERM in p.read_text(errors="ignore")]
+    assert not package_files_naming(TERM)
 
 
 def test_a_feature_term_of_this_file_is_used_through_config(bench_home, tmp_path):
     runs = {}
     for name, overrides in (("kd", ()), ("cosine", (_term(weight=1.0, layer=-1),))):
-        proc = _app(bench_home, tmp_path / name, *overrides)
+        proc = run_app(bench_home, tmp_path / name, *overrides)
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[name] = json.loads((tmp_path / name / "result.json").read_text())
     mine, kd = runs["cosine"], runs["kd"]
@@ -77,11 +57,11 @@ def test_a_feature_term_of_this_file_is_used_through_config(bench_home, tmp_path
     assert kd["params"]["projections"] == 0  # the term was built, sized by the models, and its map trained
     assert mine["params"]["projections"] == widths[0] * widths[1] + widths[1]
     # The same seed, data and strategy (kd, α 0.5, T 1): the logged training loss adds 1·(1 − cos) ∈ (0, 2].
-    assert _train_loss(tmp_path / "cosine") > _train_loss(tmp_path / "kd") > 0
+    assert first_train_loss(tmp_path / "cosine") > first_train_loss(tmp_path / "kd") > 0
 
 
 def test_an_entry_the_term_cannot_take_stops_the_app_before_launch(bench_home, tmp_path):
-    proc = _app(bench_home, tmp_path / "bad", _term(weight=1.0, layr=-1))
+    proc = run_app(bench_home, tmp_path / "bad", _term(weight=1.0, layr=-1))
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if "terms.cosine" in line]
     assert len(errors) == 1 and "'layr' is no knob of CosineHidden (its knobs: layer)" in errors[0], proc.stderr[-2000:]
