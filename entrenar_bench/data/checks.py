@@ -18,6 +18,7 @@ from entrenar_bench.data.corpus import (
     BLANK_LINE, BLOCK_SIZE, PAIR_SEPARATOR, Document, TextDocument, first_line, read_documents,
 )
 from entrenar_bench.data.schema import DataSchema
+from entrenar_bench.data.student_tokenizer import bpe_size, check_directory, check_round_trip
 from entrenar_bench.data.splits import TEST_FRACTION, VAL_FRACTION, split_sizes
 from entrenar_bench.data.tokenizer import CHAR, check_tokenizer, has_chat_template
 from entrenar_bench.errors import ConfigError
@@ -49,6 +50,22 @@ def blocks_at_most(documents: Sequence[Document], block_size: int, tokenizer: st
             total += block_size if chat_template else \
                 min(block_size, tokens(document.prompt) + tokens(pair_separator) + tokens(document.response) + extra)
     return -(-total // block_size) if not pairs else total // block_size + pairs + 1
+
+
+def check_student_tokenizer(value, tokenizer: str, documents: Sequence[Document], path: str) -> None:
+    """``data.student_tokenizer``: null, ``bpe:<size>``, or a directory that holds neither code nor pickles and
+    encodes every document round trip (``student_tokenizer.py``); text documents only."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"data.student_tokenizer must be bpe:<size> or a local tokenizer directory, got {value!r}")
+    if tokenizer == CHAR:
+        raise ValueError("data.student_tokenizer aligns two tokenizers by their byte offsets: the teacher's must be a "
+                         "tokenizer directory (data.tokenizer), not char")
+    if not all(isinstance(d, TextDocument) for d in documents):
+        raise ValueError(f"data.student_tokenizer reads text documents; corpus {path} holds prompt/response pairs")
+    if bpe_size(value) is None:
+        check_round_trip(check_directory(value), [d.text for d in documents], value)
 
 
 def _is_fraction(value) -> bool:
@@ -92,6 +109,7 @@ def check_corpus_inputs(data_cfg) -> None:
 
     documents = read_documents(Path(path), separator)
     check_tokenizer(tokenizer)
+    check_student_tokenizer(data_cfg.get("student_tokenizer"), tokenizer, documents, path)
     if chat_template:
         if not has_chat_template(tokenizer):
             raise ValueError(f"data.chat_template=true but tokenizer {tokenizer} has no chat template "

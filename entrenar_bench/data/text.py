@@ -75,17 +75,23 @@ class TokenDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        ids, mask = self.load_tokens()
-        sizes = self.split_sizes(len(ids))
+        self.split_rows(*self.load_tokens())
+
+    def split_order(self, total: int) -> dict[str, np.ndarray]:
+        """Each split's rows of ``total`` sequences, drawn by ``split_seed``."""
+        sizes = self.split_sizes(total)
         if min(sizes) < 1:
-            raise ValueError(f"{len(ids)} sequences are too few for train/val/test splits of {sizes}")
-        order = np.random.default_rng(self.split_seed).permutation(len(ids))
+            raise ValueError(f"{total} sequences are too few for train/val/test splits of {sizes}")
+        order = np.random.default_rng(self.split_seed).permutation(total)
         bounds = np.cumsum([0, *sizes])
-        for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:]):
-            rows = order[lo:hi]
+        return {name: order[lo:hi] for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:])}
+
+    def split_rows(self, ids: np.ndarray, mask: np.ndarray) -> None:
+        """The splits of all sequences ``(ids, mask)`` (:meth:`split_order`) and the student's subset size."""
+        for name, rows in self.split_order(len(ids)).items():
             self.splits[name] = TensorDataset(torch.as_tensor(ids[rows]), torch.as_tensor(mask[rows]))
-        subset = sizes[0] if self.train_subset is None else min(self.train_subset, sizes[0])
-        self.num_train = subset
+        train = len(self.splits["train"])
+        self.num_train = train if self.train_subset is None else min(self.train_subset, train)
 
     def model_kwargs(self) -> dict:
         return {"vocab_size": self.vocab_size}
@@ -141,15 +147,28 @@ class CorpusDataModule(TokenDataModule):
     ``pair_separator``, kept whole in one block with only the response learnt, or rendered by the tokenizer's
     chat template with ``chat_template``), the blocks split by ``split_seed``.
 
-    ``tokenizer``: a local Hugging Face tokenizer directory, or ``char``.
+    ``tokenizer``: a local Hugging Face tokenizer directory, or ``char``. ``student_tokenizer`` (``bpe:<size>`` or a
+    directory) gives the student a tokenization of its own: the module is then ``corpus_cross.CrossCorpusDataModule``
+    (the teacher keeps this one's view); ``cache_dir`` is where a trained one is cached.
     """
 
     content_keys = ("path", "tokenizer")
+    teacher_free_keys = (*TokenDataModule.teacher_free_keys, "student_tokenizer", "cache_dir")
+
+    def __new__(cls, *args, student_tokenizer: str | None = None, **kwargs):
+        if student_tokenizer is not None and cls is CorpusDataModule:  # one data config, two readers of the text
+            from entrenar_bench.data.corpus_cross import CrossCorpusDataModule
+
+            cls = CrossCorpusDataModule
+        return super().__new__(cls)
 
     def __init__(self, path: str, tokenizer: str = CHAR, block_size: int = BLOCK_SIZE,
                  document_separator: str | None = BLANK_LINE, chat_template: bool = False,
-                 pair_separator: str = PAIR_SEPARATOR, **kwargs):
+                 pair_separator: str = PAIR_SEPARATOR, student_tokenizer: str | None = None,
+                 cache_dir: str | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.student_tokenizer = student_tokenizer
+        self.cache_dir = cache_dir
         self.path = Path(path)
         self.tokenizer = tokenizer
         self.block_size = block_size

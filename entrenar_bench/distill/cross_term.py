@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from entrenar_bench.distill.cross_vocab import gold, uld
 from entrenar_bench.distill.settings import DistillSettings
@@ -26,24 +27,27 @@ from entrenar_bench.distill.settings import DistillSettings
 class CrossTeacher:
     """The teacher's signal for a student that reads another tokenization: ``probs`` ``(B, T_s, V_t)`` aligned to the
     student's positions (softmax at T, merged groups); ``teacher_ids``/``student_ids``: the tokens both vocabularies
-    hold (``cross_vocab.vocabulary_matches``), for ``gold``."""
+    hold (``cross_vocab.vocabulary_matches``), for ``gold``; ``aligned`` ``(B, T_s)``: the positions that have a
+    teacher row (None: all)."""
 
     probs: torch.Tensor
     teacher_ids: torch.Tensor
     student_ids: torch.Tensor
+    aligned: torch.Tensor | None = None
 
 
 def merge_positions(probs: torch.Tensor, first: torch.Tensor, later: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
     """``(B, G, V)``: ``probs[b, first[g]] · Π_m probs[b, later[g, m], read[b, later[g, m] + 1]]`` (``later`` −1:
     no factor) — ``cross_vocab.merge_groups``' chain rule, batched: ``probs`` ``(B, L, V)`` the teacher's
     next-token probabilities, ``read`` ``(B, L)`` the tokens it read (row t predicts token t+1), ``first`` ``(G,)``
-    and ``later`` ``(G, M)`` the rows that predict each student position's group."""
-    rows = probs[:, first]
-    valid = later >= 0
-    at = later.clamp_min(0)
-    nxt = read[:, (at + 1).clamp_max(read.shape[1] - 1)]  # (B, G, M)
-    factors = probs[:, at].gather(-1, nxt[..., None])[..., 0]  # (B, G, M)
-    factors = torch.where(valid, factors.clamp_min(1e-8), torch.ones_like(factors))
+    and ``later`` ``(G, M)`` the rows that predict each student position's group, the same for every row, or
+    ``(B, G)`` and ``(B, G, M)`` per row."""
+    batch, width = probs.shape[0], probs.shape[-1]
+    first, later = first.expand(batch, -1), later.expand(batch, -1, -1)
+    rows = probs.gather(1, first[..., None].expand(-1, -1, width))
+    read_probs = F.pad(probs[:, :-1].gather(-1, read[:, 1:, None])[..., 0], (0, 1), value=1.0)  # row t: token t+1
+    factors = read_probs.gather(1, later.clamp_min(0).flatten(1)).view_as(later)
+    factors = torch.where(later >= 0, factors.clamp_min(1e-8), torch.ones_like(factors))
     return rows * factors.prod(-1, keepdim=True)
 
 
@@ -53,7 +57,7 @@ def cross_divergence(settings: DistillSettings, student_logits: torch.Tensor, te
     if not isinstance(teacher, CrossTeacher):
         raise ValueError(f"distill.logit_loss={settings.logit_loss} needs a teacher aligned to another tokenization "
                          "(a task whose data gives the student a tokenizer of its own)")
-    keep = mask.bool()
+    keep = mask.bool() if teacher.aligned is None else mask.bool() & teacher.aligned.to(mask.device)
     q = torch.softmax(student_logits[keep].float() / settings.effective_temperature, dim=-1)
     p = teacher.probs[keep].float()
     if settings.logit_loss == "uld":

@@ -90,7 +90,8 @@ def after_training(cfg: DictConfig, settings: DistillSettings, task: Task, stude
     task generates, the measures of its own samples (into ``metrics``, the teacher's into ``teacher_info``) and
     a few greedy continuations (``generations.json``)."""
     if run_dir is not None and cfg.get("save_student", False) and first_rank():
-        save_student(student, Path(run_dir) / STUDENT_DIR, tokenizer_dir(cfg.data),
+        own = getattr(task.datamodule, "student_tokenizer_dir", None)  # a tokenizer of the student's own
+        save_student(student, Path(run_dir) / STUDENT_DIR, own or tokenizer_dir(cfg.data),
                      OmegaConf.to_container(cfg.student.model, resolve=True))
     if not task.generates:
         return
@@ -164,6 +165,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     objective = prepared_objective(settings, task, student, teacher)
     vocabulary = padded_vocabulary(settings, task, student, teacher, int(cfg.data.batch_size))
     objective.shared_ids = vocabulary["shared_ids"] if vocabulary else None
+    unmatched = task.unmatched_mass(teacher, int(cfg.data.batch_size)) if teacher is not None else None
     estimate = run_memory(cfg, settings, task, student, objective, teacher, plan)
     with every_core():
         signal = plan.build(task, teacher, teacher_dir, _job_device(cfg)) if plan else {}
@@ -210,6 +212,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
         "teacher_signal": stored,
         "finetune": finetune_info,
         **({"padded_vocabulary": vocabulary} if vocabulary else {}),
+        **({"unmatched_mass": unmatched} if unmatched is not None else {}),
         **fit.extra,
         **task.record(module.train_targets, fit.training_s),
         **time_split(module, fit.training_s),

@@ -6,16 +6,20 @@
 - Across two tokenizations, every other logit term (``kl``, ``mse``, …) compares the logits id by id and needs one
   vocabulary; layer matching, attention transfer and training on sampled continuations (on-policy, seq-KD) pair
   positions of one tokenization.
+- ``data.student_tokenizer`` needs a student built for its vocabulary: a pretrained or from-teacher student keeps its
+  own.
 
 Read from the config alone: nothing is loaded.
 """
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from entrenar_bench.distill.settings import CROSS_LOSSES
 from entrenar_bench.errors import ConfigError
+from entrenar_bench.models.layers import FROM_TEACHER
+from entrenar_bench.models.pretrained import is_pretrained
 from entrenar_bench.run.baseline import BASELINE
 
 STUDENT_TOKENIZATION_KEYS = ("student_widths", "student_tokenizer")  # data keys that give the student its own
@@ -48,6 +52,12 @@ def check_tokenizations(cfg: DictConfig) -> None:
                           "needs one vocabulary, but the teacher and the student read different tokenizations "
                           f"({own}): "
                           "use distill.logit_loss=uld or gold")
+    student = OmegaConf.select(cfg, "student.model")
+    if OmegaConf.select(cfg, "data.student_tokenizer") is not None and isinstance(student, DictConfig) and \
+            (student.get("_target_") == FROM_TEACHER or is_pretrained(student)):
+        raise ConfigError(f"{own} gives the student a vocabulary of its own, but student={cfg.student.get('name')} "
+                          "keeps another (a pretrained or from-teacher model): give a student built from a config "
+                          "(e.g. student=llama_small, as +experiment=smollm2_cross does)")
     features = [f"distill.{k}" for k in ("layer_weight", "attention_weight", "on_policy", "seq_kd") if d.get(k)]
     features += [f"terms.{name}" for name in cfg.get("terms") or ()]
     if features:

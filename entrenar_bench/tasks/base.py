@@ -33,6 +33,7 @@ BUILT_IN = {
     "classification": "entrenar_bench.tasks.classification:ClassificationTask",
     "causal_lm": "entrenar_bench.tasks.causal_lm:CausalLMTask",
     "causal_lm_cross": "entrenar_bench.tasks.causal_lm_cross:CrossTokenizerTask",
+    "causal_lm_corpus_cross": "entrenar_bench.tasks.causal_lm_corpus_cross:CorpusCrossTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 
@@ -133,6 +134,11 @@ class Task:
         """The teacher's outputs on a training or held-out batch: :meth:`forward` on its inputs, unless the student
         reads another tokenization (then its signal aligned to the student's positions)."""
         return self.forward(teacher, batch.inputs, hidden, attentions)
+
+    def unmatched_mass(self, teacher: Any, rows: int) -> float | None:
+        """Across two vocabularies, the teacher's mean probability outside the tokens both hold, on the first ``rows``
+        training rows; None where teacher and student share one vocabulary."""
+        return None
 
     def prepare_models(self, settings: Any, student: Any, teacher: Any | None) -> None:
         """Adjust the models to what a strategy needs of them (e.g. attention maps); nothing by default."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -44,7 +45,6 @@ class CrossTokenizerTask(CausalLMTask):
         self._teacher_task = CausalLMTask(datamodule.teacher_view)
         self.teacher_ids, self.student_ids = vocabulary_matches(datamodule.teacher_vocabulary(),
                                                                 datamodule.student_vocabulary())
-        self.first, self.later = datamodule.alignment()
         self.temperature = 1.0
 
     def teacher_task(self) -> CausalLMTask:
@@ -68,17 +68,44 @@ class CrossTokenizerTask(CausalLMTask):
         raise ValueError("layer matching and attention transfer pair positions of one tokenization; the teacher "
                          "and the student read two")
 
+    @cached_property
+    def fixed_alignment(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(first, later)``: the data's alignment, the same for every row (``markov_cross.alignment``)."""
+        return self.datamodule.alignment()
+
+    def aligned(self, probs: torch.Tensor, read: torch.Tensor, batch: CrossBatch) -> CrossTeacher:
+        """The teacher's probabilities ``probs`` on the tokens it ``read``, merged per student position."""
+        first, later = (t.to(probs.device) for t in self.fixed_alignment)
+        return CrossTeacher(merge_positions(probs, first, later, read), self.teacher_ids, self.student_ids)
+
     def teacher_forward(self, teacher: nn.Module, batch: CrossBatch, hidden: bool = False,
                         attentions: bool = False) -> ModelOutputs:
         """The teacher's probabilities at T on its own tokens, aligned to the student's rows (module docstring)."""
-        symbols = batch.teacher_inputs.to(batch.inputs.device)
-        probs = torch.softmax(self.forward(teacher, symbols).logits.float() / self.temperature, dim=-1)
-        aligned = merge_positions(probs, self.first.to(probs.device), self.later.to(probs.device), symbols)
-        return ModelOutputs(CrossTeacher(aligned, self.teacher_ids, self.student_ids))
+        read = batch.teacher_inputs.to(batch.inputs.device)
+        probs = torch.softmax(self.forward(teacher, read).logits.float() / self.temperature, dim=-1)
+        return ModelOutputs(self.aligned(probs, read, batch))
+
+    @torch.no_grad()
+    def unmatched_mass(self, teacher: nn.Module, rows: int) -> float:
+        """The teacher's mean probability (its merged rows at T = 1) outside the tokens both vocabularies hold, over
+        the aligned target positions of the first ``rows`` training rows (GOLD's ULD part works on it)."""
+        device = next(teacher.parameters()).device
+        batch = self.batch([t.to(device) for t in self.datamodule.batch_tensors("train", rows)])
+        temperature, self.temperature = self.temperature, 1.0
+        try:
+            cross = self.teacher_forward(teacher, batch).logits
+        finally:
+            self.temperature = temperature
+        keep = batch.mask if cross.aligned is None else batch.mask & cross.aligned
+        free = torch.ones(cross.probs.shape[-1], dtype=torch.bool, device=device)
+        free[cross.teacher_ids.to(device)] = False
+        return float(cross.probs[keep][:, free].sum(-1).mean()) if keep.any() else 0.0
+
+    def alignment(self) -> dict[str, Any]:
+        """The student's token widths and the share of the teacher's tokens in one-to-one groups."""
+        data = self.datamodule
+        return {"student_widths": list(data.widths), "aligned_fraction": aligned_fraction(data.groups(), data.seq_len)}
 
     def record(self, train_targets: int, time_s: float) -> dict[str, Any]:
-        """Also ``alignment``: the student's token widths and the share of the teacher's tokens in one-to-one groups."""
-        data = self.datamodule
-        return {**super().record(train_targets, time_s),
-                "alignment": {"student_widths": list(data.widths),
-                              "aligned_fraction": aligned_fraction(data.groups(), data.seq_len)}}
+        """Also ``alignment`` (:meth:`alignment`)."""
+        return {**super().record(train_targets, time_s), "alignment": self.alignment()}
