@@ -37,7 +37,7 @@ def test_gold_and_uld_distil_a_bpe_student_and_record_the_alignment(compose_cfg,
                          tmp_path / loss) for loss in ("gold", "uld")}
     for loss, record in records.items():
         m, alignment = record["metrics"], record["alignment"]
-        assert record["status"] == "completed" and record["teacher_outputs"]["mode"] == "online"
+        assert record["status"] == "completed" and record["teacher_signal"]["mode"] == "online"
         assert m["loss"] > 0 and 0 < m["bits_per_byte"] < 8 and "teacher_kl" not in m
         assert alignment["student_vocabulary"] == 280 and alignment["teacher_vocabulary"] > 280
         assert 0.2 < alignment["aligned_fraction"] <= 1 and alignment["matched_tokens"] > 50
