@@ -243,12 +243,12 @@ class DistillationModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Checked once an epoch, not every step, so a GPU never waits on a host sync per step."""
-        loss = float(self.epoch_loss)
+        loss = float(self.epoch_loss / max(1, self.epoch_steps))  # the epoch's mean, in float32 as it was logged
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} in epoch {self.current_epoch}")
         if self.schedule_interval == "epoch":
             self.lr_schedulers().step()
-        self.log_epoch(float(self.epoch_loss / max(1, self.epoch_steps)))
+        self.log_epoch(loss)
 
     def log_epoch(self, train_loss: float) -> None:
         """The learning curve, one row an epoch in each logger (``metrics.csv`` under a CSV logger): the epoch's mean
