@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import importlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +56,25 @@ def distill_settings(cfg: DictConfig) -> DistillSettings:
     settings = DistillSettings(**OmegaConf.to_container(cfg.distill, resolve=True),  # unknown keys: TypeError
                                terms=feature_terms.configured(cfg.get("terms")))
     return apply_ablation(settings, parse_ablate(cfg.get("ablate", FULL)))
+
+
+JOB_MODULE = "entrenar_bench.run.job"
+
+
+def training_function() -> Callable[..., dict[str, Any]]:
+    """``run/job.py``'s ``train_student``, imported at a process's first job (not at the top: see job.py) with the
+    cyclic garbage collector paused: that import (Lightning and what it loads) makes ~450,000 objects, none of
+    them garbage, and the collector, run every 700 new objects, walks the growing heap again and again on the
+    way. The objects alive then are frozen (``gc.freeze``: left out of later collections; the first job's config
+    among them is never freed). Measured: 3.5 instead of 4.2 CPU s."""
+    if JOB_MODULE not in sys.modules and gc.isenabled():
+        gc.disable()
+        try:
+            importlib.import_module(JOB_MODULE)
+        finally:
+            gc.freeze()
+            gc.enable()
+    return importlib.import_module(JOB_MODULE).train_student
 
 
 def _now() -> str:
@@ -119,8 +140,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     loggers: list = []
     try:
-        from entrenar_bench.run.job import train_student  # here, not at the top: see job.py
-
+        train_student = training_function()
         loggers = job_loggers(cfg, run_dir, record, first_rank())
         record.update(train_student(cfg, settings, checkpoint_path(run_dir, digest), run_dir, loggers))
         record["status"] = COMPLETED
