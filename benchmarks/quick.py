@@ -28,7 +28,7 @@ BENCHMARKS = ROOT / "benchmarks"
 QUICK = {
     "overhead": ("overhead.py", ["--runs", "1", "--repeats", "1"]),
     "lm_cache": ("lm_teacher_cache.py", ["--start", "1", "--end", "2", "--runs", "1", "--repeats", "1"]),
-    "smollm2": ("smollm2_plain_loop.py", ["--repeats", "1", "--", "data.train_subset=16", "train.epochs=1",
+    "smollm2": ("smollm2_plain_loop.py", ["--repeats", "1", "--", "data.train_subset=16", "train.tokens=1008",
                                           "optim.warmup_steps=1"]),
 }
 RATIO = re.compile(r"^(?P<name>.+): (?P<value>[\d.]+)x \(target (?P<target>[^)]*)\) -> (?P<verdict>MET|MISSED)$")

@@ -3,14 +3,17 @@
 - framework: ``python -m entrenar_bench.run +experiment=smollm2`` (kd, the top-64 teacher store built by an
   untimed warm-up run first); its process wall time and its ``time_s`` (the training steps).
 - plain: this file with ``--plain``, a hand-written PyTorch/transformers loop doing the same steps on the same
-  data: the same from-teacher student (its first 6 layers), the preset's 64 training blocks of 64 tokens, batch
-  8 in a seeded shuffle, 3 epochs, AdamW 3e-4 (weight decay 0.01) with 3 linear warm-up steps then cosine, and
+  data: the same from-teacher student (20 layers chosen by position, ``student.method=spread`` on both sides: an
+  importance method's calibration pass is cached and untimed in the framework, and the plain loop has none), the
+  preset's 128 training blocks of 64 tokens, batch 8 in a seeded shuffle, the preset's budget of
+  ``train.tokens`` (steps = ceil(tokens / (batch x 63 targets a row)); ``train.epochs`` where tokens is null), AdamW
+  3e-4 (weight decay 0.01) with 3 linear warm-up steps then cosine, no held-out curve on either side, and
   ``loss = (1 − α)·CE + α·KL(p̂ ‖ q)`` at T = 1 against the teacher's top-64 log-probabilities and flat tail
   (computed once in memory beforehand, untimed, as the store is), from the k entries and the tail; then the
   held-out cross-entropy on the test blocks. Target: framework ≤ 1.15× the plain loop's time.
 
     python benchmarks/smollm2_plain_loop.py [--repeats 2] [--home DIR]
-    python benchmarks/smollm2_plain_loop.py --repeats 1 -- data.train_subset=16 train.epochs=1 optim.warmup_steps=1
+    python benchmarks/smollm2_plain_loop.py --repeats 1 -- data.train_subset=16 train.tokens=1008 optim.warmup_steps=1
                                                   # smaller (benchmarks/quick.py): both sides take the overrides
 """
 
@@ -26,7 +29,8 @@ from pathlib import Path
 from common import bench_home, home_argument, machine, median, parse_with_overrides, ratio_line, run
 
 TARGET = 1.15
-PRESET = ["+experiment=smollm2", "distill=kd", "save_student=false"]
+PRESET = ["+experiment=smollm2", "distill=kd", "save_student=false", "student.method=spread",
+          "train.eval_every_tokens=null"]
 
 
 def plain(home: Path, overrides: list[str]) -> dict:
@@ -55,30 +59,34 @@ def plain(home: Path, overrides: list[str]) -> dict:
     top_lp, top_ids = torch.cat([t.values for t in top]), torch.cat([t.indices for t in top])
     teacher_s = time.perf_counter() - teacher_start
     del teacher
-    student = from_teacher(cfg.student.model.path, cfg.student.layers)
-    epochs, batch = int(cfg.train.epochs), int(cfg.data.batch_size)
-    steps = epochs * math.ceil(len(train_ids) / batch)
+    student = from_teacher(cfg.student.model.path, cfg.student.layers, method=cfg.student.method,
+                           keep=cfg.student.keep)
+    batch, tokens = int(cfg.data.batch_size), cfg.train.get("tokens")
+    per_epoch = math.ceil(len(train_ids) / batch)
+    steps = math.ceil(tokens / (batch * (train_ids.shape[1] - 1))) if tokens else int(cfg.train.epochs) * per_epoch
     optimiser = torch.optim.AdamW(student.parameters(), lr=float(cfg.train.lr), weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimiser, int(cfg.optim.warmup_steps), steps)
     vocab = student.config.vocab_size
     setup_s, train_start = time.perf_counter() - start, time.perf_counter()
     student.train()
-    for _ in range(epochs):
-        for rows in torch.randperm(len(train_ids)).split(batch):
-            ids, mask = train_ids[rows], train_mask[rows][:, 1:]
-            log_q = torch.log_softmax(student(input_ids=ids).logits[:, :-1], -1)
-            ce = -log_q.gather(-1, ids[:, 1:, None])[..., 0]
-            p_lp, p_ids = top_lp[rows][:, :-1], top_ids[rows][:, :-1]
-            tail = (1 - p_lp.exp().sum(-1)).clamp_min(1e-30)
-            flat = torch.log(tail / (vocab - k))
-            log_q_top = log_q.gather(-1, p_ids)
-            kl = ((p_lp.exp() * (p_lp - log_q_top)).sum(-1)
-                  + tail * flat - tail / (vocab - k) * (log_q.sum(-1) - log_q_top.sum(-1)))
-            loss = ((1 - alpha) * ce + alpha * kl)[mask].mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+    for step in range(steps):
+        if step % per_epoch == 0:
+            order = torch.randperm(len(train_ids)).split(batch)
+        rows = order[step % per_epoch]
+        ids, mask = train_ids[rows], train_mask[rows][:, 1:]
+        log_q = torch.log_softmax(student(input_ids=ids).logits[:, :-1], -1)
+        ce = -log_q.gather(-1, ids[:, 1:, None])[..., 0]
+        p_lp, p_ids = top_lp[rows][:, :-1], top_ids[rows][:, :-1]
+        tail = (1 - p_lp.exp().sum(-1)).clamp_min(1e-30)
+        flat = torch.log(tail / (vocab - k))
+        log_q_top = log_q.gather(-1, p_ids)
+        kl = ((p_lp.exp() * (p_lp - log_q_top)).sum(-1)
+              + tail * flat - tail / (vocab - k) * (log_q.sum(-1) - log_q_top.sum(-1)))
+        loss = ((1 - alpha) * ce + alpha * kl)[mask].mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
     train_s = time.perf_counter() - train_start
     student.eval()
     test_ids, test_mask = data.splits["test"].tensors
