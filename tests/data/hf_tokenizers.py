@@ -3,6 +3,7 @@ sentences, wrapped in ``PreTrainedTokenizerFast`` with BOS/EOS/padding and a Cha
 saved with ``save_pretrained``. Test modules import the fixtures (a ``conftest.py`` here would shadow the
 top-level one that ``from conftest import ...`` reads)."""
 
+import random
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,15 @@ def hf_tokenizer(tmp_path_factory) -> Path:
 def eos_padded_tokenizer(tmp_path_factory) -> Path:
     """No BOS, padding = EOS (as GPT-2-style tokenizers are often set up), no chat template."""
     return save_tokenizer(tmp_path_factory.mktemp("tok") / "eos_pad", bos=None, pad=None, chat_template=None)
+
+
+WORDS = "the cat sat on mat a dog ran in park what did do it where run".split()
+
+
+def write_word_corpus(directory: Path, seed: int) -> Path:
+    """``corpus.txt`` in ``directory``: 150 documents of 5-30 words drawn from WORDS, blank-line separated."""
+    rng = random.Random(seed)
+    docs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30))) for _ in range(150)]
+    path = directory / "corpus.txt"
+    path.write_text("\n\n".join(docs))
+    return path

@@ -4,7 +4,6 @@ round trip, refused in one line; the teacher's rows those of the plain corpus mo
 same bytes on both sides."""
 
 import json
-import random
 
 import pytest
 import torch
@@ -14,18 +13,11 @@ from entrenar_bench.data.checks import CORPUS_TARGET, check_corpus_inputs
 from entrenar_bench.data.corpus_cross import CrossCorpusDataModule, token_spans
 from entrenar_bench.data.student_tokenizer import check_directory, check_round_trip
 from entrenar_bench.data.text import CorpusDataModule
-from hf_tokenizers import eos_padded_tokenizer, save_tokenizer  # noqa: F401  (fixtures)
-
-WORDS = "the cat sat on mat a dog ran in park what did do it where run".split()
-
+from hf_tokenizers import eos_padded_tokenizer, save_tokenizer, write_word_corpus  # noqa: F401  (fixtures)
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    rng = random.Random(0)
-    docs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30))) for _ in range(150)]
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(docs))
-    return path
+    return write_word_corpus(tmp_path_factory.mktemp("corpus"), seed=0)
 
 
 def _data(corpus, tokenizer, tmp_path, student="bpe:280", **kwargs) -> CrossCorpusDataModule:

@@ -4,25 +4,17 @@ record the aligned fraction, the unmatched mass and bits per byte; a student tha
 student tokenizer directory holding code, are refused before launch in one line."""
 
 import json
-import random
 
 import pytest
 
 from entrenar_bench.errors import ConfigError
 from entrenar_bench.run.app import run
 from entrenar_bench.run.tokenizations import check_tokenizations
-from data.hf_tokenizers import eos_padded_tokenizer, save_tokenizer  # noqa: F401  (fixtures)
-
-WORDS = "the cat sat on mat a dog ran in park what did do it where run".split()
-
+from data.hf_tokenizers import eos_padded_tokenizer, save_tokenizer, write_word_corpus  # noqa: F401  (fixtures)
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    rng = random.Random(1)
-    docs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30))) for _ in range(150)]
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(docs))
-    return path
+    return write_word_corpus(tmp_path_factory.mktemp("corpus"), seed=1)
 
 
 def _overrides(corpus, tokenizer, *extra, student="bpe:280"):
