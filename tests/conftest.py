@@ -81,3 +81,10 @@ def run_cli(bench_home):
 
 def read_results(sweep_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).glob("*/result.json"))]
+
+
+def outputs(home: Path) -> list[Path]:
+    """The sweep and run directories under ``home/outputs`` (the shared cache left out): what a refused command
+    must not add to."""
+    root = home / "outputs"
+    return sorted(p for p in root.glob("*/*") if p.parent.name != "cache") if root.exists() else []

@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import outputs
 from entrenar_bench.cli.main import COMMAND_MODULES, run_cli as cli
 from entrenar_bench.sweep.rounds import SEQUENTIAL_PLAN
 from entrenar_bench.sweep.supervise import record_plan
-
-
-def outputs(home: Path) -> list[Path]:
-    root = home / "outputs"
-    return sorted(p for p in root.glob("*/*") if p.parent.name != "cache") if root.exists() else []
 
 
 @pytest.fixture

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, read_results
+from conftest import FAST, read_results, outputs
 from entrenar_bench.cli.main import COMMAND_MODULES, run_cli as cli
-
-
-def outputs(home: Path) -> list[Path]:
-    root = home / "outputs"
-    return sorted(p for p in root.glob("*/*") if p.parent.name != "cache") if root.exists() else []
 
 
 @pytest.mark.parametrize("argv, message", [

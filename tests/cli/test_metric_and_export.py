@@ -11,15 +11,11 @@ from runs_on_disk import cost_sweep, lm_metrics, write_run
 from safetensors.torch import load_file
 
 from entrenar_bench import api
+from conftest import outputs
 from entrenar_bench.cli.main import COMMAND_MODULES
 from entrenar_bench.cli.main import run_cli as cli
 from entrenar_bench.errors import UsageError
 from entrenar_bench.models.saving import STUDENT_DIR, save_student
-
-
-def outputs(home: Path) -> list[Path]:
-    root = home / "outputs"
-    return sorted(p for p in root.glob("*/*") if p.parent.name != "cache") if root.exists() else []
 
 
 def run(argv, capsys) -> tuple[int, str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAST, read_results
+from conftest import FAST, read_results, outputs
 
 from entrenar_bench.cli.main import COMMAND_MODULES
 from entrenar_bench.cli.main import run_cli as cli
@@ -17,11 +17,6 @@ from entrenar_bench.cost.analysis import dominates
 
 STUDY_FAST = [*FAST, "finetune.base.epochs=2"]
 SMALL = "- name: LoRA r=2\n  overrides: [finetune=lora, finetune.r=2]\n- name: Full\n  overrides: [finetune=full]\n"
-
-
-def outputs(home: Path) -> list[Path]:
-    root = home / "outputs"
-    return sorted(p for p in root.glob("*/*") if p.parent.name != "cache") if root.exists() else []
 
 
 @pytest.fixture
