@@ -42,10 +42,10 @@ def launcher_plugin(name: str) -> tuple[str | None, str | None]:
     return plugin, (content.get("launcher") or {}).get("extra")
 
 
-def plugin_installed(plugin: str) -> bool:
+def plugin_installed(plugin: str, group: str = "hydra/launcher") -> bool:
     """Hydra found the plugin: installed plugins register their configs in the ConfigStore when scanned."""
     Plugins.instance()
-    return f"{plugin}.yaml" in ConfigStore.instance().list("hydra/launcher")
+    return f"{plugin}.yaml" in ConfigStore.instance().list(group)
 
 
 def check_launchers(overrides: Sequence) -> None:

@@ -1,7 +1,8 @@
 """Run a sweep as a Hydra multirun in a child process, with a progress bar on stderr.
 
 The child is plain ``python -m entrenar_bench.run -m +bench=<task> ...``: the wrapper adds
-nothing Hydra does not already do, so a sweep run by hand or on a cluster is the same thing.
+nothing Hydra does not already do, so a sweep run by hand or on a cluster is the same thing (but for
+``hydra/sweeper=checked``, which skips Hydra's second composition of jobs checked here already).
 Its log goes to ``<sweep dir>/sweep.log``.
 
 Resume (``sweep/resume.py``) reruns the same multirun into the same directory. One process at a time
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from entrenar_bench.errors import UsageError
-from entrenar_bench.sweep.compose import check_jobs, expand_jobs
+from entrenar_bench.sweep.compose import check_jobs, expand_jobs, plugin_installed
 from entrenar_bench.sweep.plan import quote_value
 from entrenar_bench.sweep.progress import RESUMED, RunsRemainingColumn
 from entrenar_bench.sweep.queue import SlurmQueue, slurm_queue
@@ -80,6 +81,7 @@ def preload_in_background(modules: Sequence[str]) -> None:
         threading.Thread(target=lambda: [importlib.import_module(m) for m in modules], daemon=True).start()
 
 
+CHECKED_SWEEPER = "checked"  # hydra_plugins/entrenar_bench_sweeper: the basic sweeper less its batch re-validation
 WRAPPER_KEYS = ("hydra.sweep.dir", "hydra.run.dir", "hydra.mode")  # set here: a user's value would be ignored
 
 
@@ -90,6 +92,15 @@ def refuse_wrapper_keys(overrides: Sequence[str]) -> None:
             raise UsageError(f"{override!r} would be ignored: entrenar-bench runs every sweep as a multirun into "
                              "<paths.output_dir>/<task>/<time> (or --resume DIR); put sweeps elsewhere with "
                              "-- paths.output_dir=DIR")
+
+
+def sweeper_overrides(overrides: Sequence[str]) -> list[str]:
+    """``hydra/sweeper=checked`` for a multirun whose jobs :func:`check_jobs` composed and checked: each job is then
+    composed once (by the launcher), not twice; none where the overrides choose a sweeper or Hydra does not find
+    the plugin (``hydra_plugins/`` not installed: the basic sweeper, which checks again)."""
+    if any(o.lstrip("+~").startswith("hydra/sweeper=") for o in overrides):
+        return []
+    return [f"hydra/sweeper={CHECKED_SWEEPER}"] if plugin_installed(CHECKED_SWEEPER, "hydra/sweeper") else []
 
 
 def launch_multirun(task_name: str, overrides: Sequence[str], sweep_dir: Path | None = None,
@@ -108,7 +119,7 @@ def launch_multirun(task_name: str, overrides: Sequence[str], sweep_dir: Path | 
 
 def _launch(task_name: str, overrides: list[str], total: int, sweep_dir: Path, created: bool,
             preload: Sequence[str], queue: SlurmQueue | None = None) -> Path:
-    command = [sys.executable, "-m", "entrenar_bench.run", "-m", *overrides,
+    command = [sys.executable, "-m", "entrenar_bench.run", "-m", *overrides, *sweeper_overrides(overrides),
                f"hydra.sweep.dir={quote_value(str(sweep_dir))}"]
     before = sweep_statuses(sweep_dir)
     done_before = sum(1 for status, _ in before.values() if status == "completed")

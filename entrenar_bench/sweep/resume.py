@@ -27,10 +27,11 @@ from hydra.errors import HydraException
 from entrenar_bench.errors import UsageError
 from entrenar_bench.files import CONF_DIR, load_yaml, read_data
 from entrenar_bench.sweep.compose import count_values, max_runs
-from entrenar_bench.sweep.launch import launch_multirun
+from entrenar_bench.sweep.launch import CHECKED_SWEEPER, launch_multirun
 from entrenar_bench.sweep.supervise import PLAN_FILE, hold_sweep
 
 DROPPED = ("hydra.sweep.dir", "hydra.mode")  # set again by the wrapper on every launch
+SET_AGAIN = (f"hydra/sweeper={CHECKED_SWEEPER}",)  # likewise (sweep/launch.py's sweeper_overrides)
 RESOLVER = re.compile(r"\$\{\s*([\w.\-]+)\s*:")
 SAFE_RESOLVERS = ("oc.env",)
 
@@ -51,7 +52,7 @@ def _strings(value: Any, where: str, path: Path) -> list[str]:
 
 
 def recorded_overrides(sweep_dir: Path, task_name: str) -> list[str]:
-    """The overrides the sweep ran with (``hydra.sweep.dir`` and ``hydra.mode`` left out); UsageError if
+    """The overrides the sweep ran with (those the wrapper sets again left out); UsageError if
     the directory is not a sweep of this command."""
     if not sweep_dir.is_dir():
         raise UsageError(f"--resume {sweep_dir}: no such directory")
@@ -75,7 +76,8 @@ def recorded_overrides(sweep_dir: Path, task_name: str) -> list[str]:
     if recorded_task != task_name:
         raise UsageError(f"--resume {sweep_dir}: a {str(recorded_task)[:40]!r} sweep, not {task_name!r}; "
                          f"resume it with the command that started it")
-    return [o for o in overrides if not o.lstrip("+~").startswith(tuple(f"{k}=" for k in DROPPED))]
+    return [o for o in overrides
+            if not o.lstrip("+~").startswith(tuple(f"{k}=" for k in DROPPED)) and o not in SET_AGAIN]
 
 
 def _code_in_text(text: str) -> str | None:

@@ -1,0 +1,1 @@
+"""entrenar-bench's Hydra sweeper plugin (``hydra/sweeper=checked``): see ``checked_sweeper.py``."""
