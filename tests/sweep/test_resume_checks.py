@@ -113,3 +113,11 @@ def test_any_recorded_file_reads_or_is_refused_in_one_line(content, name):
             assert "\n" not in str(e).strip()
             return
         assert all(isinstance(o, str) for o in recorded)
+
+
+def test_the_sweeper_the_wrapper_sets_is_not_a_recorded_override(tmp_path, bench_home):
+    """A sweep's multirun.yaml records the wrapper's ``hydra/sweeper=checked``; the wrapper sets it again (it is no
+    Hydra setting of the user's to refuse)."""
+    (tmp_path / "multirun.yaml").write_text("task_name: compare\nhydra: {overrides: {task: [+bench=compare, seed=0], "
+                                            "hydra: [hydra/sweeper=checked, hydra.mode=MULTIRUN]}}\n")
+    assert checked_overrides(recorded_overrides(tmp_path, "compare"), tmp_path) == ["+bench=compare", "seed=0"]
