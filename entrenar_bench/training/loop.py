@@ -90,14 +90,17 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {cpu_model()}"
 
 
-def curve_settings(module: L.LightningModule, loggers: list[Logger] | None, epochs: int) -> dict:
+def curve_settings(module: L.LightningModule, loggers: list[Logger] | None, epochs: int, max_steps: int = -1) -> dict:
     """Trainer arguments for per-epoch metrics in each of ``loggers`` (the ``logger`` group; CSV: the run's
-    ``metrics.csv``): the module's mean training loss every epoch and, where it can validate, its validation
-    metrics every ceil(epochs / VAL_POINTS) epochs (ten cheap passes over the validation split); none without."""
+    ``metrics.csv``): the module's mean training loss every epoch and, where it can validate and its length is in
+    epochs (``max_steps`` -1), its validation metrics every ceil(epochs / VAL_POINTS) epochs (ten cheap passes over
+    the validation split); none without. A run budgeted in tokens has its held-out curve against tokens where it
+    asks for one (``train.eval_every_tokens``, ``training/heldout.py``), not a pass at each of its few epochs' ends
+    (on the smollm2 preset three passes over its validation blocks, each as long as ~4 training steps)."""
     if not loggers:
         return {}
     settings: dict = {"logger": loggers}
-    if is_overridden("validation_step", module):
+    if is_overridden("validation_step", module) and max_steps < 0:
         settings.update(limit_val_batches=1.0, check_val_every_n_epoch=max(1, math.ceil(epochs / VAL_POINTS)))
     return settings
 
@@ -176,7 +179,7 @@ def fit_and_evaluate(
     ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
     a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
     """
-    curves = curve_settings(module, loggers, epochs)
+    curves = curve_settings(module, loggers, epochs, max_steps)
     saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
     earlier_curve = read_curve(log_dir) if resume else ""
