@@ -11,7 +11,7 @@ import math
 import platform
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +164,7 @@ def fit_and_evaluate(
     loggers: list[Logger] | None = None,
     max_steps: int = -1,
     callbacks: Sequence[Callback] = (),
+    evaluate_before: Callable[[Callable[[], dict], list[Iterable], torch.device], dict[str, float]] | None = None,
 ) -> FitResult:
     """Train for ``epochs`` (timed, peak memory measured; 0: not at all), then evaluate on val and test.
 
@@ -177,7 +178,9 @@ def fit_and_evaluate(
     (``samples_per_s`` divides by the rest, ``training_s``). ``max_steps``: a budget in steps
     (``training/budget.py``); ``callbacks``: more of them (the token counter, the held-out curve).
     ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
-    a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
+    a truncated pretrained model starts at a perplexity in the millions), outside the timed span; ``evaluate_before``,
+    where given, makes it from the evaluation, the held-out loaders and the device (``run/metrics_before.py``: a cache),
+    on one device.
     """
     curves = curve_settings(module, loggers, epochs, max_steps)
     saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
@@ -189,7 +192,13 @@ def fit_and_evaluate(
     train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):
-        before = evaluate(trainer, module, eval_loaders) if epochs > 0 else None
+        before = None
+        if epochs > 0:
+            def measure() -> dict[str, float]:
+                return evaluate(trainer, module, eval_loaders)
+
+            cached = evaluate_before is not None and trainer.world_size == 1  # a collective pass on several devices
+            before = evaluate_before(measure, eval_loaders, device) if cached else measure()
         with PeakMemory(device) as memory:
             start = time.perf_counter()
             if epochs > 0:
