@@ -5,7 +5,7 @@ held-out batches, the teacher they are measured against (``teacher_kl``: its sto
 itself), the task's metrics and the device and precision that compute them; not of the seed, the strategy or the
 training settings. A student pruned from its teacher starts from the same weights in every run of a sweep (and a
 randomly initialised one in every run of the same seed), so the runs share one evaluation: on the smollm2 preset
-a pass over 31 validation and 31 test blocks, as long as ~8 training steps. Key: SHA-256 of the starting weights'
+a pass over 31 validation and 31 test blocks, as long as ~6 training steps. Key: SHA-256 of the starting weights'
 bytes (~0.4 s for 100M parameters), of every held-out batch's tensors, of the teacher's identity (its cache
 directory, or each split's store directory: both named by their contents) and of the rest above; the file is
 ``<cache>/metrics_before/<key>.json``, written once under a file lock (parallel jobs of one key wait and read it).

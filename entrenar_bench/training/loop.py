@@ -96,7 +96,7 @@ def curve_settings(module: L.LightningModule, loggers: list[Logger] | None, epoc
     epochs (``max_steps`` -1), its validation metrics every ceil(epochs / VAL_POINTS) epochs (ten cheap passes over
     the validation split); none without. A run budgeted in tokens has its held-out curve against tokens where it
     asks for one (``train.eval_every_tokens``, ``training/heldout.py``), not a pass at each of its few epochs' ends
-    (on the smollm2 preset three passes over its validation blocks, each as long as ~4 training steps)."""
+    (on the smollm2 preset three passes over its 31 validation blocks, each as long as ~2 training steps)."""
     if not loggers:
         return {}
     settings: dict = {"logger": loggers}
