@@ -33,6 +33,7 @@ from entrenar_bench.models.saving import STUDENT_DIR, save_student, tokenizer_di
 from entrenar_bench.run.accounting import budget_record, plan_budget
 from entrenar_bench.run.finetune import base_spec, build_student, load_base_student, run_training
 from entrenar_bench.run.memory_budget import MemoryEstimate, check_memory, estimate_memory, trainable_parameters
+from entrenar_bench.run.metrics_before import CachedBefore
 from entrenar_bench.run.model_cache import (
     TEACHER, build_model, cached_metrics, cached_teacher_metrics, load_teacher,
 )
@@ -180,9 +181,11 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     if settings.seq_kd:
         loader = task.sequence_loader(plan.sequences(task, teacher, teacher_dir, settings, _job_device(cfg)), settings)
     budget = plan_budget(train, task, loader, int(cfg.data.batch_size), teacher)
+    before = CachedBefore(cfg.paths.cache_dir, module, teacher_dir, str(cfg.trainer.precision))
     fit = fit_and_evaluate(module, datamodule, cfg.trainer, budget.length.epochs, loader,
                            checkpoint=checkpoint, checkpoint_every=cfg.train.checkpoint_every, log_dir=run_dir,
-                           loggers=loggers, max_steps=budget.length.steps, callbacks=budget.callbacks)
+                           loggers=loggers, max_steps=budget.length.steps, callbacks=budget.callbacks,
+                           evaluate_before=before)
     after_training(cfg, settings, task, student, teacher, fit.metrics, teacher_info, run_dir)
     teacher_mode = stored["mode"] if stored else "online"
     spent = budget_record(budget, module, fit.extra["devices"], student, teacher, teacher_mode,
@@ -192,6 +195,7 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     return {
         "metrics": fit.metrics,
         "metrics_before": fit.metrics_before,
+        "metrics_before_cache": before.as_record(),  # its file, and whether an earlier run had made it
         "primary_metric": task.primary_metric.as_record(),
         "metric_directions": task.directions(),
         "time_s": fit.time_s,

@@ -11,7 +11,7 @@ import math
 import platform
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,14 +90,17 @@ def device_name(device: torch.device) -> str:
     return f"cpu: {cpu_model()}"
 
 
-def curve_settings(module: L.LightningModule, loggers: list[Logger] | None, epochs: int) -> dict:
+def curve_settings(module: L.LightningModule, loggers: list[Logger] | None, epochs: int, max_steps: int = -1) -> dict:
     """Trainer arguments for per-epoch metrics in each of ``loggers`` (the ``logger`` group; CSV: the run's
-    ``metrics.csv``): the module's mean training loss every epoch and, where it can validate, its validation
-    metrics every ceil(epochs / VAL_POINTS) epochs (ten cheap passes over the validation split); none without."""
+    ``metrics.csv``): the module's mean training loss every epoch and, where it can validate and its length is in
+    epochs (``max_steps`` -1), its validation metrics every ceil(epochs / VAL_POINTS) epochs (ten cheap passes over
+    the validation split); none without. A run budgeted in tokens has its held-out curve against tokens where it
+    asks for one (``train.eval_every_tokens``, ``training/heldout.py``), not a pass at each of its few epochs' ends
+    (on the smollm2 preset three passes over its 31 validation blocks, each as long as ~2 training steps)."""
     if not loggers:
         return {}
     settings: dict = {"logger": loggers}
-    if is_overridden("validation_step", module):
+    if is_overridden("validation_step", module) and max_steps < 0:
         settings.update(limit_val_batches=1.0, check_val_every_n_epoch=max(1, math.ceil(epochs / VAL_POINTS)))
     return settings
 
@@ -127,11 +130,16 @@ def build_trainer(trainer_cfg: DictConfig, epochs: int, callbacks: list, curves:
                   max_steps: int = -1) -> L.Trainer:
     """The configured Lightning ``Trainer`` for ``epochs`` (and at most ``max_steps``; -1: no limit): atomic
     checkpoints (enabled with a checkpoint callback), this project's own distributed samplers, evaluations under
-    ``no_grad`` (so the pass before training leaves no inference tensors behind)."""
+    ``no_grad`` (so the pass before training leaves no inference tensors behind). ``deterministic: true`` keeps
+    torch's deterministic algorithms but not their filling of every new tensor with NaN, a debugging aid that
+    catches reads of uninitialised memory (no result depends on it): on the smollm2 preset ~6 % of a training
+    step's CPU time went to those writes of activation-sized buffers, which a plain loop never makes."""
     saves = any(isinstance(c, EpochCheckpoint) for c in callbacks)
-    return instantiate(trainer_cfg, max_epochs=epochs, max_steps=max_steps, callbacks=callbacks,
-                       use_distributed_sampler=False, enable_checkpointing=saves, plugins=[AtomicCheckpointIO()],
-                       inference_mode=False, **curves)
+    trainer = instantiate(trainer_cfg, max_epochs=epochs, max_steps=max_steps, callbacks=callbacks,
+                          use_distributed_sampler=False, enable_checkpointing=saves, plugins=[AtomicCheckpointIO()],
+                          inference_mode=False, **curves)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # after Lightning set deterministic algorithms
+    return trainer
 
 
 def rank_loaders(trainer: L.Trainer, datamodule: L.LightningDataModule,
@@ -156,6 +164,7 @@ def fit_and_evaluate(
     loggers: list[Logger] | None = None,
     max_steps: int = -1,
     callbacks: Sequence[Callback] = (),
+    evaluate_before: Callable[[Callable[[], dict], list[Iterable], torch.device], dict[str, float]] | None = None,
 ) -> FitResult:
     """Train for ``epochs`` (timed, peak memory measured; 0: not at all), then evaluate on val and test.
 
@@ -169,9 +178,11 @@ def fit_and_evaluate(
     (``samples_per_s`` divides by the rest, ``training_s``). ``max_steps``: a budget in steps
     (``training/budget.py``); ``callbacks``: more of them (the token counter, the held-out curve).
     ``metrics_before``: the same evaluation before the first epoch (the start the training is judged against;
-    a truncated pretrained model starts at a perplexity in the millions), outside the timed span.
+    a truncated pretrained model starts at a perplexity in the millions), outside the timed span; ``evaluate_before``,
+    where given, makes it from the evaluation, the held-out loaders and the device (``run/metrics_before.py``: a cache),
+    on one device.
     """
-    curves = curve_settings(module, loggers, epochs)
+    curves = curve_settings(module, loggers, epochs, max_steps)
     saver = EpochCheckpoint(checkpoint, checkpoint_every) if checkpoint is not None else None
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
     earlier_curve = read_curve(log_dir) if resume else ""
@@ -181,7 +192,13 @@ def fit_and_evaluate(
     train_loader, eval_loaders = rank_loaders(trainer, datamodule, train_loader)
     device = trainer.strategy.root_device
     with ranks(trainer):
-        before = evaluate(trainer, module, eval_loaders) if epochs > 0 else None
+        before = None
+        if epochs > 0:
+            def measure() -> dict[str, float]:
+                return evaluate(trainer, module, eval_loaders)
+
+            cached = evaluate_before is not None and trainer.world_size == 1  # a collective pass on several devices
+            before = evaluate_before(measure, eval_loaders, device) if cached else measure()
         with PeakMemory(device) as memory:
             start = time.perf_counter()
             if epochs > 0:

@@ -42,11 +42,16 @@ def test_the_held_out_curve_is_drawn_against_tokens(compose_cfg, tmp_path):
     record = run(compose_cfg(*LM_FAST, f"train.tokens={TOKENS}", "train.eval_every_tokens=1000", "train.eval_rows=16"),
                  tmp_path)
     with open(tmp_path / "metrics.csv") as f:
-        points = [row for row in csv.DictReader(f) if row.get("tokens")]
+        rows = list(csv.DictReader(f))
+    points = [row for row in rows if row.get("tokens")]
     tokens = [float(p["tokens"]) for p in points]
     assert tokens[0] == 0 and tokens[-1] == record["tokens_seen"] and tokens == sorted(tokens) and len(tokens) >= 4
     assert all(float(p["heldout/loss"]) > 0 for p in points)
     assert record["curve"]["rows"] == 16 and record["curve"]["teacher"] > 0
+    # budgeted in tokens: the curve against tokens, no validation pass at the epochs' ends (still once at the end)
+    assert record["budget"]["epochs"] > 1 and any(row.get("train/loss") for row in rows)
+    assert not any(row.get("val/loss") for row in rows) and record["validation_s"] == 0
+    assert record["metrics"]["val_loss"] > 0
 
 
 @pytest.mark.parametrize("override,message", [("train.tokens=0", "train.tokens must be >= 1"),
