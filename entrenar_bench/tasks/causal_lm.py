@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 
@@ -155,22 +156,20 @@ class CausalLMTask(Task):
     @torch.no_grad()
     def generations(self, model: nn.Module, prompt_tokens: int, count: int = 4, new_tokens: int = 32) -> list[dict]:
         """Greedy continuations of the first ``count`` test rows' prefixes (a pair's prompt, else the first
-        ``prompt_tokens`` tokens): what a reader looks at first (ids, and text where the data has a tokenizer)."""
+        ``prompt_tokens`` tokens), generated as one batch (``generation.continue_prefixes``): what a reader looks at
+        first (ids, and text where the data has a tokenizer)."""
         device = next(model.parameters()).device
-        rows = self.datamodule.split_inputs("test")[:count]
-        was_training = model.training
-        model.eval()
+        prefixes = self.prefixes(self.split_masks("test")[:count], prompt_tokens)
+        rows = self.datamodule.split_inputs("test")[:count].to(device)
+        rows = F.pad(rows, (0, max(0, int(prefixes.max()) + new_tokens - rows.shape[1])))  # room for new_tokens
+        sequences = continue_prefixes(model, rows, prefixes, new_tokens, Decoding("greedy"), self.eos,
+                                      padded_rows(model, self.vocab_size))
+        written = continuation_mask(sequences, prefixes, new_tokens, self.eos)
         samples = []
-        for row, length in zip(rows, self.prefixes(self.split_masks("test")[:count], prompt_tokens).tolist()):
-            prompt = row[None, :length].to(device)
-            out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
-                                 max_new_tokens=new_tokens, use_cache=True, pad_token_id=0,
-                                 suppress_tokens=padded_rows(model, self.vocab_size))
-            completion = out[0, length:].tolist()
-            samples.append({"prompt_ids": prompt[0].tolist(), "completion_ids": completion,
-                            "prompt": self.datamodule.decode(prompt[0].tolist()),
-                            "completion": self.datamodule.decode(completion)})
-        model.train(was_training)
+        for row, length, mask in zip(sequences, prefixes.tolist(), written):
+            prompt, completion = row[:length].tolist(), row[mask].tolist()
+            samples.append({"prompt_ids": prompt, "completion_ids": completion,
+                            "prompt": self.datamodule.decode(prompt), "completion": self.datamodule.decode(completion)})
         return samples
 
     def stored_splits(self, cached: bool) -> tuple[str, ...]:
