@@ -12,7 +12,7 @@ and the data config as the plain run has it) and serves every student tokenizer:
 batch (``cross_term.stored_probabilities``), with no teacher forward pass. The alignment is not stored: it is
 derived from the teacher's tokenizer at setup (``data/corpus_cross.py``), which gives exactly the stored rows' ids
 (the store's key covers the tokenizer's digest, and the offsets' encoding is checked against the ids) in one pass
-of the fast tokenizer over the corpus; a stored copy would cost more to read and check than to recompute.
+of the fast tokenizer over the corpus (1.1 s of CPU for the fortunes' 188,873 teacher tokens).
 
 Held-out metrics are ``causal_lm``'s in the student's own tokens plus ``bits_per_byte`` (the cross-entropy in bits
 summed over the target tokens over the bytes they cover, the end token one byte), which compares tokenizations.
