@@ -91,6 +91,12 @@ class CrossCorpusDataModule(CorpusDataModule):
         self.aligned_fraction = 0.0
         self.bytes_per_target: dict[str, dict[str, float]] = {}  # per split, each side's bytes per target token
 
+    @staticmethod
+    def teacher_config(data: dict) -> dict:
+        """The data config as the plain corpus run has it (no student tokenizer): the teacher store's key
+        (``teacher_signal/plan.py``), so that the plain run's store serves this one."""
+        return {**data, "student_tokenizer": None}
+
     # the two tokenizations
     def teacher_vocabulary(self) -> dict[str, int]:
         return self.teacher_view.loaded_tokenizer.get_vocab()

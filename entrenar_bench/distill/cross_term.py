@@ -10,6 +10,14 @@ With ``p`` the aligned teacher row and ``q = softmax(z_s / T)`` at each target p
   share of the teacher's vocabulary and its complement).
 
 No T² factor: neither is a KL whose gradients shrink as 1/T².
+
+A stored teacher (``teacher_signal/``: :func:`stored_probabilities`) gives the same rows: the exact store exactly; the
+top-k store (T = 1 only: the plan refuses another T) as the *spread* rule's dense row, the k stored probabilities at
+their ids and the tail mass ``r`` spread evenly, ``r/(V−k)``, on every other id (``distill.top_k_tail`` does not apply:
+its ``bucket`` and ``drop`` rules compare the same k ids on both sides, which two vocabularies do not have; the spread
+row sums to 1 and sorts after the k entries, so ULD's first k sorted entries are the teacher's own), and the chain
+rule's later factors from the stored log-prob of the token read (``targets``: exact, in the top k or not). Its only
+approximation is the shape of the tail (measured: docs/language-models.md).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from entrenar_bench.distill.cross_vocab import gold, uld
+from entrenar_bench.distill.losses import TopKTeacher
 from entrenar_bench.distill.settings import DistillSettings
 
 
@@ -36,16 +45,34 @@ class CrossTeacher:
     aligned: torch.Tensor | None = None
 
 
-def merge_positions(probs: torch.Tensor, first: torch.Tensor, later: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
-    """``(B, G, V)``: ``probs[b, first[g]] · Π_m probs[b, later[g, m], read[b, later[g, m] + 1]]`` (``later`` −1:
-    no factor) — ``cross_vocab.merge_groups``' chain rule, batched: ``probs`` ``(B, L, V)`` the teacher's
-    next-token probabilities, ``read`` ``(B, L)`` the tokens it read (row t predicts token t+1), ``first`` ``(G,)``
-    and ``later`` ``(G, M)`` the rows that predict each student position's group, the same for every row, or
-    ``(B, G)`` and ``(B, G, M)`` per row."""
+def read_probabilities(probs: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+    """``(B, L)``: ``probs[b, t, read[b, t+1]]``, the probability of the token read next at each row (1 at the last)."""
+    return F.pad(probs[:, :-1].gather(-1, read[:, 1:, None])[..., 0], (0, 1), value=1.0)
+
+
+def stored_probabilities(stored: torch.Tensor | TopKTeacher, read: torch.Tensor, temperature: float
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(probs (B, L, V), read_probs (B, L))`` of stored teacher rows (module docstring): exact logits as the online
+    teacher's, ``softmax(z/T)``; a top-k teacher as the spread row and ``exp(targets)``."""
+    if isinstance(stored, torch.Tensor):
+        probs = torch.softmax(stored.float() / temperature, dim=-1)
+        return probs, read_probabilities(probs, read)
+    if stored.targets is None:
+        raise ValueError("a top-k teacher store without the log-probs of the tokens read (targets) cannot be merged "
+                         "across tokenizations: the next build keeps them")
+    return stored.logits().exp(), stored.targets.float().exp()
+
+
+def merge_positions(probs: torch.Tensor, first: torch.Tensor, later: torch.Tensor,
+                    read_probs: torch.Tensor) -> torch.Tensor:
+    """``(B, G, V)``: ``probs[b, first[g]] · Π_m read_probs[b, later[g, m]]`` (``later`` −1: no factor) —
+    ``cross_vocab.merge_groups``' chain rule, batched: ``probs`` ``(B, L, V)`` the teacher's next-token
+    probabilities, ``read_probs`` ``(B, L)`` those of the tokens it read (row t predicts token t+1:
+    :func:`read_probabilities`), ``first`` ``(G,)`` and ``later`` ``(G, M)`` the rows that predict each student
+    position's group, the same for every row, or ``(B, G)`` and ``(B, G, M)`` per row."""
     batch, width = probs.shape[0], probs.shape[-1]
     first, later = first.expand(batch, -1), later.expand(batch, -1, -1)
     rows = probs.gather(1, first[..., None].expand(-1, -1, width))
-    read_probs = F.pad(probs[:, :-1].gather(-1, read[:, 1:, None])[..., 0], (0, 1), value=1.0)  # row t: token t+1
     factors = read_probs.gather(1, later.clamp_min(0).flatten(1)).view_as(later)
     factors = torch.where(later >= 0, factors.clamp_min(1e-8), torch.ones_like(factors))
     return rows * factors.prod(-1, keepdim=True)

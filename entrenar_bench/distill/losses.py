@@ -50,7 +50,8 @@ TAIL_FLOOR = 1e-30  # a top-k teacher's tail mass is floored here: its log stays
 class TopKTeacher(NamedTuple):
     """A teacher kept as its top k per position (DistillKit, EasyDistill): ``ids`` (…, k), their
     ``log_probs`` at T = 1 (any float dtype), the vocabulary size, the remaining mass ``tail`` (…) (None:
-    ``1 − Σ_k p``) and the rule for that tail (``distill.top_k_tail``):
+    ``1 − Σ_k p``), the rule for that tail (``distill.top_k_tail``) and, where the store keeps them, ``targets`` (…):
+    the log-prob at T = 1 of the token read next at each position (a causal LM's; ``cross_term.py`` needs it):
 
     - ``spread``: the tail spread evenly over the other V − k tokens; as logits ``log p̂``, the k values at their
       ids and ``log(tail / (V − k))`` elsewhere. Pushes each student tail token toward one flat value, and
@@ -68,6 +69,7 @@ class TopKTeacher(NamedTuple):
     vocab_size: int
     tail: torch.Tensor | None = None
     tail_rule: str = "spread"
+    targets: torch.Tensor | None = None
 
     def tail_mass(self) -> torch.Tensor:
         """The (…) mass outside the k entries, floored at ``TAIL_FLOOR``: stored, or ``1 − Σ_k p``."""
@@ -79,8 +81,15 @@ class TopKTeacher(NamedTuple):
         return top_k_teacher_logits(self.ids, self.log_probs, self.tail_mass(), self.vocab_size)
 
     def to(self, device: torch.device) -> TopKTeacher:
-        return self._replace(ids=self.ids.to(device), log_probs=self.log_probs.to(device),
-                             tail=None if self.tail is None else self.tail.to(device))
+        return self.rows(slice(None), device)
+
+    def rows(self, index, device: torch.device | None = None) -> TopKTeacher:
+        """Rows ``index`` of each array (on ``device``: where they are)."""
+        def part(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor[index].to(device or tensor.device)
+
+        return self._replace(ids=part(self.ids), log_probs=part(self.log_probs), tail=part(self.tail),
+                             targets=part(self.targets))
 
 
 def masked_token_mean(per_token: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -34,10 +34,7 @@ HELD_FEATURE_BYTES = 256 << 20  # the teacher's logits and features over the tra
 
 def _rows(held: Any, index: torch.Tensor) -> Any:
     """Rows ``index`` of held teacher outputs: logits, or a ``TopKTeacher`` (each of its arrays)."""
-    if isinstance(held, torch.Tensor):
-        return held[index]
-    return held._replace(ids=held.ids[index], log_probs=held.log_probs[index],
-                         tail=None if held.tail is None else held.tail[index])
+    return held[index] if isinstance(held, torch.Tensor) else held.rows(index)
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -141,8 +138,7 @@ class DistillationModule(L.LightningModule):
             if split == "train" and self.holds_teacher_features:
                 held = self._teacher_features()
             elif getattr(reader := self.teacher_signal[split], "size_bytes", HELD_STORE_BYTES + 1) <= HELD_STORE_BYTES:
-                rows = torch.arange(len(reader))
-                held = (reader.logits(rows) if reader.is_exact else reader.sparse(rows)).to(self.device)
+                held = reader.read(torch.arange(len(reader))).to(self.device)
             self._held[split] = (self.device, held)
         return held
 
@@ -176,10 +172,9 @@ class DistillationModule(L.LightningModule):
                                 [a[batch.index] for a in held.attentions])
         if split in self.teacher_signal and not (hidden or attentions):
             if (held := self._held_outputs(split)) is not None:
-                return ModelOutputs(_rows(held, batch.index))
-            reader, index = self.teacher_signal[split], batch.index.cpu()
-            stored = reader.logits(index) if reader.is_exact else reader.sparse(index)  # top-k: no dense teacher
-            return ModelOutputs(stored.to(self.device))
+                return ModelOutputs(self.task.stored_teacher(_rows(held, batch.index), batch))
+            stored = self.teacher_signal[split].read(batch.index.cpu())  # top-k: no dense teacher
+            return ModelOutputs(self.task.stored_teacher(stored.to(self.device), batch))
         if self.teacher is None:
             return None
         with torch.no_grad():

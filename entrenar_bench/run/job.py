@@ -166,11 +166,12 @@ def train_student(cfg: DictConfig, settings: DistillSettings, checkpoint: Path |
     objective = prepared_objective(settings, task, student, teacher)
     vocabulary = padded_vocabulary(settings, task, student, teacher, int(cfg.data.batch_size))
     objective.shared_ids = vocabulary["shared_ids"] if vocabulary else None
-    unmatched = task.unmatched_mass(teacher, int(cfg.data.batch_size)) if teacher is not None else None
     estimate = run_memory(cfg, settings, task, student, objective, teacher, plan)
     with every_core():
         signal = plan.build(task, teacher, teacher_dir, _job_device(cfg)) if plan else {}
     cached = "train" in signal
+    unmatched = task.unmatched_mass(teacher, int(cfg.data.batch_size), signal.get("train")) \
+        if teacher is not None else None
     module = DistillationModule(task, student, objective, None if cached else teacher,
                                 signal, lr=train.lr, weight_decay=train.weight_decay, optim=cfg.get("optim"),
                                 augment=augment)

@@ -103,6 +103,11 @@ class Task:
         """A split's inputs in row order (the student's training rows for ``train``)."""
         raise NotImplementedError
 
+    def next_ids(self, split: str) -> Any:
+        """The id read next at each stored position of ``split`` (−1: none), whose log-prob a top-k store keeps beside
+        its k entries (``shards.Layout.targets``); None where the task reads no tokens."""
+        return None
+
     @property
     def vocab_size(self) -> int:
         """The size of the logits' last axis (classes, or tokens)."""
@@ -135,9 +140,15 @@ class Task:
         reads another tokenization (then its signal aligned to the student's positions)."""
         return self.forward(teacher, batch.inputs, hidden, attentions)
 
-    def unmatched_mass(self, teacher: Any, rows: int) -> float | None:
+    def stored_teacher(self, stored: Any, batch: Batch) -> Any:
+        """The teacher's stored rows of ``batch`` (logits or a ``TopKTeacher``) as the loss takes them: as they are,
+        unless the student reads another tokenization (then aligned to its positions, as :meth:`teacher_forward`)."""
+        return stored
+
+    def unmatched_mass(self, teacher: Any, rows: int, stored: Any = None) -> float | None:
         """Across two vocabularies, the teacher's mean probability outside the tokens both hold, on the first ``rows``
-        training rows; None where teacher and student share one vocabulary."""
+        training rows (read from the training store ``stored`` where it stands in); None where teacher and student
+        share one vocabulary."""
         return None
 
     def prepare_models(self, settings: Any, student: Any, teacher: Any | None) -> None:

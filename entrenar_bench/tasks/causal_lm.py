@@ -185,6 +185,11 @@ class CausalLMTask(Task):
     def split_inputs(self, split: str) -> torch.Tensor:
         return self.datamodule.split_inputs(split)
 
+    def next_ids(self, split: str) -> torch.Tensor:
+        """Each row's token t+1 at position t, −1 at its last (every causal LM store keeps them, so that a run whose
+        student reads another tokenization of the same rows reuses it: ``tasks/causal_lm_corpus_cross.py``)."""
+        return F.pad(self.split_inputs(split)[:, 1:], (0, 1), value=-1)
+
     def forward(self, model: nn.Module, inputs: torch.Tensor, hidden: bool = False,
                 attentions: bool = False) -> ModelOutputs:
         out = model(input_ids=inputs, output_hidden_states=hidden, output_attentions=attentions, use_cache=False)

@@ -2,9 +2,9 @@
 (``distill.logit_loss=uld`` or ``gold``; data such as ``data/markov_cross.py``).
 
 The student's batches and metrics are ``causal_lm``'s over its own tokens. The teacher runs online on its own
-tokens of the same rows (its signal is not stored: the store is keyed by the teacher's positions, the loss needs
-them aligned), and its next-token probabilities at T are aligned to the student's positions by the data's byte
-alignment: for the token student row ``j`` predicts, ``p(t₁ | ·)·Π p(t_m read | ·)`` over the group's teacher tokens
+tokens of the same rows (here its signal is not stored; ``causal_lm_corpus_cross`` reads a store), and its
+next-token probabilities at T are aligned to the student's positions by the data's byte alignment: for the token
+student row ``j`` predicts, ``p(t₁ | ·)·Π p(t_m read | ·)`` over the group's teacher tokens
 (``cross_term.merge_positions``; GOLD's chain rule for the tokens actually read, unnormalised over the others).
 The teacher trains and is measured on its own view of the data (:meth:`teacher_task`); ``teacher_kl`` is not
 measured (the two vocabularies differ).
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from entrenar_bench.data.alignment import aligned_fraction
-from entrenar_bench.distill.cross_term import CrossTeacher, merge_positions
+from entrenar_bench.distill.cross_term import CrossTeacher, merge_positions, read_probabilities, stored_probabilities
 from entrenar_bench.distill.cross_vocab import vocabulary_matches
 from entrenar_bench.distill.objective import ModelOutputs
 from entrenar_bench.tasks.base import Batch, register
@@ -73,27 +73,36 @@ class CrossTokenizerTask(CausalLMTask):
         """``(first, later)``: the data's alignment, the same for every row (``markov_cross.alignment``)."""
         return self.datamodule.alignment()
 
-    def aligned(self, probs: torch.Tensor, read: torch.Tensor, batch: CrossBatch) -> CrossTeacher:
-        """The teacher's probabilities ``probs`` on the tokens it ``read``, merged per student position."""
+    def aligned(self, probs: torch.Tensor, read_probs: torch.Tensor, batch: CrossBatch) -> CrossTeacher:
+        """The teacher's probabilities ``probs`` and those of the tokens it read (``read_probs``), merged per student
+        position."""
         first, later = (t.to(probs.device) for t in self.fixed_alignment)
-        return CrossTeacher(merge_positions(probs, first, later, read), self.teacher_ids, self.student_ids)
+        return CrossTeacher(merge_positions(probs, first, later, read_probs), self.teacher_ids, self.student_ids)
 
     def teacher_forward(self, teacher: nn.Module, batch: CrossBatch, hidden: bool = False,
                         attentions: bool = False) -> ModelOutputs:
         """The teacher's probabilities at T on its own tokens, aligned to the student's rows (module docstring)."""
         read = batch.teacher_inputs.to(batch.inputs.device)
         probs = torch.softmax(self.forward(teacher, read).logits.float() / self.temperature, dim=-1)
-        return ModelOutputs(self.aligned(probs, read, batch))
+        return ModelOutputs(self.aligned(probs, read_probabilities(probs, read), batch))
+
+    def stored_teacher(self, stored: Any, batch: CrossBatch) -> CrossTeacher:
+        """The teacher's stored rows of the batch, aligned as :meth:`teacher_forward`'s
+        (``cross_term.stored_probabilities``)."""
+        read = batch.teacher_inputs.to(batch.inputs.device)
+        return self.aligned(*stored_probabilities(stored, read, self.temperature), batch)
 
     @torch.no_grad()
-    def unmatched_mass(self, teacher: nn.Module, rows: int) -> float:
+    def unmatched_mass(self, teacher: nn.Module, rows: int, stored: Any = None) -> float:
         """The teacher's mean probability (its merged rows at T = 1) outside the tokens both vocabularies hold, over
-        the aligned target positions of the first ``rows`` training rows (GOLD's ULD part works on it)."""
+        the aligned target positions of the first ``rows`` training rows (GOLD's ULD part works on it); from the
+        training store ``stored`` where it stands in for the teacher (no forward pass)."""
         device = next(teacher.parameters()).device
         batch = self.batch([t.to(device) for t in self.datamodule.batch_tensors("train", rows)])
         temperature, self.temperature = self.temperature, 1.0
         try:
-            cross = self.teacher_forward(teacher, batch).logits
+            cross = self.teacher_forward(teacher, batch).logits if stored is None else \
+                self.stored_teacher(stored.read(batch.index.cpu()).to(device), batch)
         finally:
             self.temperature = temperature
         keep = batch.mask if cross.aligned is None else batch.mask & cross.aligned

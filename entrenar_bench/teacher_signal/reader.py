@@ -17,7 +17,7 @@ import torch
 from entrenar_bench import locks
 from entrenar_bench.distill.losses import TopKTeacher
 from entrenar_bench.teacher_signal.shards import (
-    LOCK, TOP_K_ARRAYS, DamagedStore, FileDamage, Layout, drop_shard, map_checked,
+    LOCK, TARGETS, TOP_K_ARRAYS, DamagedStore, FileDamage, Layout, drop_shard, map_checked,
 )
 
 
@@ -71,13 +71,19 @@ class StoreReader:
 
     def sparse(self, index: torch.Tensor | Sequence[int]) -> TopKTeacher:
         """The top-k form of rows ``index`` (a top-k store only): ids int64 and log-probs float32 ``(B, *P, k)``,
-        the tail mass float32 ``(B, *P)``, as the losses take it (``distill/losses.py``)."""
+        the tail mass float32 ``(B, *P)`` and, where kept, the targets' log-probs ``(B, *P)``, as the losses take it
+        (``distill/losses.py``)."""
         if self.is_exact:
             raise ValueError(f"{self.path} holds exact logits: read them with logits(), or build a top-k store")
         rows = self._index(index)
         ids, log_probs, tail = (self._out(torch.from_numpy(self._gather(name, rows, dtype)))
                                 for name, dtype in zip(TOP_K_ARRAYS, ("<i8", "<f4", "<f4")))
-        return TopKTeacher(ids, log_probs, self.layout.vocab_size, tail)
+        targets = self._out(torch.from_numpy(self._gather(TARGETS, rows))) if self.layout.targets else None
+        return TopKTeacher(ids, log_probs, self.layout.vocab_size, tail, targets=targets)
+
+    def read(self, index: torch.Tensor | Sequence[int]) -> torch.Tensor | TopKTeacher:
+        """Rows ``index`` in the stored form: logits (exact) or :class:`TopKTeacher` (no dense teacher)."""
+        return self.logits(index) if self.is_exact else self.sparse(index)
 
     def _out(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.pin_memory() if self.pin_memory else tensor

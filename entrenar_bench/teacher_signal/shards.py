@@ -38,6 +38,7 @@ VERSION = 1
 
 STORAGE = {"float32": "<f4", "float64": "<f8", "float16": "<f2", "bfloat16": "<u2"}  # logits dtype -> .npy dtype
 TOP_K_ARRAYS = {"ids": ("<i4", True), "log_probs": ("<f2", True), "tail": ("<f4", False)}  # dtype, has k axis
+TARGETS = "targets"  # a top-k store's float32 log-prob of the token read next at each position, where kept
 _CHECKED: dict[tuple, tuple[int, bool]] = {}  # file version -> (data offset, hashed) of files this process checked
 
 
@@ -56,7 +57,10 @@ class FileDamage(Exception):
 @dataclass(frozen=True)
 class Layout:
     """What a store holds: ``rows`` rows of ``row_shape`` positions over ``vocab_size`` tokens, exact
-    (``top_k`` 0) logits of ``logits_dtype`` or the top-k form, ``shard_rows`` rows per shard."""
+    (``top_k`` 0) logits of ``logits_dtype`` or the top-k form, ``shard_rows`` rows per shard; ``targets``: a top-k
+    store also keeps, per position, the log-prob at T = 1 of the token read next (a causal LM's: the chain rule of a
+    merged cross-tokenizer group needs it where that token is outside the top k; a manifest without the key has
+    none)."""
 
     top_k: int
     rows: int
@@ -64,11 +68,13 @@ class Layout:
     vocab_size: int
     logits_dtype: str
     shard_rows: int
+    targets: bool = False
 
     @classmethod
     def from_json(cls, value: dict) -> Layout:
         layout = cls(int(value["top_k"]), int(value["rows"]), tuple(int(n) for n in value["row_shape"]),
-                     int(value["vocab_size"]), str(value["logits_dtype"]), int(value["shard_rows"]))
+                     int(value["vocab_size"]), str(value["logits_dtype"]), int(value["shard_rows"]),
+                     bool(value.get("targets", False)))
         if min(layout.rows, layout.vocab_size, layout.shard_rows) < 1 or layout.top_k < 0 or \
                 layout.logits_dtype not in STORAGE:
             raise ValueError("a layout out of range")
@@ -89,8 +95,9 @@ class Layout:
         """Each stored array's .npy dtype and shape after the row axis."""
         if not self.top_k:
             return {"logits": (STORAGE[self.logits_dtype], (*self.row_shape, self.vocab_size))}
-        return {name: (dtype, (*self.row_shape, self.k) if has_k else self.row_shape)
-                for name, (dtype, has_k) in TOP_K_ARRAYS.items()}
+        arrays = {name: (dtype, (*self.row_shape, self.k) if has_k else self.row_shape)
+                  for name, (dtype, has_k) in TOP_K_ARRAYS.items()}
+        return {**arrays, TARGETS: ("<f4", self.row_shape)} if self.targets else arrays
 
     def expected(self, shard: int) -> dict[str, dict[str, Any]]:
         """The file name, shape and dtype of each of ``shard``'s files."""

@@ -2,7 +2,8 @@
 
 Two forms, named by :func:`form_name`: ``exact`` (the logits, ``V × 4`` bytes per position in float32) and
 ``top<k>`` (the k largest log-probabilities at T = 1 as float16, their int32 ids and the float32 tail mass:
-``6k + 4`` bytes per position, 388 at k = 64). Exact is the default up to :data:`EXACT_MAX_VOCAB` tokens,
+``6k + 4`` bytes per position, 388 at k = 64; a causal LM's also keeps the log-prob of the token read next, 4 more,
+392). Exact is the default up to :data:`EXACT_MAX_VOCAB` tokens,
 top-64 above (:func:`default_top_k`).
 
 Log-probabilities stored at T = 1 cannot be re-tempered: ``softmax(log p / T)`` needs each temperature's
@@ -61,14 +62,15 @@ def default_top_k(vocab_size: int) -> int:
     return DEFAULT_TOP_K if vocab_size > EXACT_MAX_VOCAB else 0
 
 
-def bytes_per_position(vocab_size: int, top_k: int, logits_bytes: int = 4) -> int:
-    """``V × logits_bytes`` (exact) or ``k × (4 + 2) + 4`` (top-k: int32 ids, float16 log-probs, the tail)."""
-    return 6 * min(top_k, vocab_size) + 4 if top_k else vocab_size * logits_bytes
+def bytes_per_position(vocab_size: int, top_k: int, logits_bytes: int = 4, targets: bool = False) -> int:
+    """``V × logits_bytes`` (exact) or ``k × (4 + 2) + 4`` (top-k: int32 ids, float16 log-probs, the tail), 4 more
+    with ``targets`` (the float32 log-prob of the token read next: ``shards.Layout.targets``)."""
+    return 6 * min(top_k, vocab_size) + 4 + 4 * targets if top_k else vocab_size * logits_bytes
 
 
-def estimate_bytes(positions: int, vocab_size: int, top_k: int, logits_bytes: int = 4) -> int:
+def estimate_bytes(positions: int, vocab_size: int, top_k: int, logits_bytes: int = 4, targets: bool = False) -> int:
     """The store's size for ``positions`` positions (rows × positions per row), less a .npy header per file."""
-    return positions * bytes_per_position(vocab_size, top_k, logits_bytes)
+    return positions * bytes_per_position(vocab_size, top_k, logits_bytes, targets)
 
 
 def human_bytes(size: float) -> str:
@@ -79,27 +81,28 @@ def human_bytes(size: float) -> str:
     return f"{size:.0f} B"
 
 
-def describe_size(positions: int, vocab_size: int, top_k: int, logits_bytes: int = 4) -> str:
+def describe_size(positions: int, vocab_size: int, top_k: int, logits_bytes: int = 4, targets: bool = False) -> str:
     """``top64 teacher store: 100,096 positions × 388 B = 38.8 MB`` (printed before the first job)."""
-    per = bytes_per_position(vocab_size, top_k, logits_bytes)
+    per = bytes_per_position(vocab_size, top_k, logits_bytes, targets)
     return (f"{form_name(top_k)} teacher store: {positions:,} positions × {per:,} B = "
-            f"{human_bytes(estimate_bytes(positions, vocab_size, top_k, logits_bytes))}")
+            f"{human_bytes(estimate_bytes(positions, vocab_size, top_k, logits_bytes, targets))}")
 
 
 class StoreTooLarge(ConfigError, ValueError):
     """The store would pass ``limits.max_teacher_store_gb``: one line, exit code 2, nothing run."""
 
 
-def check_store_size(positions: int, vocab_size: int, top_k: int, limit_gb: float, logits_bytes: int = 4) -> int:
+def check_store_size(positions: int, vocab_size: int, top_k: int, limit_gb: float, logits_bytes: int = 4,
+                     targets: bool = False) -> int:
     """The estimated size in bytes, or :class:`StoreTooLarge` (one line giving the size and, for the exact
     form, the top-k alternative) where it passes ``limit_gb``."""
-    size = estimate_bytes(positions, vocab_size, top_k, logits_bytes)
+    size = estimate_bytes(positions, vocab_size, top_k, logits_bytes, targets)
     if size <= limit_gb * GB:
         return size
     hint = (f"the top-{DEFAULT_TOP_K} form would take "
             f"{human_bytes(estimate_bytes(positions, vocab_size, DEFAULT_TOP_K))}: set distill.teacher_top_k="
             f"{DEFAULT_TOP_K}" if not top_k else "store fewer positions or raise the limit")
-    raise StoreTooLarge(f"{describe_size(positions, vocab_size, top_k, logits_bytes)}, above "
+    raise StoreTooLarge(f"{describe_size(positions, vocab_size, top_k, logits_bytes, targets)}, above "
                         f"limits.max_teacher_store_gb={limit_gb:g}; {hint}")
 
 

@@ -7,7 +7,7 @@ import torch
 
 from entrenar_bench.data.alignment import align_by_byte_offsets
 from entrenar_bench.data.markov_cross import MarkovCrossDataModule
-from entrenar_bench.distill.cross_term import merge_positions
+from entrenar_bench.distill.cross_term import merge_positions, read_probabilities
 from entrenar_bench.distill.cross_vocab import merge_groups, vocabulary_matches
 
 
@@ -55,7 +55,7 @@ def test_the_batched_merge_is_merge_groups_on_the_byte_alignment():
     _, _, _, symbols = next(iter(data.train_dataloader()))
     probs = torch.softmax(torch.randn(4, 16, 32, dtype=torch.float64), -1)
     first, later = data.alignment()
-    merged = merge_positions(probs, first, later, symbols)
+    merged = merge_positions(probs, first, later, read_probabilities(probs, symbols))
     groups = align_by_byte_offsets([(t, t + 1) for t in range(16)], data.spans)
     for b in range(4):
         # group of student token j+1, predicted from the rows one before each of its teacher tokens; row j reads j+1

@@ -107,6 +107,31 @@ def test_top_64_takes_388_bytes_per_position(tmp_path):
     assert reader.size_bytes / reader.positions <= 400
 
 
+def test_targets_keep_the_log_prob_of_the_token_read_next_in_the_top_k_or_not(tmp_path, caplog):
+    teacher = Teacher()
+    next_ids = torch.randint(0, VOCAB, (ROWS, *ROW_SHAPE), generator=torch.Generator().manual_seed(1))
+    next_ids[:, -1] = -1  # a row's last position reads nothing: probability 1
+    store = store_with_shards(tmp_path, 4, 6 * 5 + 8)
+    plain = build(store, teacher, top_k=5)
+    assert not plain.layout.targets and plain.sparse(INDEX).targets is None
+    with caplog.at_level(logging.WARNING, logger=PACKAGE):
+        reader = store.build("train", teacher, teacher.inputs, top_k=5, chunk_rows=2, next_ids=next_ids)
+    assert "not 23 rows of top5 with targets; rebuilding the store" in caplog.text  # one without them is rebuilt
+    sparse = reader.sparse(INDEX)
+    log_probs = torch.log_softmax(teacher.table[INDEX].double(), dim=-1)
+    expected = log_probs.gather(-1, next_ids[INDEX].clamp_min(0)[..., None])[..., 0]
+    expected[:, -1] = 0.0
+    outside = ~(sparse.ids == next_ids[INDEX][..., None]).any(-1)
+    assert outside[:, :-1].float().mean() > 0.5  # most read tokens are outside the top 5: the targets keep them
+    assert sparse.targets.dtype == torch.float32 and torch.allclose(sparse.targets.double(), expected, atol=1e-5)
+    assert reader.layout.targets and store.build("train", teacher, teacher.inputs, top_k=5) is not None
+    calls = len(teacher.calls)
+    again = store.build("train", teacher, teacher.inputs, top_k=5, next_ids=next_ids)  # complete: read, not rebuilt
+    assert len(teacher.calls) == calls and again.layout.targets
+    assert sizing.bytes_per_position(49_152, 64, targets=True) == 392
+    assert reader.size_bytes == sizing.estimate_bytes(reader.positions, VOCAB, 5, targets=True) + 128 * 4 * 6
+
+
 def test_a_killed_build_goes_on_from_its_last_shard(tmp_path):
     store = store_with_shards(tmp_path, 4, VOCAB * 4)  # 6 shards of 2 chunks of 2 rows
     with pytest.raises(RuntimeError, match="killed"):
