@@ -8,6 +8,9 @@
   positions of one tokenization.
 - ``data.student_tokenizer`` needs a student built for its vocabulary: a pretrained or from-teacher student keeps its
   own.
+- ``uld``/``gold`` read from a top-k teacher store need ``k ≥ CROSS_MIN_TOP_K``: the tail spread evenly over the
+  other ids is ULD's sorted tail and GOLD's unmatched mass, and at top-64 their gradients are far from the full
+  teacher's (cosine 0.62 / 0.53; 1.00 / 0.995 at top-1024: docs/language-models.md).
 
 Read from the config alone: nothing is loaded.
 """
@@ -23,6 +26,7 @@ from entrenar_bench.models.pretrained import is_pretrained
 from entrenar_bench.run.baseline import BASELINE
 
 STUDENT_TOKENIZATION_KEYS = ("student_widths", "student_tokenizer")  # data keys that give the student its own
+CROSS_MIN_TOP_K = 1024  # the smallest top-k store uld/gold read (module docstring)
 
 
 def student_tokenization(data: DictConfig | None) -> str | None:
@@ -63,3 +67,8 @@ def check_tokenizations(cfg: DictConfig) -> None:
     if features:
         raise ConfigError(f"{features[0]} (distill={d.get('name')}) pairs positions of one tokenization, but "
                           f"the teacher and the student read different ones ({own})")
+    top_k = d.get("teacher_top_k")
+    if logits and d.get("teacher_outputs") == "cached" and top_k and top_k < CROSS_MIN_TOP_K:
+        raise ConfigError(f"distill.logit_loss={loss} from a top-{top_k} teacher store is far from the full teacher "
+                          f"(gradient cosine 0.53-0.62 at top-64): set "
+                          f"distill.teacher_top_k={CROSS_MIN_TOP_K} (or more) or distill.teacher_outputs=online")

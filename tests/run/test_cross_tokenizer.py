@@ -37,6 +37,9 @@ def test_uld_and_gold_distil_across_tokenizations_and_record_the_truth_kl(compos
     (["+experiment=lm_cross", "distill=progressive", "distill.logit_loss=uld"],
      "distill.layer_weight .* pairs positions of one tokenization"),
     (["+experiment=lm_cross", "distill.logit_loss=gold", "distill.on_policy=0.5"], "distill.on_policy"),
+    (["+experiment=smollm2_cross", "distill.logit_loss=gold", "distill.teacher_top_k=64"],
+     r"^distill.logit_loss=gold from a top-64 teacher store is far from the full teacher .*"
+     r"distill.teacher_top_k=1024 \(or more\) or distill.teacher_outputs=online$"),
 ])
 def test_a_logit_term_that_does_not_fit_the_tokenizations_is_refused(compose_cfg, overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -45,3 +48,9 @@ def test_a_logit_term_that_does_not_fit_the_tokenizations_is_refused(compose_cfg
 
 def test_the_baseline_ignores_the_logit_loss_across_tokenizations(compose_cfg):
     validate_config(compose_cfg("+experiment=lm_cross", "distill=none", "distill.logit_loss=uld"))
+
+
+@pytest.mark.parametrize("overrides", [["distill.teacher_top_k=64", "distill.teacher_outputs=online"],
+                                       ["distill.teacher_top_k=1024"], ["distill=none", "distill.teacher_top_k=64"]])
+def test_a_small_top_k_store_is_refused_only_where_uld_or_gold_read_it(compose_cfg, overrides):
+    validate_config(compose_cfg("+experiment=smollm2_cross", "distill.logit_loss=gold", *overrides))
