@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 
 from entrenar_bench.distill.cross_vocab import sorted_l1
-from entrenar_bench.run import job
+from entrenar_bench.run import job, tokenizations
 from entrenar_bench.run.app import distill_settings, run
 from entrenar_bench.run.model_cache import load_teacher
 from entrenar_bench.tasks import task_for
@@ -16,6 +16,13 @@ from entrenar_bench.teacher_signal.plan import TeacherPlan
 from data.hf_tokenizers import eos_padded_tokenizer, write_word_corpus  # noqa: F401  (fixtures)
 
 TOP_K = 16  # of the teacher tokenizer's 300 ids
+
+
+@pytest.fixture(autouse=True)
+def small_stores_allowed(monkeypatch):
+    """These tests read a top-16 store of a 300-id vocabulary; the refusal of small stores for uld/gold (sized for
+    SmolLM2's 49,152 ids) is tested in test_cross_tokenizer.py."""
+    monkeypatch.setattr(tokenizations, "CROSS_MIN_TOP_K", TOP_K)
 
 
 @pytest.fixture(scope="module")

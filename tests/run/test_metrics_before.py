@@ -1,5 +1,7 @@
 """The evaluation before training, cached by what it depends on: made once for equal starts, never for others."""
 
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -7,7 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import FAST
 from entrenar_bench.run.app import run
-from entrenar_bench.run.metrics_before import CachedBefore
+from entrenar_bench.run.metrics_before import FOLDER, CachedBefore
 
 
 def _module(seed: int) -> SimpleNamespace:
@@ -41,7 +43,9 @@ def test_equal_starts_share_one_evaluation_and_the_random_state_is_left_alone(tm
 
 
 def test_runs_of_one_start_reuse_it_with_the_same_results(compose_cfg, tmp_path):
-    first = run(compose_cfg("distill=kd", *FAST), tmp_path / "a")
+    cfg = compose_cfg("distill=kd", *FAST)
+    shutil.rmtree(Path(cfg.paths.cache_dir) / FOLDER, ignore_errors=True)  # the session's earlier runs of this start
+    first = run(cfg, tmp_path / "a")
     again = run(compose_cfg("distill=kd", *FAST), tmp_path / "b")
     seed = run(compose_cfg("distill=kd", *FAST, "seed=1"), tmp_path / "c")  # another random start
     assert not first["metrics_before_cache"]["reused"] and again["metrics_before_cache"]["reused"]
